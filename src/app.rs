@@ -1,0 +1,34 @@
+//! App: everything a request or job needs, built once and shared as `AppState(Arc<App>)`.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::crypto::Vault;
+use crate::db::Store;
+
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub vault: Vault,
+}
+
+pub type AppState = Arc<App>;
+
+impl App {
+    /// Creates the data directory and master key when missing, connects to the database and
+    /// brings its schema up to date.
+    pub async fn start(config: Config) -> anyhow::Result<App> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating {}", config.data_dir.display()))?;
+        let vault = Vault::open_or_create(&config.data_dir)?;
+        let store = Store::connect(&config.database_url()).await?;
+        store.migrate().await?;
+        Ok(App {
+            config,
+            store,
+            vault,
+        })
+    }
+}

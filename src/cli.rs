@@ -1,0 +1,107 @@
+//! The subcommands.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::domain::scopes::Scopes;
+use crate::services::accounts;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "slipway",
+    version,
+    about = "Zero-downtime deployments over SSH"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API server (and, later, the deployment workers).
+    Serve(#[command(flatten)] Config),
+    /// Bring the database schema up to date and exit.
+    Migrate(#[command(flatten)] Config),
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token (and its user, when missing); prints the token alone on standard output.
+    Create {
+        /// The user's e-mail address.
+        #[arg(long)]
+        email: String,
+        /// The user's name, when the user is created.
+        #[arg(long)]
+        name: Option<String>,
+        /// Comma-separated scopes such as `projects:create,servers:delete`, or `*` for all.
+        #[arg(long, default_value = "*")]
+        scopes: String,
+        #[command(flatten)]
+        config: Config,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(config) => serve(config).await,
+        Command::Migrate(config) => {
+            let app = App::start(config).await?;
+            app.store.close().await;
+            eprintln!("database is up to date");
+            Ok(())
+        }
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    email,
+                    name,
+                    scopes,
+                    config,
+                },
+        } => {
+            let scopes = Scopes::parse_list(&scopes).map_err(anyhow::Error::msg)?;
+            let app = App::start(config).await?;
+            let user = accounts::ensure_user(&app, &email, name.as_deref())
+                .await
+                .map_err(|err| anyhow::anyhow!("{err}"))?;
+            let token = accounts::create_token(&app, user.id, "cli", &scopes)
+                .await
+                .map_err(|err| anyhow::anyhow!("{err}"))?;
+            println!("{}", token.expose_secret());
+            app.store.close().await;
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let app = Arc::new(App::start(config).await?);
+    if let Some((email, token)) = accounts::bootstrap_admin(&app)
+        .await
+        .map_err(|err| anyhow::anyhow!("{err}"))?
+    {
+        // Printed once, on the first start: the only time this token is ever shown.
+        println!("Created the admin user {email}. Its API token (shown only now):");
+        println!("{}", token.expose_secret());
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    tracing::info!(address = %listener.local_addr()?, "slipway listening");
+    crate::http::serve(listener, app.clone()).await?;
+    app.store.close().await;
+    Ok(())
+}

@@ -1,0 +1,229 @@
+//! Secrets at rest: a master key for server-side secrets (tokens that must be shown again,
+//! private keys, web hook URLs), user-key encryption for `.env` contents, token hashing.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use argon2::Argon2;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::distributions::Alphanumeric;
+use rand::{Rng, RngCore};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+const NONCE_LEN: usize = 24;
+const KEY_LEN: usize = 32;
+
+/// Holds the master key; seals and opens server-side secrets with XChaCha20-Poly1305.
+pub struct Vault {
+    cipher: XChaCha20Poly1305,
+}
+
+impl Vault {
+    /// Loads `master.key` from the data directory, creating it (mode 0600) on first start.
+    pub fn open_or_create(data_dir: &Path) -> anyhow::Result<Vault> {
+        let path = data_dir.join("master.key");
+        let key = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = vec![0u8; KEY_LEN];
+                rand::rngs::OsRng.fill_bytes(&mut key);
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .with_context(|| format!("creating {}", path.display()))?;
+                file.write_all(&key)?;
+                file.sync_all()?;
+                key
+            }
+            Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+        };
+        if key.len() != KEY_LEN {
+            bail!("{} must hold exactly {KEY_LEN} bytes", path.display());
+        }
+        let mode = std::fs::metadata(&path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(Vault::from_key(&key))
+    }
+
+    pub fn from_key(key: &[u8]) -> Vault {
+        Vault {
+            cipher: XChaCha20Poly1305::new_from_slice(key).expect("key length is checked"),
+        }
+    }
+
+    pub fn seal(&self, plaintext: &[u8]) -> String {
+        seal_with(&self.cipher, plaintext)
+    }
+
+    pub fn seal_str(&self, plaintext: &str) -> String {
+        self.seal(plaintext.as_bytes())
+    }
+
+    pub fn open(&self, sealed: &str) -> anyhow::Result<Vec<u8>> {
+        open_with(&self.cipher, sealed).context("a sealed value does not open with the master key")
+    }
+
+    pub fn open_string(&self, sealed: &str) -> anyhow::Result<SecretString> {
+        let bytes = self.open(sealed)?;
+        let text = String::from_utf8(bytes).context("a sealed value is not UTF-8")?;
+        Ok(SecretString::from(text))
+    }
+}
+
+fn seal_with(cipher: &XChaCha20Poly1305, plaintext: &[u8]) -> String {
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let ciphertext = cipher
+        .encrypt(XNonce::from_slice(&nonce), plaintext)
+        .expect("XChaCha20-Poly1305 encryption does not fail for in-memory buffers");
+    let mut out = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ciphertext);
+    B64.encode(out)
+}
+
+fn open_with(cipher: &XChaCha20Poly1305, sealed: &str) -> Option<Vec<u8>> {
+    let bytes = B64.decode(sealed).ok()?;
+    if bytes.len() < NONCE_LEN {
+        return None;
+    }
+    let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+    cipher.decrypt(XNonce::from_slice(nonce), ciphertext).ok()
+}
+
+/// `.env` contents sealed under a key derived from the user's passphrase; neither the
+/// passphrase nor the derived key is ever stored.
+pub struct UserSealed {
+    pub salt: String,
+    pub sealed: String,
+}
+
+fn user_cipher(passphrase: &SecretString, salt: &[u8]) -> anyhow::Result<XChaCha20Poly1305> {
+    let mut key = [0u8; KEY_LEN];
+    Argon2::default()
+        .hash_password_into(passphrase.expose_secret().as_bytes(), salt, &mut key)
+        .map_err(|err| anyhow::anyhow!("argon2: {err}"))?;
+    Ok(XChaCha20Poly1305::new_from_slice(&key).expect("32-byte key"))
+}
+
+pub fn seal_with_passphrase(
+    passphrase: &SecretString,
+    plaintext: &str,
+) -> anyhow::Result<UserSealed> {
+    let mut salt = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    let cipher = user_cipher(passphrase, &salt)?;
+    Ok(UserSealed {
+        salt: B64.encode(salt),
+        sealed: seal_with(&cipher, plaintext.as_bytes()),
+    })
+}
+
+/// `Ok(None)` when the passphrase is wrong.
+pub fn open_with_passphrase(
+    passphrase: &SecretString,
+    stored: &UserSealed,
+) -> anyhow::Result<Option<SecretString>> {
+    let salt = B64
+        .decode(&stored.salt)
+        .context("stored salt is not base64")?;
+    let cipher = user_cipher(passphrase, &salt)?;
+    match open_with(&cipher, &stored.sealed) {
+        Some(bytes) => Ok(Some(SecretString::from(
+            String::from_utf8(bytes).context("environment is not UTF-8")?,
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// A random token of `len` letters and digits.
+pub fn random_token(len: usize) -> String {
+    rand::rngs::OsRng
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+/// API tokens: a recognisable prefix and 40 random letters and digits.
+pub fn new_api_token() -> SecretString {
+    SecretString::from(format!("slp_{}", random_token(40)))
+}
+
+/// What is stored in place of a token: its SHA-256, hex-encoded. Tokens are long random
+/// strings, so a fast hash is enough and lookups stay a single indexed read.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// An ed25519 key pair: the public half in OpenSSH format, the private seed sealed.
+pub struct SshKeyPair {
+    pub public_openssh: String,
+    pub private_sealed: String,
+}
+
+pub fn new_ssh_key(vault: &Vault, comment: &str) -> SshKeyPair {
+    let mut seed = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let public = signing.verifying_key().to_bytes();
+    let mut blob = Vec::with_capacity(51);
+    for part in [b"ssh-ed25519".as_slice(), public.as_slice()] {
+        blob.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        blob.extend_from_slice(part);
+    }
+    let keypair = SshKeyPair {
+        public_openssh: format!("ssh-ed25519 {} {comment}\n", B64.encode(blob)),
+        private_sealed: vault.seal(&seed),
+    };
+    seed.fill(0);
+    keypair
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vault_round_trip_and_tamper_detection() {
+        let vault = Vault::from_key(&[7u8; 32]);
+        let sealed = vault.seal_str("hello");
+        assert_ne!(sealed, "hello");
+        assert_eq!(vault.open(&sealed).unwrap(), b"hello");
+        let other = Vault::from_key(&[8u8; 32]);
+        assert!(other.open(&sealed).is_err());
+    }
+
+    #[test]
+    fn passphrase_sealing_rejects_wrong_key() {
+        let key = SecretString::from("correct horse".to_owned());
+        let stored = seal_with_passphrase(&key, "APP_KEY=x\n").unwrap();
+        assert!(!stored.sealed.contains("APP_KEY"));
+        let opened = open_with_passphrase(&key, &stored).unwrap().unwrap();
+        assert_eq!(opened.expose_secret(), "APP_KEY=x\n");
+        let wrong = SecretString::from("wrong".to_owned());
+        assert!(open_with_passphrase(&wrong, &stored).unwrap().is_none());
+    }
+
+    #[test]
+    fn ssh_public_key_is_openssh_ed25519() {
+        let vault = Vault::from_key(&[1u8; 32]);
+        let pair = new_ssh_key(&vault, "slipway");
+        let mut parts = pair.public_openssh.trim_end().split(' ');
+        assert_eq!(parts.next(), Some("ssh-ed25519"));
+        let blob = B64.decode(parts.next().unwrap()).unwrap();
+        assert_eq!(blob.len(), 4 + 11 + 4 + 32);
+        assert_eq!(&blob[4..15], b"ssh-ed25519");
+        assert_eq!(vault.open(&pair.private_sealed).unwrap().len(), 32);
+    }
+}

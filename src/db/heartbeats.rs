@@ -1,0 +1,74 @@
+//! Heartbeats: scheduled jobs that check in by URL.
+
+use super::{Db, args};
+use crate::domain::ids::{HeartbeatId, ProjectId};
+use crate::domain::time::Timestamp;
+use crate::error::Result;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Heartbeat {
+    #[sqlx(try_from = "i64")]
+    pub id: HeartbeatId,
+    #[sqlx(try_from = "i64")]
+    pub project_id: ProjectId,
+    pub name: String,
+    pub token_sealed: String,
+    pub interval_minutes: i64,
+    pub status: String,
+    pub last_checked_in_at: Option<i64>,
+    #[sqlx(try_from = "i64")]
+    pub created_at: Timestamp,
+    #[sqlx(try_from = "i64")]
+    pub updated_at: Timestamp,
+}
+
+const COLUMNS: &str = "id, project_id, name, token_sealed, interval_minutes, status, \
+    last_checked_in_at, created_at, updated_at";
+
+pub async fn list(db: &mut impl Db, project: ProjectId) -> Result<Vec<Heartbeat>> {
+    let sql = format!("SELECT {COLUMNS} FROM heartbeats WHERE project_id = $1 ORDER BY id");
+    db.fetch_all(&sql, args![project]).await
+}
+
+pub async fn get(
+    db: &mut impl Db,
+    project: ProjectId,
+    id: HeartbeatId,
+) -> Result<Option<Heartbeat>> {
+    let sql = format!("SELECT {COLUMNS} FROM heartbeats WHERE project_id = $1 AND id = $2");
+    db.fetch_optional(&sql, args![project, id]).await
+}
+
+/// A new heartbeat counts as checked in when it is created: its first interval starts then.
+pub async fn insert(
+    db: &mut impl Db,
+    project: ProjectId,
+    name: &str,
+    interval_minutes: i64,
+    token_sealed: &str,
+    token_hash: &str,
+    now: Timestamp,
+) -> Result<HeartbeatId> {
+    let (id,): (i64,) = db
+        .fetch_one(
+            "INSERT INTO heartbeats (project_id, name, token_sealed, token_hash, \
+               interval_minutes, status, last_checked_in_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 'healthy', $6, $6, $6) RETURNING id",
+            args![
+                project,
+                name,
+                token_sealed,
+                token_hash,
+                interval_minutes,
+                now
+            ],
+        )
+        .await?;
+    Ok(HeartbeatId(id))
+}
+
+pub async fn delete(db: &mut impl Db, id: HeartbeatId) -> Result<()> {
+    db.execute("DELETE FROM heartbeats WHERE id = $1", args![id])
+        .await?;
+    Ok(())
+}

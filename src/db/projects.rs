@@ -1,0 +1,273 @@
+//! Projects. A project is read together with everything its summary shows (deployment state,
+//! counts, linked folders, environment servers) in one query, derived from the other tables
+//! rather than kept in step by hand.
+
+use super::{Db, args};
+use crate::domain::ids::{ProjectId, UserId};
+use crate::domain::time::Timestamp;
+use crate::error::Result;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Project {
+    #[sqlx(try_from = "i64")]
+    pub id: ProjectId,
+    #[sqlx(try_from = "i64")]
+    pub user_id: UserId,
+    pub name: String,
+    pub provider: String,
+    pub repository: String,
+    pub project_type: String,
+    pub branch: String,
+    pub push_to_deploy: bool,
+    pub retain_deployments: i64,
+    pub monitor: Option<String>,
+    pub install_dependencies: bool,
+    pub install_dev_dependencies: bool,
+    pub quiet_composer: bool,
+    pub token_sealed: String,
+    pub has_environment: bool,
+    #[sqlx(try_from = "i64")]
+    pub created_at: Timestamp,
+    #[sqlx(try_from = "i64")]
+    pub updated_at: Timestamp,
+    pub running_deployments: i64,
+    pub pending_deployments: i64,
+    pub deployment_started_at: Option<i64>,
+    pub daily_deploys: i64,
+    pub weekly_deploys: i64,
+    pub has_missing_heartbeats: bool,
+    pub last_deployment_id: Option<i64>,
+    pub last_deployment_status: Option<String>,
+    pub last_deployment_branch: Option<String>,
+    pub last_deployment_hash: Option<String>,
+    pub last_deployment_author: Option<String>,
+    pub last_deployment_avatar: Option<String>,
+    pub last_deployment_started_at: Option<i64>,
+    pub last_deployment_finished_at: Option<i64>,
+    /// JSON array of `{"from","to"}` objects.
+    pub folders_json: String,
+    /// JSON array of server ids.
+    pub environment_server_ids: String,
+}
+
+/// The columns that a caller sets on create and update.
+#[derive(Debug, Clone)]
+pub struct ProjectFields {
+    pub name: String,
+    pub provider: String,
+    pub repository: String,
+    pub project_type: String,
+    pub branch: String,
+    pub push_to_deploy: bool,
+    pub retain_deployments: i64,
+    pub monitor: Option<String>,
+    pub install_dependencies: bool,
+    pub install_dev_dependencies: bool,
+    pub quiet_composer: bool,
+}
+
+/// Whom a query may show: the projects a user owns or has accepted an invitation to.
+const VISIBLE_TO_USER: &str = "(p.user_id = $1 OR EXISTS (SELECT 1 FROM collaborators c \
+     WHERE c.project_id = p.id AND c.user_id = $1 AND c.status = 'accepted'))";
+
+fn select_projects(postgres: bool, filter: &str) -> String {
+    let (folders, environment_servers) = if postgres {
+        (
+            "(SELECT COALESCE(json_agg(json_build_object('from', f.from_path, 'to', f.to_path) \
+             ORDER BY f.id)::text, '[]') FROM linked_folders f WHERE f.project_id = p.id)",
+            "(SELECT COALESCE(json_agg(e.server_id ORDER BY e.server_id)::text, '[]') \
+             FROM environment_servers e WHERE e.project_id = p.id)",
+        )
+    } else {
+        (
+            "(SELECT json_group_array(json_object('from', f.from_path, 'to', f.to_path)) \
+             FROM (SELECT from_path, to_path FROM linked_folders \
+             WHERE project_id = p.id ORDER BY id) f)",
+            "(SELECT json_group_array(e.server_id) FROM (SELECT server_id FROM \
+             environment_servers WHERE project_id = p.id ORDER BY server_id) e)",
+        )
+    };
+    format!(
+        "SELECT p.id, p.user_id, p.name, p.provider, p.repository, p.project_type, p.branch, \
+           p.push_to_deploy, p.retain_deployments, p.monitor, p.install_dependencies, \
+           p.install_dev_dependencies, p.quiet_composer, p.token_sealed, \
+           (p.environment_sealed IS NOT NULL) AS has_environment, p.created_at, p.updated_at, \
+           (SELECT COUNT(*) FROM deployments d WHERE d.project_id = p.id AND d.status = 'running') \
+             AS running_deployments, \
+           (SELECT COUNT(*) FROM deployments d WHERE d.project_id = p.id AND d.status = 'pending') \
+             AS pending_deployments, \
+           (SELECT MAX(d.started_at) FROM deployments d WHERE d.project_id = p.id \
+             AND d.status = 'running') AS deployment_started_at, \
+           (SELECT COUNT(*) FROM deployments d WHERE d.project_id = p.id AND d.created_at >= $2) \
+             AS daily_deploys, \
+           (SELECT COUNT(*) FROM deployments d WHERE d.project_id = p.id AND d.created_at >= $3) \
+             AS weekly_deploys, \
+           EXISTS (SELECT 1 FROM heartbeats h WHERE h.project_id = p.id AND h.status = 'missing') \
+             AS has_missing_heartbeats, \
+           l.id AS last_deployment_id, l.status AS last_deployment_status, \
+           l.commit_branch AS last_deployment_branch, l.commit_hash AS last_deployment_hash, \
+           l.commit_author AS last_deployment_author, l.commit_avatar AS last_deployment_avatar, \
+           l.started_at AS last_deployment_started_at, l.finished_at AS last_deployment_finished_at, \
+           {folders} AS folders_json, {environment_servers} AS environment_server_ids \
+         FROM projects p \
+         LEFT JOIN deployments l ON l.id = (SELECT MAX(d.id) FROM deployments d \
+           WHERE d.project_id = p.id AND d.status IN ('finished', 'error', 'cancelled')) \
+         WHERE {filter}"
+    )
+}
+
+fn day_and_week_ago(now: Timestamp) -> (Timestamp, Timestamp) {
+    (now.minus_seconds(86_400), now.minus_seconds(7 * 86_400))
+}
+
+/// The projects `user` may see, oldest first.
+pub async fn list_visible(db: &mut impl Db, user: UserId, now: Timestamp) -> Result<Vec<Project>> {
+    let sql = select_projects(db.is_postgres(), VISIBLE_TO_USER) + " ORDER BY p.id";
+    let (day, week) = day_and_week_ago(now);
+    db.fetch_all(&sql, args![user, day, week]).await
+}
+
+/// One project, whoever may see it (callers check access first).
+pub async fn get(db: &mut impl Db, id: ProjectId, now: Timestamp) -> Result<Option<Project>> {
+    let sql = select_projects(db.is_postgres(), "p.id = $1");
+    let (day, week) = day_and_week_ago(now);
+    db.fetch_optional(&sql, args![id, day, week]).await
+}
+
+/// How a user stands to a project: its owner, and the user's collaboration status, if any.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Membership {
+    #[sqlx(try_from = "i64")]
+    pub owner_id: UserId,
+    pub collaboration: Option<String>,
+}
+
+pub async fn membership(
+    db: &mut impl Db,
+    project: ProjectId,
+    user: UserId,
+) -> Result<Option<Membership>> {
+    db.fetch_optional(
+        "SELECT p.user_id AS owner_id, (SELECT c.status FROM collaborators c \
+           WHERE c.project_id = p.id AND c.user_id = $2) AS collaboration \
+         FROM projects p WHERE p.id = $1",
+        args![project, user],
+    )
+    .await
+}
+
+pub async fn insert(
+    db: &mut impl Db,
+    owner: UserId,
+    fields: &ProjectFields,
+    token_sealed: &str,
+    token_hash: &str,
+    now: Timestamp,
+) -> Result<ProjectId> {
+    let (id,): (i64,) = db
+        .fetch_one(
+            "INSERT INTO projects (user_id, name, provider, repository, project_type, branch, \
+               push_to_deploy, retain_deployments, monitor, install_dependencies, \
+               install_dev_dependencies, quiet_composer, token_sealed, token_hash, \
+               created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
+             RETURNING id",
+            args![
+                owner,
+                &fields.name,
+                &fields.provider,
+                &fields.repository,
+                &fields.project_type,
+                &fields.branch,
+                fields.push_to_deploy,
+                fields.retain_deployments,
+                fields.monitor.clone(),
+                fields.install_dependencies,
+                fields.install_dev_dependencies,
+                fields.quiet_composer,
+                token_sealed,
+                token_hash,
+                now
+            ],
+        )
+        .await?;
+    Ok(ProjectId(id))
+}
+
+pub async fn update(
+    db: &mut impl Db,
+    id: ProjectId,
+    fields: &ProjectFields,
+    now: Timestamp,
+) -> Result<()> {
+    db.execute(
+        "UPDATE projects SET name = $2, provider = $3, repository = $4, project_type = $5, \
+           branch = $6, push_to_deploy = $7, retain_deployments = $8, monitor = $9, \
+           install_dependencies = $10, install_dev_dependencies = $11, quiet_composer = $12, \
+           updated_at = $13 \
+         WHERE id = $1",
+        args![
+            id,
+            &fields.name,
+            &fields.provider,
+            &fields.repository,
+            &fields.project_type,
+            &fields.branch,
+            fields.push_to_deploy,
+            fields.retain_deployments,
+            fields.monitor.clone(),
+            fields.install_dependencies,
+            fields.install_dev_dependencies,
+            fields.quiet_composer,
+            now
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn touch(db: &mut impl Db, id: ProjectId, now: Timestamp) -> Result<()> {
+    db.execute(
+        "UPDATE projects SET updated_at = $2 WHERE id = $1",
+        args![id, now],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn delete(db: &mut impl Db, id: ProjectId) -> Result<()> {
+    db.execute("DELETE FROM projects WHERE id = $1", args![id])
+        .await?;
+    Ok(())
+}
+
+/// The environment contents sealed under the user's key.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SealedEnvironment {
+    pub environment_salt: Option<String>,
+    pub environment_sealed: Option<String>,
+}
+
+pub async fn sealed_environment(db: &mut impl Db, id: ProjectId) -> Result<SealedEnvironment> {
+    db.fetch_one(
+        "SELECT environment_salt, environment_sealed FROM projects WHERE id = $1",
+        args![id],
+    )
+    .await
+}
+
+pub async fn set_sealed_environment(
+    db: &mut impl Db,
+    id: ProjectId,
+    salt: &str,
+    sealed: &str,
+    now: Timestamp,
+) -> Result<()> {
+    db.execute(
+        "UPDATE projects SET environment_salt = $2, environment_sealed = $3, updated_at = $4 \
+         WHERE id = $1",
+        args![id, salt, sealed, now],
+    )
+    .await?;
+    Ok(())
+}

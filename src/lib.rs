@@ -1,0 +1,12 @@
+//! Slipway: a self-hosted zero-downtime deployment server.
+#![recursion_limit = "256"]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod services;

@@ -1,0 +1,158 @@
+//! The project's `.env`, encrypted under a key only its users know.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::app::App;
+use crate::crypto::{self, UserSealed};
+use crate::db::{self, servers::Server};
+use crate::domain::ids::{ProjectId, ServerId};
+use crate::domain::scopes::{Resource, Scope};
+use crate::domain::time::Timestamp;
+use crate::domain::validation::{FieldErrors, Params, check_max_len};
+use crate::error::{Error, Result};
+use crate::services::access::{self, Principal};
+
+const MAX_CONTENTS: usize = 1024 * 1024;
+
+fn read_key(params: &Params, errors: &mut FieldErrors) -> Option<SecretString> {
+    let key = params.raw_string("key", errors).filter(|k| !k.is_empty());
+    match key {
+        Some(key) => {
+            check_max_len("key", &key, 255, errors);
+            Some(SecretString::from(key))
+        }
+        None => {
+            if !errors.has("key") {
+                errors.add("key", "The key field is required.");
+            }
+            None
+        }
+    }
+}
+
+fn wrong_key() -> Error {
+    Error::invalid("key", "The given key does not unlock this environment.")
+}
+
+/// Opens the stored contents with `key`; `Ok(None)` when nothing is stored yet.
+async fn open(app: &App, project: ProjectId, key: SecretString) -> Result<Option<SecretString>> {
+    let stored = db::projects::sealed_environment(&mut &app.store, project).await?;
+    let (Some(salt), Some(sealed)) = (stored.environment_salt, stored.environment_sealed) else {
+        return Ok(None);
+    };
+    let stored = UserSealed { salt, sealed };
+    // Argon2id is deliberately slow; keep it off the async workers.
+    let opened = tokio::task::spawn_blocking(move || crypto::open_with_passphrase(&key, &stored))
+        .await
+        .map_err(anyhow::Error::from)??;
+    opened.map(Some).ok_or_else(wrong_key)
+}
+
+async fn seal(key: SecretString, contents: String) -> Result<UserSealed> {
+    Ok(
+        tokio::task::spawn_blocking(move || crypto::seal_with_passphrase(&key, &contents))
+            .await
+            .map_err(anyhow::Error::from)??,
+    )
+}
+
+pub async fn get(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    params: &Params,
+) -> Result<SecretString> {
+    access::project(app, who, project).await?;
+    let mut errors = FieldErrors::default();
+    let key = read_key(params, &mut errors);
+    errors.into_result()?;
+    let key = key.ok_or_else(wrong_key)?;
+    Ok(open(app, project, key)
+        .await?
+        .unwrap_or_else(|| SecretString::from(String::new())))
+}
+
+pub async fn servers(app: &App, who: &Principal, project: ProjectId) -> Result<Vec<Server>> {
+    access::project(app, who, project).await?;
+    db::servers::list_environment_servers(&mut &app.store, project).await
+}
+
+/// Update Environment: replaces the contents (the key must open what is stored, if anything
+/// is) and, when `servers` is given, which servers receive it.
+pub async fn update(app: &App, who: &Principal, project: ProjectId, params: &Params) -> Result<()> {
+    access::project_for(app, who, project, Scope::create(Resource::Environments)).await?;
+    let mut errors = FieldErrors::default();
+    let key = read_key(params, &mut errors);
+    let contents = params.raw_string("contents", &mut errors);
+    if contents.is_none() && !errors.has("contents") {
+        errors.add("contents", "The contents field is required.");
+    }
+    if let Some(contents) = &contents
+        && contents.len() > MAX_CONTENTS
+    {
+        errors.add(
+            "contents",
+            "The contents may not be greater than 1024 kilobytes.",
+        );
+    }
+    let servers = params.integer_list("servers", &mut errors);
+    errors.into_result()?;
+    let (Some(key), Some(contents)) = (key, contents) else {
+        return Err(Error::invalid(
+            "contents",
+            "The contents field is required.",
+        ));
+    };
+    let servers: Option<Vec<ServerId>> = servers.map(|ids| ids.into_iter().map(ServerId).collect());
+    if let Some(servers) = &servers {
+        let unknown = db::servers::missing_from_project(&mut &app.store, project, servers).await?;
+        if !unknown.is_empty() {
+            return Err(Error::invalid(
+                "servers",
+                "The selected servers are invalid.",
+            ));
+        }
+    }
+
+    open(
+        app,
+        project,
+        SecretString::from(key.expose_secret().to_owned()),
+    )
+    .await?;
+    let sealed = seal(key, contents).await?;
+    let mut tx = app.store.begin().await?;
+    db::projects::set_sealed_environment(
+        &mut tx,
+        project,
+        &sealed.salt,
+        &sealed.sealed,
+        Timestamp::now(),
+    )
+    .await?;
+    if let Some(servers) = &servers {
+        db::servers::set_environment_servers(&mut tx, project, servers).await?;
+    }
+    tx.commit().await
+}
+
+/// Reset Environment Key: wipes the contents and starts over, empty, under the new key.
+pub async fn reset(app: &App, who: &Principal, project: ProjectId, params: &Params) -> Result<()> {
+    access::project_for(app, who, project, Scope::delete(Resource::Environments)).await?;
+    let mut errors = FieldErrors::default();
+    let key = read_key(params, &mut errors);
+    errors.into_result()?;
+    let key = key.ok_or_else(wrong_key)?;
+    let sealed = seal(key, String::new()).await?;
+    let mut tx = app.store.begin().await?;
+    db::projects::set_sealed_environment(
+        &mut tx,
+        project,
+        &sealed.salt,
+        &sealed.sealed,
+        Timestamp::now(),
+    )
+    .await?;
+    db::servers::set_environment_servers(&mut tx, project, &[]).await?;
+    tx.commit().await
+}

@@ -1,0 +1,192 @@
+//! Deployment hooks: scripts run before or after one of the four actions.
+
+use crate::app::App;
+use crate::db::{self, hooks::Hook, hooks::HookFields};
+use crate::domain::catalog::{HOOK_TIMINGS, action};
+use crate::domain::ids::{HookId, ProjectId, ServerId};
+use crate::domain::scopes::{Resource, Scope};
+use crate::domain::time::Timestamp;
+use crate::domain::validation::{
+    FieldErrors, Params, check_max_len, invalid_choice_message, is_unix_user, required_message,
+};
+use crate::error::{Error, Result};
+use crate::services::access::{self, Principal};
+
+const MAX_SCRIPT: usize = 64 * 1024;
+
+pub struct HookView {
+    pub hook: Hook,
+    pub servers: Vec<ServerId>,
+}
+
+pub async fn list(app: &App, who: &Principal, project: ProjectId) -> Result<Vec<HookView>> {
+    access::project(app, who, project).await?;
+    let hooks = db::hooks::list(&mut &app.store, project).await?;
+    let links = db::hooks::server_links(&mut &app.store, project).await?;
+    Ok(hooks
+        .into_iter()
+        .map(|hook| {
+            let servers = links
+                .iter()
+                .filter(|(h, _)| *h == hook.id)
+                .map(|(_, s)| *s)
+                .collect();
+            HookView { hook, servers }
+        })
+        .collect())
+}
+
+async fn find(app: &App, project: ProjectId, id: HookId) -> Result<HookView> {
+    let hook = db::hooks::get(&mut &app.store, project, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let servers = db::hooks::server_links(&mut &app.store, project)
+        .await?
+        .into_iter()
+        .filter(|(h, _)| *h == id)
+        .map(|(_, s)| s)
+        .collect();
+    Ok(HookView { hook, servers })
+}
+
+pub async fn get(app: &App, who: &Principal, project: ProjectId, id: HookId) -> Result<HookView> {
+    access::project(app, who, project).await?;
+    find(app, project, id).await
+}
+
+pub async fn create(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    params: &Params,
+) -> Result<HookView> {
+    let access = access::project_for(app, who, project, Scope::create(Resource::Hooks)).await?;
+    let (fields, servers) = read_fields(params, None)?;
+    let servers = match servers {
+        Some(servers) => checked_servers(app, project, servers).await?,
+        // Without a choice, a hook runs on every server the project has now.
+        None => db::servers::list(&mut &app.store, project)
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .collect(),
+    };
+    let mut tx = app.store.begin().await?;
+    let id = db::hooks::insert(&mut tx, project, access.owner, &fields, Timestamp::now()).await?;
+    db::hooks::set_servers(&mut tx, id, &servers).await?;
+    tx.commit().await?;
+    find(app, project, id).await
+}
+
+pub async fn update(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    id: HookId,
+    params: &Params,
+) -> Result<HookView> {
+    access::project_for(app, who, project, Scope::create(Resource::Hooks)).await?;
+    let current = find(app, project, id).await?;
+    let (fields, servers) = read_fields(params, Some(&current.hook))?;
+    let servers = match servers {
+        Some(servers) => Some(checked_servers(app, project, servers).await?),
+        None => None,
+    };
+    let mut tx = app.store.begin().await?;
+    db::hooks::update(&mut tx, &current.hook, &fields, Timestamp::now()).await?;
+    if let Some(servers) = &servers {
+        db::hooks::set_servers(&mut tx, id, servers).await?;
+    }
+    tx.commit().await?;
+    find(app, project, id).await
+}
+
+pub async fn delete(app: &App, who: &Principal, project: ProjectId, id: HookId) -> Result<()> {
+    access::project_for(app, who, project, Scope::delete(Resource::Hooks)).await?;
+    find(app, project, id).await?;
+    db::hooks::delete(&mut &app.store, id).await
+}
+
+async fn checked_servers(app: &App, project: ProjectId, ids: Vec<i64>) -> Result<Vec<ServerId>> {
+    let ids: Vec<ServerId> = ids.into_iter().map(ServerId).collect();
+    let unknown = db::servers::missing_from_project(&mut &app.store, project, &ids).await?;
+    if unknown.is_empty() {
+        Ok(ids)
+    } else {
+        Err(Error::invalid(
+            "servers",
+            "The selected servers are invalid: each must be a server of this project.",
+        ))
+    }
+}
+
+fn read_fields(params: &Params, current: Option<&Hook>) -> Result<(HookFields, Option<Vec<i64>>)> {
+    let mut errors = FieldErrors::default();
+    let creating = current.is_none();
+    let spelled = |names: &[&'static str]| params.first_present(names).unwrap_or(names[0]);
+    let need = |field: &str, present: bool, errors: &mut FieldErrors| {
+        if creating && !present && !errors.has(field) {
+            errors.add(field, required_message(field));
+        }
+    };
+
+    let name = params.string("name", &mut errors);
+    need("name", name.is_some(), &mut errors);
+    if let Some(name) = &name {
+        check_max_len("name", name, 255, &mut errors);
+    }
+    let script = params
+        .raw_string("script", &mut errors)
+        .filter(|s| !s.trim().is_empty());
+    need("script", script.is_some(), &mut errors);
+    if let Some(script) = &script
+        && script.len() > MAX_SCRIPT
+    {
+        errors.add("script", "The script may not be greater than 64 kilobytes.");
+    }
+    let run_as_field = spelled(&["runAs", "run_as"]);
+    let run_as = params.string(run_as_field, &mut errors);
+    need(run_as_field, run_as.is_some(), &mut errors);
+    if let Some(user) = &run_as
+        && !is_unix_user(user)
+    {
+        errors.add(
+            run_as_field,
+            "The run as field must be a valid Unix user name.",
+        );
+    }
+    let action_field = spelled(&["actionId", "action_id"]);
+    let action_id = params.integer(action_field, &mut errors);
+    need(action_field, action_id.is_some(), &mut errors);
+    if let Some(id) = action_id
+        && action(id).is_none()
+    {
+        errors.add(action_field, invalid_choice_message(action_field));
+    }
+    let timing = params.string("timing", &mut errors);
+    need("timing", timing.is_some(), &mut errors);
+    if let Some(timing) = &timing
+        && !HOOK_TIMINGS.contains(&timing.as_str())
+    {
+        errors.add("timing", invalid_choice_message("timing"));
+    }
+    let servers = params.integer_list("servers", &mut errors);
+    errors.into_result()?;
+
+    let fields = HookFields {
+        action_id: action_id
+            .or(current.map(|h| h.action_id))
+            .unwrap_or_default(),
+        timing: timing
+            .or(current.map(|h| h.timing.clone()))
+            .unwrap_or_default(),
+        name: name.or(current.map(|h| h.name.clone())).unwrap_or_default(),
+        run_as: run_as
+            .or(current.map(|h| h.run_as.clone()))
+            .unwrap_or_default(),
+        script: script
+            .or(current.map(|h| h.script.clone()))
+            .unwrap_or_default(),
+    };
+    Ok((fields, servers))
+}

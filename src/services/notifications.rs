@@ -1,0 +1,169 @@
+//! Notification channels: e-mail, Slack, Discord and Microsoft Teams.
+
+use secrecy::SecretString;
+
+use crate::app::App;
+use crate::db::{self, notifications::Notification, notifications::NotificationFields};
+use crate::domain::catalog::NotificationType;
+use crate::domain::ids::{NotificationId, ProjectId};
+use crate::domain::scopes::{Resource, Scope};
+use crate::domain::time::Timestamp;
+use crate::domain::validation::{
+    FieldErrors, Params, check_max_len, invalid_choice_message, is_email, is_http_url,
+    required_message,
+};
+use crate::error::{Error, Result};
+use crate::services::access::{self, Principal};
+
+pub struct NotificationView {
+    pub notification: Notification,
+    /// The e-mail address or web hook URL.
+    pub address: SecretString,
+}
+
+fn view(app: &App, notification: Notification) -> Result<NotificationView> {
+    let address = app.vault.open_string(&notification.address_sealed)?;
+    Ok(NotificationView {
+        notification,
+        address,
+    })
+}
+
+pub async fn list(app: &App, who: &Principal, project: ProjectId) -> Result<Vec<NotificationView>> {
+    access::project(app, who, project).await?;
+    all(app, project).await
+}
+
+async fn all(app: &App, project: ProjectId) -> Result<Vec<NotificationView>> {
+    db::notifications::list(&mut &app.store, project)
+        .await?
+        .into_iter()
+        .map(|n| view(app, n))
+        .collect()
+}
+
+async fn find(app: &App, project: ProjectId, id: NotificationId) -> Result<NotificationView> {
+    let notification = db::notifications::get(&mut &app.store, project, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    view(app, notification)
+}
+
+pub async fn get(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    id: NotificationId,
+) -> Result<NotificationView> {
+    access::project(app, who, project).await?;
+    find(app, project, id).await
+}
+
+/// Creates a channel; answers with the project's whole list, as documented.
+pub async fn create(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    params: &Params,
+) -> Result<Vec<NotificationView>> {
+    access::project_for(app, who, project, Scope::create(Resource::Notifications)).await?;
+    let fields = read_fields(app, params, None)?;
+    db::notifications::insert(&mut &app.store, project, &fields, Timestamp::now()).await?;
+    all(app, project).await
+}
+
+pub async fn update(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    id: NotificationId,
+    params: &Params,
+) -> Result<NotificationView> {
+    access::project_for(app, who, project, Scope::create(Resource::Notifications)).await?;
+    let current = find(app, project, id).await?;
+    let fields = read_fields(app, params, Some(&current))?;
+    db::notifications::update(&mut &app.store, id, &fields, Timestamp::now()).await?;
+    find(app, project, id).await
+}
+
+pub async fn delete(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    id: NotificationId,
+) -> Result<()> {
+    access::project_for(app, who, project, Scope::delete(Resource::Notifications)).await?;
+    find(app, project, id).await?;
+    db::notifications::delete(&mut &app.store, id).await
+}
+
+fn read_fields(
+    app: &App,
+    params: &Params,
+    current: Option<&NotificationView>,
+) -> Result<NotificationFields> {
+    let mut errors = FieldErrors::default();
+    let creating = current.is_none();
+    let name = if creating {
+        params.required_string("name", &mut errors)
+    } else {
+        params.string("name", &mut errors)
+    };
+    if let Some(name) = &name {
+        check_max_len("name", name, 255, &mut errors);
+    }
+    let type_text = if creating {
+        params.required_string("type", &mut errors)
+    } else {
+        params.string("type", &mut errors)
+    };
+    let kind = match &type_text {
+        Some(text) => NotificationType::parse(text).or_else(|| {
+            errors.add("type", invalid_choice_message("type"));
+            None
+        }),
+        None => current.and_then(|c| NotificationType::parse(&c.notification.notification_type)),
+    };
+    let active = params.boolean("active", &mut errors);
+
+    let mut address = None;
+    if let Some(kind) = kind {
+        let field = kind.address_field();
+        let changed_type =
+            current.is_some_and(|c| c.notification.notification_type != kind.as_str());
+        let value = params.string(field, &mut errors);
+        match &value {
+            None if (creating || changed_type) && !errors.has(field) => {
+                errors.add(field, required_message(field))
+            }
+            Some(email) if kind == NotificationType::Email && !is_email(email) => errors.add(
+                field,
+                "The email address field must be a valid email address.",
+            ),
+            Some(url) if kind != NotificationType::Email && !is_http_url(url) => errors.add(
+                field,
+                format!("The {} field must be a valid URL.", field.replace('_', " ")),
+            ),
+            Some(url) => check_max_len(field, url, 2048, &mut errors),
+            None => {}
+        }
+        address = value;
+    }
+    errors.into_result()?;
+
+    let address_sealed = match (address, current) {
+        (Some(address), _) => app.vault.seal_str(&address),
+        (None, Some(current)) => current.notification.address_sealed.clone(),
+        (None, None) => return Err(Error::invalid("type", "The type field is required.")),
+    };
+    Ok(NotificationFields {
+        name: name
+            .or_else(|| current.map(|c| c.notification.name.clone()))
+            .unwrap_or_default(),
+        notification_type: kind.map(|k| k.as_str().to_owned()).unwrap_or_default(),
+        address_sealed,
+        active: active
+            .or(current.map(|c| c.notification.active))
+            .unwrap_or(true),
+    })
+}

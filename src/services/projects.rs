@@ -1,0 +1,370 @@
+//! Projects and their linked folders.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::app::App;
+use crate::crypto;
+use crate::db::{
+    self, folders::LinkedFolder, projects::Project, projects::ProjectFields, servers::Server,
+};
+use crate::domain::catalog::{PROJECT_TYPES, Provider, project_type_is_laravel};
+use crate::domain::ids::ProjectId;
+use crate::domain::scopes::{Resource, Scope};
+use crate::domain::time::Timestamp;
+use crate::domain::validation::{
+    FieldErrors, Params, check_max_len, invalid_choice_message, is_git_ref_name, is_http_url,
+    is_safe_relative_path,
+};
+use crate::error::{Error, Result};
+use crate::services::access::{self, Principal};
+
+/// A project as every API shows it: the record, its servers and its deploy token.
+pub struct ProjectView {
+    pub project: Project,
+    pub token: SecretString,
+    pub servers: Vec<Server>,
+    pub folders: Vec<LinkedFolder>,
+    pub environment_servers: Vec<i64>,
+    pub now: Timestamp,
+}
+
+const DEFAULT_RETAIN: i64 = 5;
+const MAX_RETAIN: i64 = 100;
+
+fn view(app: &App, project: Project, servers: Vec<Server>, now: Timestamp) -> Result<ProjectView> {
+    let token = app.vault.open_string(&project.token_sealed)?;
+    let folders = serde_json::from_str::<Vec<serde_json::Value>>(&project.folders_json)
+        .map_err(anyhow::Error::from)?
+        .into_iter()
+        .map(|f| LinkedFolder {
+            from_path: f["from"].as_str().unwrap_or_default().to_owned(),
+            to_path: f["to"].as_str().unwrap_or_default().to_owned(),
+        })
+        .collect();
+    let environment_servers =
+        serde_json::from_str(&project.environment_server_ids).map_err(anyhow::Error::from)?;
+    Ok(ProjectView {
+        project,
+        token,
+        servers,
+        folders,
+        environment_servers,
+        now,
+    })
+}
+
+pub async fn list(app: &App, who: &Principal) -> Result<Vec<ProjectView>> {
+    let now = Timestamp::now();
+    let projects = db::projects::list_visible(&mut &app.store, who.user, now).await?;
+    let ids: Vec<ProjectId> = projects.iter().map(|p| p.id).collect();
+    let mut servers = db::servers::list_for_projects(&mut &app.store, &ids)
+        .await?
+        .into_iter()
+        .peekable();
+    let mut views = Vec::with_capacity(projects.len());
+    for project in projects {
+        let mut own = Vec::new();
+        while let Some(server) = servers.next_if(|s| s.project_id == project.id) {
+            own.push(server);
+        }
+        views.push(view(app, project, own, now)?);
+    }
+    Ok(views)
+}
+
+/// Loads the view of a project the caller was already allowed to see.
+pub(crate) async fn load(app: &App, id: ProjectId) -> Result<ProjectView> {
+    let now = Timestamp::now();
+    let project = db::projects::get(&mut &app.store, id, now)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let servers = db::servers::list(&mut &app.store, id).await?;
+    view(app, project, servers, now)
+}
+
+pub async fn get(app: &App, who: &Principal, id: ProjectId) -> Result<ProjectView> {
+    access::project(app, who, id).await?;
+    load(app, id).await
+}
+
+pub async fn create(app: &App, who: &Principal, params: &Params) -> Result<ProjectView> {
+    who.require(Scope::create(Resource::Projects))?;
+    let fields = read_fields(params, None)?;
+    let token = crypto::random_token(40);
+    let now = Timestamp::now();
+    let id = db::projects::insert(
+        &mut &app.store,
+        who.user,
+        &fields,
+        &app.vault.seal_str(&token),
+        &crypto::token_hash(&token),
+        now,
+    )
+    .await?;
+    load(app, id).await
+}
+
+pub async fn update(
+    app: &App,
+    who: &Principal,
+    id: ProjectId,
+    params: &Params,
+) -> Result<ProjectView> {
+    access::project_for(app, who, id, Scope::create(Resource::Projects)).await?;
+    let current = load(app, id).await?;
+    let fields = read_fields(params, Some(&current.project))?;
+    db::projects::update(&mut &app.store, id, &fields, Timestamp::now()).await?;
+    load(app, id).await
+}
+
+/// Update Project Source: provider, repository, branch and push-to-deploy only.
+pub async fn update_source(
+    app: &App,
+    who: &Principal,
+    id: ProjectId,
+    params: &Params,
+) -> Result<ProjectView> {
+    access::project_for(app, who, id, Scope::create(Resource::Projects)).await?;
+    let current = load(app, id).await?;
+    let mut errors = FieldErrors::default();
+    let mut fields = current_fields(&current.project);
+    read_source(params, Some(&current.project), &mut fields, &mut errors);
+    errors.into_result()?;
+    db::projects::update(&mut &app.store, id, &fields, Timestamp::now()).await?;
+    load(app, id).await
+}
+
+pub async fn delete(app: &App, who: &Principal, id: ProjectId) -> Result<()> {
+    let access = access::project_for(app, who, id, Scope::delete(Resource::Projects)).await?;
+    access.require_owner()?;
+    db::projects::delete(&mut &app.store, id).await
+}
+
+fn current_fields(project: &Project) -> ProjectFields {
+    ProjectFields {
+        name: project.name.clone(),
+        provider: project.provider.clone(),
+        repository: project.repository.clone(),
+        project_type: project.project_type.clone(),
+        branch: project.branch.clone(),
+        push_to_deploy: project.push_to_deploy,
+        retain_deployments: project.retain_deployments,
+        monitor: project.monitor.clone(),
+        install_dependencies: project.install_dependencies,
+        install_dev_dependencies: project.install_dev_dependencies,
+        quiet_composer: project.quiet_composer,
+    }
+}
+
+/// Reads the fields of Create Project (`current` is `None`: required fields must be there) or
+/// Update Project (only what is sent changes).
+fn read_fields(params: &Params, current: Option<&Project>) -> Result<ProjectFields> {
+    let mut errors = FieldErrors::default();
+    let creating = current.is_none();
+    let mut fields = match current {
+        Some(project) => current_fields(project),
+        None => ProjectFields {
+            name: String::new(),
+            provider: String::new(),
+            repository: String::new(),
+            project_type: "laravel-5".to_owned(),
+            branch: "main".to_owned(),
+            push_to_deploy: false,
+            retain_deployments: DEFAULT_RETAIN,
+            monitor: None,
+            install_dependencies: true,
+            install_dev_dependencies: false,
+            quiet_composer: false,
+        },
+    };
+
+    let name = if creating {
+        params.required_string("name", &mut errors)
+    } else {
+        params.string("name", &mut errors)
+    };
+    if let Some(name) = name {
+        check_max_len("name", &name, 255, &mut errors);
+        fields.name = name;
+    }
+
+    if creating {
+        read_source(params, None, &mut fields, &mut errors);
+    }
+
+    let type_given = params.string("type", &mut errors);
+    if let Some(project_type) = &type_given {
+        if PROJECT_TYPES.contains(&project_type.as_str()) {
+            fields.project_type = project_type.clone();
+        } else {
+            errors.add("type", invalid_choice_message("type"));
+        }
+    }
+
+    if let Some(retain) = params.integer("retain_deployments", &mut errors) {
+        if (1..=MAX_RETAIN).contains(&retain) {
+            fields.retain_deployments = retain;
+        } else {
+            errors.add(
+                "retain_deployments",
+                format!("The retain deployments field must be between 1 and {MAX_RETAIN}."),
+            );
+        }
+    }
+
+    if params.sent("monitor") {
+        let monitor = params.string("monitor", &mut errors);
+        match &monitor {
+            Some(url) if !is_http_url(url) => {
+                errors.add("monitor", "The monitor field must be a valid URL.")
+            }
+            Some(url) => check_max_len("monitor", url, 2048, &mut errors),
+            None => {}
+        }
+        fields.monitor = monitor;
+    }
+
+    let composer = params.boolean("composer", &mut errors);
+    match composer {
+        Some(value) => fields.install_dependencies = value,
+        // A new static site has no composer.json to install from.
+        None if creating => {
+            fields.install_dependencies = project_type_is_laravel(&fields.project_type)
+        }
+        None => {}
+    }
+    if let Some(value) = params.boolean("composer_dev", &mut errors) {
+        fields.install_dev_dependencies = value;
+    }
+    if let Some(value) = params.boolean("composer_quiet", &mut errors) {
+        fields.quiet_composer = value;
+    }
+    errors.into_result()?;
+    Ok(fields)
+}
+
+/// Provider, repository, branch and push-to-deploy, as Create Project and Update Project
+/// Source take them.
+fn read_source(
+    params: &Params,
+    current: Option<&Project>,
+    fields: &mut ProjectFields,
+    errors: &mut FieldErrors,
+) {
+    let creating = current.is_none();
+    let provider_text = if creating {
+        params.required_string("provider", errors)
+    } else {
+        params.string("provider", errors)
+    };
+    let provider = match provider_text {
+        Some(text) => match Provider::parse(&text) {
+            Some(provider) => Some(provider),
+            None => {
+                errors.add("provider", invalid_choice_message("provider"));
+                None
+            }
+        },
+        None => current.and_then(|p| Provider::parse(&p.provider)),
+    };
+    let repository = if creating {
+        params.required_string("repository", errors)
+    } else {
+        params.string("repository", errors)
+    };
+    if let Some(provider) = provider {
+        fields.provider = provider.as_str().to_owned();
+        if let Some(repository) = &repository {
+            if provider.accepts_repository(repository) {
+                fields.repository = repository.clone();
+            } else {
+                errors.add(
+                    "repository",
+                    match provider {
+                        Provider::Custom => "The repository must be an ssh, https or file git URL.",
+                        Provider::GitlabSelf => "The repository must look like host/group/name.",
+                        _ => "The repository must look like owner/name.",
+                    },
+                );
+            }
+        } else if !provider.accepts_repository(&fields.repository) && !creating {
+            errors.add(
+                "repository",
+                "The repository field is required when the provider changes.",
+            );
+        }
+    }
+    if let Some(branch) = params.string("branch", errors) {
+        if is_git_ref_name(&branch) {
+            fields.branch = branch;
+        } else {
+            errors.add("branch", "The branch must be a valid git branch name.");
+        }
+    }
+    if let Some(push) = params.boolean("push_to_deploy", errors) {
+        fields.push_to_deploy = push;
+    }
+}
+
+pub async fn list_folders(app: &App, who: &Principal, id: ProjectId) -> Result<Vec<LinkedFolder>> {
+    access::project(app, who, id).await?;
+    db::folders::list(&mut &app.store, id).await
+}
+
+fn read_folder(params: &Params) -> Result<LinkedFolder> {
+    let mut errors = FieldErrors::default();
+    let from = params.required_string("from", &mut errors);
+    let to = params.required_string("to", &mut errors);
+    for (field, value) in [("from", &from), ("to", &to)] {
+        if let Some(path) = value
+            && !is_safe_relative_path(path)
+        {
+            errors.add(
+                field,
+                format!("The {field} path must be relative to the project, without `..`."),
+            );
+        }
+    }
+    errors.into_result()?;
+    Ok(LinkedFolder {
+        from_path: from.unwrap_or_default(),
+        to_path: to.unwrap_or_default(),
+    })
+}
+
+pub async fn create_folder(
+    app: &App,
+    who: &Principal,
+    id: ProjectId,
+    params: &Params,
+) -> Result<Vec<LinkedFolder>> {
+    access::project_for(app, who, id, Scope::create(Resource::Projects)).await?;
+    let folder = read_folder(params)?;
+    if !db::folders::insert(&mut &app.store, id, &folder).await? {
+        return Err(Error::invalid(
+            "from",
+            "The project already links a folder at this path.",
+        ));
+    }
+    db::projects::touch(&mut &app.store, id, Timestamp::now()).await?;
+    db::folders::list(&mut &app.store, id).await
+}
+
+pub async fn delete_folder(
+    app: &App,
+    who: &Principal,
+    id: ProjectId,
+    params: &Params,
+) -> Result<()> {
+    access::project_for(app, who, id, Scope::delete(Resource::Projects)).await?;
+    let folder = read_folder(params)?;
+    if !db::folders::delete(&mut &app.store, id, &folder).await? {
+        return Err(Error::NotFound);
+    }
+    db::projects::touch(&mut &app.store, id, Timestamp::now()).await
+}
+
+/// The plain deploy token, for callers that show it.
+pub fn token_of(view: &ProjectView) -> &str {
+    view.token.expose_secret()
+}

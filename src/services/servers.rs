@@ -1,0 +1,233 @@
+//! Servers of a project: where releases are shipped to.
+
+use crate::app::App;
+use crate::crypto;
+use crate::db::{self, servers::Server, servers::ServerFields};
+use crate::domain::catalog::PHP_VERSIONS;
+use crate::domain::ids::{ProjectId, ServerId};
+use crate::domain::scopes::{Resource, Scope};
+use crate::domain::time::Timestamp;
+use crate::domain::validation::{
+    FieldErrors, Params, check_max_len, invalid_choice_message, is_host, is_safe_absolute_path,
+    is_unix_user, required_message,
+};
+use crate::error::{Error, Result};
+use crate::services::access::{self, Principal};
+
+pub async fn list(app: &App, who: &Principal, project: ProjectId) -> Result<Vec<Server>> {
+    access::project(app, who, project).await?;
+    db::servers::list(&mut &app.store, project).await
+}
+
+pub async fn get(app: &App, who: &Principal, project: ProjectId, id: ServerId) -> Result<Server> {
+    access::project(app, who, project).await?;
+    find(app, project, id).await
+}
+
+async fn find(app: &App, project: ProjectId, id: ServerId) -> Result<Server> {
+    db::servers::get(&mut &app.store, project, id)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+pub async fn create(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    params: &Params,
+) -> Result<Server> {
+    let access = access::project_for(app, who, project, Scope::create(Resource::Servers)).await?;
+    let fields = read_fields(params, None)?;
+    let key = crypto::new_ssh_key(&app.vault, &format!("slipway-project-{project}"));
+    let id = db::servers::insert(
+        &mut &app.store,
+        project,
+        access.owner,
+        &fields,
+        &key.public_openssh,
+        &key.private_sealed,
+        Timestamp::now(),
+    )
+    .await?;
+    find(app, project, id).await
+}
+
+pub async fn update(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    id: ServerId,
+    params: &Params,
+) -> Result<Server> {
+    access::project_for(app, who, project, Scope::create(Resource::Servers)).await?;
+    let current = find(app, project, id).await?;
+    let fields = read_fields(params, Some(&current))?;
+    db::servers::update(&mut &app.store, id, &fields, Timestamp::now()).await?;
+    find(app, project, id).await
+}
+
+pub async fn delete(app: &App, who: &Principal, project: ProjectId, id: ServerId) -> Result<()> {
+    access::project_for(app, who, project, Scope::delete(Resource::Servers)).await?;
+    find(app, project, id).await?;
+    db::servers::delete(&mut &app.store, id).await
+}
+
+/// Refresh Server Connection. The SSH check arrives with the deployment engine; until then the
+/// server is answered as stored.
+pub async fn refresh(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    id: ServerId,
+) -> Result<Server> {
+    access::project_for(app, who, project, Scope::create(Resource::Servers)).await?;
+    find(app, project, id).await
+}
+
+/// The spelling of a field that the request used: Create Server documents camelCase, and the
+/// response's snake_case names are accepted too. Errors are reported under the name sent.
+fn spelled<'a>(params: &Params, names: &[&'a str]) -> &'a str {
+    params.first_present(names).unwrap_or(names[0])
+}
+
+fn read_fields(params: &Params, current: Option<&Server>) -> Result<ServerFields> {
+    let mut errors = FieldErrors::default();
+    let creating = current.is_none();
+    let text = |names: &[&str], errors: &mut FieldErrors| -> (String, Option<String>) {
+        let field = spelled(params, names).to_owned();
+        let value = params.string(&field, errors);
+        if value.is_none() && creating && !errors.has(&field) && required(names[0]) {
+            errors.add(&field, required_message(&field));
+        }
+        (field, value)
+    };
+    fn required(name: &str) -> bool {
+        matches!(name, "name" | "connectAs" | "host" | "phpVersion")
+    }
+
+    let (name_field, name) = text(&["name"], &mut errors);
+    if let Some(name) = &name {
+        check_max_len(&name_field, name, 255, &mut errors);
+    }
+    let (connect_field, connect_as) = text(&["connectAs", "connect_as"], &mut errors);
+    if let Some(user) = &connect_as
+        && !is_unix_user(user)
+    {
+        errors.add(
+            &connect_field,
+            "The connect as field must be a valid Unix user name.",
+        );
+    }
+    let (host_field, host) = text(&["host", "ip_address"], &mut errors);
+    if let Some(host) = &host
+        && !is_host(host)
+    {
+        errors.add(
+            &host_field,
+            "The host field must be a valid host name or IP address.",
+        );
+    }
+    let (php_field, php_version) = text(&["phpVersion", "php_version"], &mut errors);
+    if let Some(version) = &php_version
+        && !PHP_VERSIONS.contains(&version.as_str())
+    {
+        errors.add(&php_field, invalid_choice_message(&php_field));
+    }
+    let port_field = spelled(params, &["port"]);
+    let port = params.integer(port_field, &mut errors);
+    if let Some(port) = port
+        && !(1..=65535).contains(&port)
+    {
+        errors.add(port_field, "The port field must be between 1 and 65535.");
+    }
+    let (path_field, deployment_path) = text(&["deploymentPath", "deployment_path"], &mut errors);
+    if let Some(path) = &deployment_path
+        && !is_safe_absolute_path(path)
+    {
+        errors.add(
+            &path_field,
+            "The deployment path must be an absolute path without `..` or special characters.",
+        );
+    }
+    let (php_path_field, php_path) = text(&["phpPath", "php_path"], &mut errors);
+    let (composer_field, composer_path) = text(&["composerPath", "composer_path"], &mut errors);
+    for (field, value) in [
+        (&php_path_field, &php_path),
+        (&composer_field, &composer_path),
+    ] {
+        if let Some(program) = value
+            && !is_program_path(program)
+        {
+            errors.add(
+                field,
+                format!(
+                    "The {} must be a program name or an absolute path.",
+                    crate::domain::validation::attribute_name(field)
+                ),
+            );
+        }
+    }
+    let flag =
+        |names: &[&str], errors: &mut FieldErrors| params.boolean(spelled(params, names), errors);
+    let receives = flag(
+        &["receivesCodeDeployments", "receives_code_deployments"],
+        &mut errors,
+    );
+    let restart_fpm = flag(
+        &["restartFpm", "should_restart_fpm", "restart_fpm"],
+        &mut errors,
+    );
+    let freebsd = flag(&["freebsd"], &mut errors);
+    errors.into_result()?;
+
+    let fields = match current {
+        Some(server) => ServerFields {
+            name: name.unwrap_or_else(|| server.name.clone()),
+            connect_as: connect_as.unwrap_or_else(|| server.connect_as.clone()),
+            host: host.unwrap_or_else(|| server.host.clone()),
+            port: port.unwrap_or(server.port),
+            php_version: php_version.unwrap_or_else(|| server.php_version.clone()),
+            freebsd: freebsd.unwrap_or(server.freebsd),
+            receives_code_deployments: receives.unwrap_or(server.receives_code_deployments),
+            should_restart_fpm: restart_fpm.unwrap_or(server.should_restart_fpm),
+            deployment_path: deployment_path.unwrap_or_else(|| server.deployment_path.clone()),
+            php_path: php_path.unwrap_or_else(|| server.php_path.clone()),
+            composer_path: composer_path.unwrap_or_else(|| server.composer_path.clone()),
+        },
+        None => {
+            let connect_as = connect_as.unwrap_or_default();
+            let home = if connect_as == "root" {
+                "/root".to_owned()
+            } else {
+                format!("/home/{connect_as}")
+            };
+            ServerFields {
+                name: name.unwrap_or_default(),
+                host: host.unwrap_or_default(),
+                port: port.unwrap_or(22),
+                php_version: php_version.unwrap_or_default(),
+                freebsd: freebsd.unwrap_or(false),
+                receives_code_deployments: receives.unwrap_or(true),
+                should_restart_fpm: restart_fpm.unwrap_or(false),
+                deployment_path: deployment_path.unwrap_or_else(|| format!("{home}/app")),
+                php_path: php_path.unwrap_or_else(|| "php".to_owned()),
+                composer_path: composer_path.unwrap_or_else(|| "composer".to_owned()),
+                connect_as,
+            }
+        }
+    };
+    Ok(fields)
+}
+
+/// `php`, `php8.3` or `/usr/local/bin/composer`: a bare program name or a safe absolute path.
+fn is_program_path(value: &str) -> bool {
+    if value.starts_with('/') {
+        return is_safe_absolute_path(value);
+    }
+    !value.is_empty()
+        && value.len() <= 64
+        && !value.starts_with(['-', '.'])
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
