@@ -114,3 +114,68 @@ pub async fn insert(
         .await?;
     Ok(DeploymentId(id))
 }
+
+/// Records a deployment's progress: its status and, once known, when it started and ended.
+pub async fn set_status(
+    db: &mut impl Db,
+    id: DeploymentId,
+    status: &str,
+    started_at: Option<Timestamp>,
+    finished_at: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<()> {
+    db.execute(
+        "UPDATE deployments SET status = $2, started_at = COALESCE($3, started_at), \
+           finished_at = COALESCE($4, finished_at), updated_at = $5 WHERE id = $1",
+        args![
+            id,
+            status,
+            started_at.map(Timestamp::micros),
+            finished_at.map(Timestamp::micros),
+            now
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// One step of a deployment on one server (or a hook), before it runs.
+#[derive(Debug, Clone)]
+pub struct NewProcess {
+    pub server_id: Option<i64>,
+    pub server_name: Option<String>,
+    pub sequence: i64,
+    pub name: String,
+    pub action_id: Option<i64>,
+    pub hook_id: Option<i64>,
+    pub status: String,
+}
+
+pub async fn insert_process(
+    db: &mut impl Db,
+    deployment: DeploymentId,
+    project: ProjectId,
+    new: &NewProcess,
+    now: Timestamp,
+) -> Result<i64> {
+    let (id,): (i64,) = db
+        .fetch_one(
+            "INSERT INTO deployment_processes (deployment_id, project_id, server_id, server_name, \
+               sequence, name, action_id, hook_id, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+            args![
+                deployment,
+                project,
+                new.server_id,
+                new.server_name.clone(),
+                new.sequence,
+                &new.name,
+                new.action_id,
+                new.hook_id,
+                &new.status,
+                now
+            ],
+        )
+        .await?;
+    Ok(id)
+}

@@ -1,0 +1,312 @@
+//! Test harness: the real router on 127.0.0.1:0 with a fresh database per test, driven over
+//! HTTP.
+
+use std::sync::Arc;
+
+use reqwest::Method;
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use slipway::app::App;
+use slipway::config::Config;
+use slipway::domain::scopes::Scopes;
+use slipway::services::accounts;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Declares each listed `async fn name(backend: Backend)` as two tests, one per database.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_databases;
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub app: Arc<App>,
+    /// A token with every scope, for the admin user (the owner of projects made by `project`).
+    pub token: String,
+    pub data_dir: tempfile::TempDir,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    pub body: Value,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.text)
+    }
+}
+
+/// A PostgreSQL database of its own for one test, created in the cluster that
+/// `SLIPWAY_TEST_DATABASE_URL` names.
+async fn fresh_postgres_database() -> String {
+    let base = std::env::var("SLIPWAY_TEST_DATABASE_URL").expect(
+        "SLIPWAY_TEST_DATABASE_URL is not set: run scripts/test, which starts PostgreSQL for the tests",
+    );
+    let name = format!(
+        "slipway_test_{}",
+        slipway::crypto::random_token(12).to_lowercase()
+    );
+    let pool = sqlx::PgPool::connect(&base)
+        .await
+        .expect("connect to PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .expect("create a test database");
+    pool.close().await;
+    let (prefix, _) = base.rsplit_once('/').expect("database URL has a path");
+    format!("{prefix}/{name}")
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, 0).await
+}
+
+pub async fn spawn_app_with(backend: Backend, rate_limit_per_minute: u32) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temporary data directory");
+    let database_url = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(fresh_postgres_database().await),
+    };
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.path().to_path_buf(),
+        database_url,
+        rate_limit_per_minute,
+    };
+    let app = Arc::new(App::start(config).await.expect("start the app"));
+    let (_, token) = accounts::bootstrap_admin(&app)
+        .await
+        .expect("bootstrap admin")
+        .expect("empty database gets an admin");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let router = slipway::http::router(app.clone());
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        app,
+        token: token.expose_secret().to_owned(),
+        data_dir,
+    }
+}
+
+pub enum Body {
+    None,
+    Json(Value),
+    Form(&'static [(&'static str, &'static str)]),
+    Raw(&'static str, &'static str),
+}
+
+impl TestApp {
+    /// A token for the user `email` (created when missing) with `scopes` (`*` for all).
+    pub async fn token_for(&self, email: &str, scopes: &str) -> String {
+        let user = accounts::ensure_user(&self.app, email, None).await.unwrap();
+        let scopes = Scopes::parse_list(scopes).unwrap();
+        accounts::create_token(&self.app, user.id, "test", &scopes)
+            .await
+            .unwrap()
+            .expose_secret()
+            .to_owned()
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Body,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address))
+            .header("Accept", "application/json");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request = match body {
+            Body::None => request,
+            Body::Json(value) => request.json(&value),
+            Body::Form(fields) => request.form(fields),
+            Body::Raw(content_type, text) => {
+                request.header("Content-Type", content_type).body(text)
+            }
+        };
+        let response = request.send().await.expect("request is answered");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            text,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request(Method::GET, path, Some(&self.token), Body::None)
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.request(Method::POST, path, Some(&self.token), Body::Json(body))
+            .await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.request(Method::PUT, path, Some(&self.token), Body::Json(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, body: Value) -> Reply {
+        self.request(Method::DELETE, path, Some(&self.token), Body::Json(body))
+            .await
+    }
+
+    /// Creates a project owned by the admin and answers its id.
+    pub async fn project(&self, name: &str) -> i64 {
+        let reply = self
+            .post(
+                "/api/projects",
+                serde_json::json!({
+                    "name": name, "provider": "github", "repository": "laravel/laravel",
+                    "branch": "main", "type": "laravel-5",
+                }),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        reply.body["project"]["id"].as_i64().unwrap()
+    }
+
+    /// Creates a server in `project` and answers its id.
+    pub async fn server(&self, project: i64, name: &str) -> i64 {
+        let reply = self
+            .post(
+                &format!("/api/projects/{project}/servers"),
+                serde_json::json!({
+                    "name": name, "connectAs": "forge", "host": "10.0.0.5", "phpVersion": "php81",
+                }),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        reply.body["server"]["id"].as_i64().unwrap()
+    }
+}
+
+/// The example objects of the API document, by name.
+pub fn example(name: &str) -> Value {
+    let all: Value =
+        serde_json::from_str(include_str!("../fixtures/envoyer-examples.json")).unwrap();
+    all[name].clone()
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Every field of `expected` is in `actual`, with the same JSON type wherever both are not
+/// null; nested objects and the first element of arrays are checked the same way.
+pub fn assert_shape(actual: &Value, expected: &Value) {
+    check_shape(actual, expected, "$");
+}
+
+fn check_shape(actual: &Value, expected: &Value, path: &str) {
+    if expected.is_null() || actual.is_null() {
+        return;
+    }
+    assert_eq!(
+        kind(actual),
+        kind(expected),
+        "{path}: expected a {} like {expected}, got {actual}",
+        kind(expected)
+    );
+    match (actual, expected) {
+        (Value::Object(a), Value::Object(e)) => {
+            for (key, value) in e {
+                let field = format!("{path}.{key}");
+                let got = a
+                    .get(key)
+                    .unwrap_or_else(|| panic!("{field} is missing from {actual}"));
+                check_shape(got, value, &field);
+            }
+        }
+        (Value::Array(a), Value::Array(e)) => {
+            if let (Some(first), Some(example)) = (a.first(), e.first()) {
+                check_shape(first, example, &format!("{path}[0]"));
+            }
+        }
+        _ => {}
+    }
+}
+
+pub fn assert_invalid(reply: &Reply, fields: &[&str]) {
+    assert_eq!(reply.status, 422, "{reply:?}");
+    assert_eq!(
+        reply.body["message"], "The given data was invalid.",
+        "{reply:?}"
+    );
+    for field in fields {
+        let messages = reply.body["errors"][field]
+            .as_array()
+            .unwrap_or_else(|| panic!("no error for `{field}` in {reply:?}"));
+        assert!(!messages.is_empty() && messages.iter().all(Value::is_string));
+    }
+    let reported = reply.body["errors"].as_object().unwrap().len();
+    assert_eq!(
+        reported,
+        fields.len(),
+        "unexpected extra errors in {reply:?}"
+    );
+}
+
+pub fn assert_not_found(reply: &Reply) {
+    assert_eq!(reply.status, 404, "{reply:?}");
+    assert_eq!(reply.body, serde_json::json!({"message": "Not Found."}));
+}
+
+pub fn assert_forbidden(reply: &Reply) {
+    assert_eq!(reply.status, 403, "{reply:?}");
+    assert_eq!(
+        reply.body,
+        serde_json::json!({"message": "This action is unauthorized."})
+    );
+}

@@ -1,0 +1,13 @@
+//! Black-box tests of the HTTP APIs, each on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod auth;
+mod collaborators;
+mod deployments;
+mod environment;
+mod heartbeats;
+mod hooks;
+mod notifications;
+mod projects;
+mod servers;
