@@ -227,7 +227,7 @@ impl TestApp {
 /// The example objects of the API document, by name.
 pub fn example(name: &str) -> Value {
     let all: Value =
-        serde_json::from_str(include_str!("../fixtures/envoyer-examples.json")).unwrap();
+        serde_json::from_str(include_str!("../../src/http/envoyer/examples.json")).unwrap();
     all[name].clone()
 }
 

@@ -9,5 +9,6 @@ mod environment;
 mod heartbeats;
 mod hooks;
 mod notifications;
+mod openapi;
 mod projects;
 mod servers;
