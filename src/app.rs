@@ -7,11 +7,13 @@ use anyhow::Context;
 use crate::config::Config;
 use crate::crypto::Vault;
 use crate::db::Store;
+use crate::services::accounts::TokenCache;
 
 pub struct App {
     pub config: Config,
     pub store: Store,
     pub vault: Vault,
+    pub tokens: TokenCache,
 }
 
 pub type AppState = Arc<App>;
@@ -29,6 +31,7 @@ impl App {
             config,
             store,
             vault,
+            tokens: TokenCache::new(),
         })
     }
 }

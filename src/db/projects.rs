@@ -127,6 +127,19 @@ pub async fn list_visible(db: &mut impl Db, user: UserId, now: Timestamp) -> Res
     db.fetch_all(&sql, args![user, day, week]).await
 }
 
+/// One project, if `user` may see it.
+pub async fn get_visible(
+    db: &mut impl Db,
+    id: ProjectId,
+    user: UserId,
+    now: Timestamp,
+) -> Result<Option<Project>> {
+    let filter = format!("{VISIBLE_TO_USER} AND p.id = $4");
+    let sql = select_projects(db.is_postgres(), &filter);
+    let (day, week) = day_and_week_ago(now);
+    db.fetch_optional(&sql, args![user, day, week, id]).await
+}
+
 /// One project, whoever may see it (callers check access first).
 pub async fn get(db: &mut impl Db, id: ProjectId, now: Timestamp) -> Result<Option<Project>> {
     let sql = select_projects(db.is_postgres(), "p.id = $1");

@@ -1,5 +1,9 @@
 //! Users and API tokens.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::app::App;
@@ -12,16 +16,65 @@ use crate::domain::validation::{FieldErrors, check_max_len, is_email};
 use crate::error::{Error, Result};
 use crate::services::access::Principal;
 
+/// Recently seen tokens, by hash, so that a busy client does not cost a database read per
+/// request. Entries live a few seconds: tokens are never changed in place, so the only
+/// staleness is a deleted token working that much longer.
+pub struct TokenCache {
+    entries: Mutex<HashMap<String, (Principal, Instant)>>,
+}
+
+const TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
+const TOKEN_CACHE_MAX: usize = 10_000;
+
+impl TokenCache {
+    pub fn new() -> TokenCache {
+        TokenCache {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, hash: &str) -> Option<Principal> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(hash)
+            .filter(|(_, at)| at.elapsed() < TOKEN_CACHE_TTL)
+            .map(|(principal, _)| principal.clone())
+    }
+
+    fn put(&self, hash: String, principal: Principal) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= TOKEN_CACHE_MAX {
+            entries.retain(|_, (_, at)| at.elapsed() < TOKEN_CACHE_TTL);
+            if entries.len() >= TOKEN_CACHE_MAX {
+                entries.clear();
+            }
+        }
+        entries.insert(hash, (principal, Instant::now()));
+    }
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache::new()
+    }
+}
+
 /// The user holding `token`, with the token's scopes; `Unauthenticated` when it is unknown.
 pub async fn authenticate(app: &App, token: &str) -> Result<Principal> {
-    let grant = db::users::find_token(&mut &app.store, &crypto::token_hash(token))
+    let hash = crypto::token_hash(token);
+    if let Some(principal) = app.tokens.get(&hash) {
+        return Ok(principal);
+    }
+    let grant = db::users::find_token(&mut &app.store, &hash)
         .await?
         .ok_or(Error::Unauthenticated)?;
-    Ok(Principal {
+    let principal = Principal {
         user: grant.user_id,
         token: grant.token_id,
         scopes: Scopes::from_stored(&grant.scopes),
-    })
+    };
+    app.tokens.put(hash, principal.clone());
+    Ok(principal)
 }
 
 /// Finds the user with `email`, creating it (named `name`, or after the address) when missing.

@@ -83,8 +83,12 @@ pub(crate) async fn load(app: &App, id: ProjectId) -> Result<ProjectView> {
 }
 
 pub async fn get(app: &App, who: &Principal, id: ProjectId) -> Result<ProjectView> {
-    access::project(app, who, id).await?;
-    load(app, id).await
+    let now = Timestamp::now();
+    let project = db::projects::get_visible(&mut &app.store, id, who.user, now)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let servers = db::servers::list(&mut &app.store, id).await?;
+    view(app, project, servers, now)
 }
 
 pub async fn create(app: &App, who: &Principal, params: &Params) -> Result<ProjectView> {

@@ -5,17 +5,19 @@ mod input;
 pub mod openapi;
 mod views;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use secrecy::ExposeSecret;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use self::error::{ApiError, ApiResult, rate_limit_headers};
 use self::input::Payload;
+use self::views::Keyed;
 use super::auth::{TokenRateLimiter, bearer_token};
 use crate::app::AppState;
 use crate::domain::ids::{
@@ -173,29 +175,55 @@ async fn authenticate(
 
 // Projects
 
-async fn list_projects(State(app): State<AppState>, Extension(who): Who) -> ApiResult<Json<Value>> {
+async fn list_projects(State(app): State<AppState>, Extension(who): Who) -> ApiResult<Response> {
     let list = projects::list(&app, &who).await?;
-    Ok(Json(
-        json!({"projects": list.iter().map(views::project).collect::<Vec<_>>()}),
-    ))
+    Ok(streamed_list("projects", list, |view, out| {
+        serde_json::to_writer(out, &views::project(view))
+    }))
+}
+
+/// `{"<key>":[…]}` written one item at a time as the client reads it, so that a list of
+/// thousands of projects never sits in memory as one serialised buffer.
+fn streamed_list<T, F>(key: &'static str, items: Vec<T>, write: F) -> Response
+where
+    T: Send + 'static,
+    F: Fn(&T, &mut Vec<u8>) -> serde_json::Result<()> + Send + 'static,
+{
+    let open = Bytes::from(format!("{{\"{key}\":["));
+    let items = items.into_iter().enumerate().map(move |(index, item)| {
+        let mut chunk = Vec::with_capacity(4096);
+        if index > 0 {
+            chunk.push(b',');
+        }
+        write(&item, &mut chunk)?;
+        Ok::<_, serde_json::Error>(Bytes::from(chunk))
+    });
+    let chunks = std::iter::once(Ok(open))
+        .chain(items)
+        .chain(std::iter::once(Ok(Bytes::from_static(b"]}"))));
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(futures_util::stream::iter(chunks)),
+    )
+        .into_response()
 }
 
 async fn get_project(
     State(app): State<AppState>,
     Extension(who): Who,
     Path(p): One,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let view = projects::get(&app, &who, id::<ProjectId>(&p)?).await?;
-    Ok(Json(json!({"project": views::project(&view)})))
+    Ok(Json(Keyed("project", views::project(&view))).into_response())
 }
 
 async fn create_project(
     State(app): State<AppState>,
     Extension(who): Who,
     Payload(params): Payload,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let view = projects::create(&app, &who, &params).await?;
-    Ok(Json(json!({"project": views::project(&view)})))
+    Ok(Json(Keyed("project", views::project(&view))).into_response())
 }
 
 async fn update_project(
@@ -203,9 +231,9 @@ async fn update_project(
     Extension(who): Who,
     Path(p): One,
     Payload(params): Payload,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let view = projects::update(&app, &who, id(&p)?, &params).await?;
-    Ok(Json(json!({"project": views::project(&view)})))
+    Ok(Json(Keyed("project", views::project(&view))).into_response())
 }
 
 async fn update_source(
@@ -213,9 +241,9 @@ async fn update_source(
     Extension(who): Who,
     Path(p): One,
     Payload(params): Payload,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let view = projects::update_source(&app, &who, id(&p)?, &params).await?;
-    Ok(Json(json!({"project": views::project(&view)})))
+    Ok(Json(Keyed("project", views::project(&view))).into_response())
 }
 
 async fn delete_project(
@@ -231,9 +259,9 @@ async fn list_folders(
     State(app): State<AppState>,
     Extension(who): Who,
     Path(p): One,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let folders = projects::list_folders(&app, &who, id(&p)?).await?;
-    Ok(Json(json!({"folders": views::folders(&folders)})))
+    Ok(Json(Keyed("folders", views::folders(&folders))).into_response())
 }
 
 async fn create_folder(
@@ -241,9 +269,9 @@ async fn create_folder(
     Extension(who): Who,
     Path(p): One,
     Payload(params): Payload,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let folders = projects::create_folder(&app, &who, id(&p)?, &params).await?;
-    Ok(Json(json!({"folders": views::folders(&folders)})))
+    Ok(Json(Keyed("folders", views::folders(&folders))).into_response())
 }
 
 async fn delete_folder(
@@ -262,18 +290,18 @@ async fn list_servers(
     State(app): State<AppState>,
     Extension(who): Who,
     Path(p): One,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let list = servers::list(&app, &who, id(&p)?).await?;
-    Ok(Json(json!({"servers": views::servers(&list)})))
+    Ok(Json(Keyed("servers", views::servers(&list))).into_response())
 }
 
 async fn get_server(
     State(app): State<AppState>,
     Extension(who): Who,
     Path((p, s)): Two,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let server = servers::get(&app, &who, id(&p)?, id::<ServerId>(&s)?).await?;
-    Ok(Json(json!({"server": views::server(&server)})))
+    Ok(Json(Keyed("server", views::server(&server))).into_response())
 }
 
 async fn create_server(
@@ -281,9 +309,9 @@ async fn create_server(
     Extension(who): Who,
     Path(p): One,
     Payload(params): Payload,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let server = servers::create(&app, &who, id(&p)?, &params).await?;
-    Ok(Json(json!({"server": views::server(&server)})))
+    Ok(Json(Keyed("server", views::server(&server))).into_response())
 }
 
 async fn update_server(
@@ -291,9 +319,9 @@ async fn update_server(
     Extension(who): Who,
     Path((p, s)): Two,
     Payload(params): Payload,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let server = servers::update(&app, &who, id(&p)?, id(&s)?, &params).await?;
-    Ok(Json(json!({"server": views::server(&server)})))
+    Ok(Json(Keyed("server", views::server(&server))).into_response())
 }
 
 async fn delete_server(
@@ -309,9 +337,9 @@ async fn refresh_server(
     State(app): State<AppState>,
     Extension(who): Who,
     Path((p, s)): Two,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let server = servers::refresh(&app, &who, id(&p)?, id(&s)?).await?;
-    Ok(Json(json!({"server": views::server(&server)})))
+    Ok(Json(Keyed("server", views::server(&server))).into_response())
 }
 
 // Environment
@@ -321,18 +349,18 @@ async fn get_environment(
     Extension(who): Who,
     Path(p): One,
     Payload(params): Payload,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let contents = environment::get(&app, &who, id(&p)?, &params).await?;
-    Ok(Json(json!({"environment": contents.expose_secret()})))
+    Ok(Json(Keyed("environment", contents.expose_secret())).into_response())
 }
 
 async fn environment_servers(
     State(app): State<AppState>,
     Extension(who): Who,
     Path(p): One,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let list = environment::servers(&app, &who, id(&p)?).await?;
-    Ok(Json(json!({"servers": views::servers(&list)})))
+    Ok(Json(Keyed("servers", views::servers(&list))).into_response())
 }
 
 async fn update_environment(
@@ -340,11 +368,11 @@ async fn update_environment(
     Extension(who): Who,
     Path(p): One,
     Payload(params): Payload,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let project = id(&p)?;
     environment::update(&app, &who, project, &params).await?;
     let list = environment::servers(&app, &who, project).await?;
-    Ok(Json(json!({"servers": views::servers(&list)})))
+    Ok(Json(Keyed("servers", views::servers(&list))).into_response())
 }
 
 async fn reset_environment(
@@ -359,28 +387,26 @@ async fn reset_environment(
 
 // Actions and hooks
 
-async fn list_actions() -> Json<Value> {
-    Json(json!({"actions": views::actions()}))
+async fn list_actions() -> Response {
+    Json(Keyed("actions", views::actions())).into_response()
 }
 
 async fn list_hooks(
     State(app): State<AppState>,
     Extension(who): Who,
     Path(p): One,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let list = hooks::list(&app, &who, id(&p)?).await?;
-    Ok(Json(
-        json!({"hooks": list.iter().map(views::hook).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(Keyed("hooks", views::hooks(&list))).into_response())
 }
 
 async fn get_hook(
     State(app): State<AppState>,
     Extension(who): Who,
     Path((p, h)): Two,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let hook = hooks::get(&app, &who, id(&p)?, id::<HookId>(&h)?).await?;
-    Ok(Json(json!({"hook": views::hook(&hook)})))
+    Ok(Json(Keyed("hook", views::hook(&hook))).into_response())
 }
 
 async fn create_hook(
@@ -388,9 +414,9 @@ async fn create_hook(
     Extension(who): Who,
     Path(p): One,
     Payload(params): Payload,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let hook = hooks::create(&app, &who, id(&p)?, &params).await?;
-    Ok(Json(json!({"hook": views::hook(&hook)})))
+    Ok(Json(Keyed("hook", views::hook(&hook))).into_response())
 }
 
 async fn update_hook(
@@ -398,9 +424,9 @@ async fn update_hook(
     Extension(who): Who,
     Path((p, h)): Two,
     Payload(params): Payload,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let hook = hooks::update(&app, &who, id(&p)?, id(&h)?, &params).await?;
-    Ok(Json(json!({"hook": views::hook(&hook)})))
+    Ok(Json(Keyed("hook", views::hook(&hook))).into_response())
 }
 
 async fn delete_hook(
@@ -418,20 +444,18 @@ async fn list_deployments(
     State(app): State<AppState>,
     Extension(who): Who,
     Path(p): One,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let list = deployments::list(&app, &who, id(&p)?).await?;
-    Ok(Json(
-        json!({"deployments": list.iter().map(views::deployment).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(Keyed("deployments", views::deployments(&list))).into_response())
 }
 
 async fn get_deployment(
     State(app): State<AppState>,
     Extension(who): Who,
     Path((p, d)): Two,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let view = deployments::get(&app, &who, id(&p)?, id::<DeploymentId>(&d)?).await?;
-    Ok(Json(json!({"deployment": views::deployment_detail(&view)})))
+    Ok(Json(Keyed("deployment", views::deployment_detail(&view))).into_response())
 }
 
 // Heartbeats
@@ -440,20 +464,18 @@ async fn list_heartbeats(
     State(app): State<AppState>,
     Extension(who): Who,
     Path(p): One,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let list = heartbeats::list(&app, &who, id(&p)?).await?;
-    Ok(Json(
-        json!({"heartbeats": list.iter().map(views::heartbeat).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(Keyed("heartbeats", views::heartbeats(&list))).into_response())
 }
 
 async fn get_heartbeat(
     State(app): State<AppState>,
     Extension(who): Who,
     Path((p, h)): Two,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let heartbeat = heartbeats::get(&app, &who, id(&p)?, id::<HeartbeatId>(&h)?).await?;
-    Ok(Json(json!({"heartbeat": views::heartbeat(&heartbeat)})))
+    Ok(Json(Keyed("heartbeat", views::heartbeat(&heartbeat))).into_response())
 }
 
 async fn create_heartbeat(
@@ -461,9 +483,9 @@ async fn create_heartbeat(
     Extension(who): Who,
     Path(p): One,
     Payload(params): Payload,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let heartbeat = heartbeats::create(&app, &who, id(&p)?, &params).await?;
-    Ok(Json(json!({"heartbeat": views::heartbeat(&heartbeat)})))
+    Ok(Json(Keyed("heartbeat", views::heartbeat(&heartbeat))).into_response())
 }
 
 async fn delete_heartbeat(
@@ -481,22 +503,18 @@ async fn list_collaborators(
     State(app): State<AppState>,
     Extension(who): Who,
     Path(p): One,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let list = collaborators::list(&app, &who, id(&p)?).await?;
-    Ok(Json(
-        json!({"collaborators": list.iter().map(views::collaborator).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(Keyed("collaborators", views::collaborators(&list))).into_response())
 }
 
 async fn get_collaborator(
     State(app): State<AppState>,
     Extension(who): Who,
     Path((p, c)): Two,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let collaborator = collaborators::get(&app, &who, id(&p)?, id::<UserId>(&c)?).await?;
-    Ok(Json(
-        json!({"collaborator": views::collaborator(&collaborator)}),
-    ))
+    Ok(Json(Keyed("collaborator", views::collaborator(&collaborator))).into_response())
 }
 
 async fn invite_collaborator(
@@ -504,11 +522,9 @@ async fn invite_collaborator(
     Extension(who): Who,
     Path(p): One,
     Payload(params): Payload,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let list = collaborators::invite(&app, &who, id(&p)?, &params).await?;
-    Ok(Json(
-        json!({"collaborators": list.iter().map(views::collaborator).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(Keyed("collaborators", views::collaborators(&list))).into_response())
 }
 
 async fn remove_collaborator(
@@ -525,11 +541,9 @@ async fn accept_invitation(
     State(app): State<AppState>,
     Extension(who): Who,
     Path(p): One,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let collaborator = collaborators::accept(&app, &who, id(&p)?).await?;
-    Ok(Json(
-        json!({"collaborator": views::collaborator(&collaborator)}),
-    ))
+    Ok(Json(Keyed("collaborator", views::collaborator(&collaborator))).into_response())
 }
 
 // Notifications
@@ -538,20 +552,18 @@ async fn list_notifications(
     State(app): State<AppState>,
     Extension(who): Who,
     Path(p): One,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let list = notifications::list(&app, &who, id(&p)?).await?;
-    Ok(Json(
-        json!({"notifications": list.iter().map(views::notification).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(Keyed("notifications", views::notifications(&list))).into_response())
 }
 
 async fn get_notification(
     State(app): State<AppState>,
     Extension(who): Who,
     Path((p, n)): Two,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let view = notifications::get(&app, &who, id(&p)?, id::<NotificationId>(&n)?).await?;
-    Ok(Json(json!({"notification": views::notification(&view)})))
+    Ok(Json(Keyed("notification", views::notification(&view))).into_response())
 }
 
 async fn create_notification(
@@ -559,11 +571,9 @@ async fn create_notification(
     Extension(who): Who,
     Path(p): One,
     Payload(params): Payload,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let list = notifications::create(&app, &who, id(&p)?, &params).await?;
-    Ok(Json(
-        json!({"notifications": list.iter().map(views::notification).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(Keyed("notifications", views::notifications(&list))).into_response())
 }
 
 async fn update_notification(
@@ -571,9 +581,9 @@ async fn update_notification(
     Extension(who): Who,
     Path((p, n)): Two,
     Payload(params): Payload,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let view = notifications::update(&app, &who, id(&p)?, id(&n)?, &params).await?;
-    Ok(Json(json!({"notification": views::notification(&view)})))
+    Ok(Json(Keyed("notification", views::notification(&view))).into_response())
 }
 
 async fn delete_notification(

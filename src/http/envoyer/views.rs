@@ -1,13 +1,20 @@
-//! Response shapes of the Envoyer dialect, field for field as the API document shows them.
+//! Response shapes of the Envoyer dialect, field for field (and in the order) the API document
+//! shows them. Typed and borrowed, so that large lists serialise without building JSON trees.
+
+use std::fmt;
 
 use secrecy::ExposeSecret;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 
 use crate::db::collaborators::Collaborator;
 use crate::db::deployments::{Deployment, Process};
 use crate::db::folders::LinkedFolder;
 use crate::db::servers::Server;
 use crate::domain::catalog::{ACTIONS, ACTIONS_CREATED_AT, NotificationType, Provider};
+use crate::domain::ids::{
+    DeploymentId, HeartbeatId, HookId, NotificationId, ProjectId, ServerId, UserId,
+};
 use crate::domain::time::Timestamp;
 use crate::services::deployments::DeploymentView;
 use crate::services::heartbeats::HeartbeatView;
@@ -15,243 +22,463 @@ use crate::services::hooks::HookView;
 use crate::services::notifications::NotificationView;
 use crate::services::projects::ProjectView;
 
-fn ts(micros: Option<i64>) -> Value {
-    micros.map_or(Value::Null, |m| Value::String(Timestamp(m).envoyer()))
+/// `{"<key>": value}`: every Envoyer answer wraps its payload in one named field.
+pub struct Keyed<T>(pub &'static str, pub T);
+
+impl<T: Serialize> Serialize for Keyed<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(self.0, &self.1)?;
+        map.end()
+    }
 }
 
-pub fn folders(folders: &[LinkedFolder]) -> Value {
-    Value::Array(
-        folders
-            .iter()
-            .map(|f| json!({"from": f.from_path, "to": f.to_path}))
-            .collect(),
-    )
+/// A timestamp in Laravel's JSON form, written without an intermediate string.
+#[derive(Clone, Copy)]
+pub struct Time(Timestamp);
+
+impl fmt::Display for Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.envoyer())
+    }
 }
 
-pub fn project(view: &ProjectView) -> Value {
+impl Serialize for Time {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+fn time(micros: Option<i64>) -> Option<Time> {
+    micros.map(|m| Time(Timestamp(m)))
+}
+
+#[derive(Serialize)]
+pub struct Folder<'a> {
+    from: &'a str,
+    to: &'a str,
+}
+
+pub fn folders(folders: &[LinkedFolder]) -> Vec<Folder<'_>> {
+    folders
+        .iter()
+        .map(|f| Folder {
+            from: &f.from_path,
+            to: &f.to_path,
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+pub struct ProjectJson<'a> {
+    id: ProjectId,
+    user_id: UserId,
+    version: u8,
+    name: &'a str,
+    provider: &'a str,
+    plain_repository: &'a str,
+    repository: String,
+    #[serde(rename = "type")]
+    project_type: &'a str,
+    branch: &'a str,
+    push_to_deploy: bool,
+    webhook_id: Option<i64>,
+    status: Option<&'static str>,
+    should_deploy_again: i64,
+    deployment_started_at: Option<Time>,
+    deployment_finished_at: Option<Time>,
+    last_deployment_status: Option<&'a str>,
+    daily_deploys: i64,
+    weekly_deploys: i64,
+    last_deployment_took: Option<i64>,
+    retain_deployments: i64,
+    environment_servers: &'a [i64],
+    folders: Vec<Folder<'a>>,
+    monitor: Option<&'a str>,
+    new_york_status: Option<&'a str>,
+    london_status: Option<&'a str>,
+    singapore_status: Option<&'a str>,
+    token: &'a str,
+    created_at: Time,
+    updated_at: Time,
+    install_dev_dependencies: bool,
+    install_dependencies: bool,
+    quiet_composer: bool,
+    servers: Vec<ServerJson<'a>>,
+    has_environment: bool,
+    has_monitoring_error: bool,
+    has_missing_heartbeats: bool,
+    last_deployed_branch: Option<&'a str>,
+    last_deployment_id: Option<i64>,
+    last_deployment_author: Option<&'a str>,
+    last_deployment_avatar: Option<&'a str>,
+    last_deployment_hash: &'a str,
+    last_deployment_timestamp: Option<String>,
+}
+
+pub fn project(view: &ProjectView) -> ProjectJson<'_> {
     let p = &view.project;
-    let clone_url = Provider::parse(&p.provider)
+    let repository = Provider::parse(&p.provider)
         .map(|provider| provider.clone_url(&p.repository))
         .unwrap_or_else(|| p.repository.clone());
-    let last_took = match (p.last_deployment_started_at, p.last_deployment_finished_at) {
-        (Some(started), Some(finished)) => json!((finished - started).max(0) / 1_000_000),
-        _ => Value::Null,
-    };
-    let status = if p.running_deployments > 0 {
-        json!("running")
-    } else {
-        Value::Null
+    let last_deployment_took = match (p.last_deployment_started_at, p.last_deployment_finished_at) {
+        (Some(started), Some(finished)) => Some((finished - started).max(0) / 1_000_000),
+        _ => None,
     };
     let short_hash = p
         .last_deployment_hash
         .as_deref()
-        .map(|h| h.chars().take(7).collect::<String>())
+        .map(|h| &h[..h.len().min(7)])
         .unwrap_or_default();
-    let region_status = Value::Null;
-    json!({
-        "id": p.id,
-        "user_id": p.user_id,
-        "version": 1,
-        "name": p.name,
-        "provider": p.provider,
-        "plain_repository": p.repository,
-        "repository": clone_url,
-        "type": p.project_type,
-        "branch": p.branch,
-        "push_to_deploy": p.push_to_deploy,
-        "webhook_id": Value::Null,
-        "status": status,
-        "should_deploy_again": p.pending_deployments.min(1),
-        "deployment_started_at": ts(p.deployment_started_at),
-        "deployment_finished_at": ts(p.last_deployment_finished_at),
-        "last_deployment_status": p.last_deployment_status,
-        "daily_deploys": p.daily_deploys,
-        "weekly_deploys": p.weekly_deploys,
-        "last_deployment_took": last_took,
-        "retain_deployments": p.retain_deployments,
-        "environment_servers": view.environment_servers,
-        "folders": folders(&view.folders),
-        "monitor": p.monitor,
-        "new_york_status": region_status,
-        "london_status": region_status,
-        "singapore_status": region_status,
-        "token": view.token.expose_secret(),
-        "created_at": p.created_at.envoyer(),
-        "updated_at": p.updated_at.envoyer(),
-        "install_dev_dependencies": p.install_dev_dependencies,
-        "install_dependencies": p.install_dependencies,
-        "quiet_composer": p.quiet_composer,
-        "servers": view.servers.iter().map(server).collect::<Vec<_>>(),
-        "has_environment": p.has_environment,
-        "has_monitoring_error": false,
-        "has_missing_heartbeats": p.has_missing_heartbeats,
-        "last_deployed_branch": p.last_deployment_branch,
-        "last_deployment_id": p.last_deployment_id,
-        "last_deployment_author": p.last_deployment_author,
-        "last_deployment_avatar": p.last_deployment_avatar,
-        "last_deployment_hash": short_hash,
-        "last_deployment_timestamp": p.last_deployment_finished_at
+    ProjectJson {
+        id: p.id,
+        user_id: p.user_id,
+        version: 1,
+        name: &p.name,
+        provider: &p.provider,
+        plain_repository: &p.repository,
+        repository,
+        project_type: &p.project_type,
+        branch: &p.branch,
+        push_to_deploy: p.push_to_deploy,
+        webhook_id: None,
+        status: (p.running_deployments > 0).then_some("running"),
+        should_deploy_again: p.pending_deployments.min(1),
+        deployment_started_at: time(p.deployment_started_at),
+        deployment_finished_at: time(p.last_deployment_finished_at),
+        last_deployment_status: p.last_deployment_status.as_deref(),
+        daily_deploys: p.daily_deploys,
+        weekly_deploys: p.weekly_deploys,
+        last_deployment_took,
+        retain_deployments: p.retain_deployments,
+        environment_servers: &view.environment_servers,
+        folders: folders(&view.folders),
+        monitor: p.monitor.as_deref(),
+        // Filled by the health checks, once they run.
+        new_york_status: None,
+        london_status: None,
+        singapore_status: None,
+        token: view.token.expose_secret(),
+        created_at: Time(p.created_at),
+        updated_at: Time(p.updated_at),
+        install_dev_dependencies: p.install_dev_dependencies,
+        install_dependencies: p.install_dependencies,
+        quiet_composer: p.quiet_composer,
+        servers: servers(&view.servers),
+        has_environment: p.has_environment,
+        has_monitoring_error: false,
+        has_missing_heartbeats: p.has_missing_heartbeats,
+        last_deployed_branch: p.last_deployment_branch.as_deref(),
+        last_deployment_id: p.last_deployment_id,
+        last_deployment_author: p.last_deployment_author.as_deref(),
+        last_deployment_avatar: p.last_deployment_avatar.as_deref(),
+        last_deployment_hash: short_hash,
+        last_deployment_timestamp: p
+            .last_deployment_finished_at
             .map(|f| Timestamp(f).ago(view.now)),
-    })
-}
-
-pub fn server(s: &Server) -> Value {
-    json!({
-        "id": s.id,
-        "project_id": s.project_id,
-        "user_id": s.user_id,
-        "name": s.name,
-        "connect_as": s.connect_as,
-        "ip_address": s.host,
-        "port": s.port.to_string(),
-        "php_seven": s.php_version.starts_with("php7"),
-        "php_version": s.php_version,
-        "freebsd": s.freebsd,
-        "receives_code_deployments": s.receives_code_deployments,
-        "should_restart_fpm": s.should_restart_fpm,
-        "deployment_path": s.deployment_path,
-        "php_path": s.php_path,
-        "composer_path": s.composer_path,
-        "public_key": s.public_key,
-        "connection_status": s.connection_status,
-        "current_activity": s.current_activity,
-        "created_at": s.created_at.envoyer(),
-        "updated_at": s.updated_at.envoyer(),
-    })
-}
-
-pub fn servers(servers: &[Server]) -> Value {
-    Value::Array(servers.iter().map(server).collect())
-}
-
-pub fn actions() -> Value {
-    let created = ACTIONS_CREATED_AT.envoyer();
-    Value::Array(
-        ACTIONS
-            .iter()
-            .map(|a| {
-                json!({
-                    "id": a.id,
-                    "version": 1,
-                    "name": a.name,
-                    "view": a.view,
-                    "sequence": a.id,
-                    "created_at": created,
-                    "updated_at": created,
-                })
-            })
-            .collect(),
-    )
-}
-
-pub fn hook(view: &HookView) -> Value {
-    let h = &view.hook;
-    json!({
-        "user_id": h.user_id,
-        "action_id": h.action_id,
-        "timing": h.timing,
-        "name": h.name,
-        "run_as": h.run_as,
-        "script": h.script,
-        "sequence": h.sequence,
-        "project_id": h.project_id,
-        "updated_at": h.updated_at.envoyer(),
-        "created_at": h.created_at.envoyer(),
-        "id": h.id,
-        "servers": view.servers,
-    })
-}
-
-pub fn deployment(d: &Deployment) -> Value {
-    json!({
-        "id": d.id,
-        "project_id": d.project_id,
-        "user_id": d.user_id,
-        "commit_branch": d.commit_branch,
-        "commit_hash": d.commit_hash,
-        "commit_author": d.commit_author,
-        "commit_avatar": d.commit_avatar,
-        "commit_message": d.commit_message,
-        "status": d.status,
-        "created_at": d.created_at.envoyer(),
-        "updated_at": d.updated_at.envoyer(),
-    })
-}
-
-fn process(p: &Process) -> Value {
-    let unix = |micros: Option<i64>| micros.map(|m| Timestamp(m).unix_seconds());
-    json!({
-        "id": p.id,
-        "deployment_id": p.deployment_id,
-        "project_id": p.project_id,
-        "server_id": p.server_id,
-        "server_name": p.server_name,
-        "sequence": p.sequence,
-        "name": p.name,
-        "action_id": p.action_id,
-        "hook_id": p.hook_id,
-        "status": p.status,
-        "started_at": unix(p.started_at),
-        "finished_at": unix(p.finished_at),
-        "created_at": p.created_at.envoyer(),
-        "updated_at": p.updated_at.envoyer(),
-        "server": Value::Null,
-    })
-}
-
-pub fn deployment_detail(view: &DeploymentView) -> Value {
-    let mut value = deployment(&view.deployment);
-    if let Value::Object(map) = &mut value {
-        map.insert(
-            "processes".into(),
-            Value::Array(view.processes.iter().map(process).collect()),
-        );
-        map.insert("project".into(), project(&view.project));
     }
-    value
 }
 
-pub fn heartbeat(view: &HeartbeatView) -> Value {
+#[derive(Serialize)]
+pub struct ServerJson<'a> {
+    id: ServerId,
+    project_id: ProjectId,
+    user_id: UserId,
+    name: &'a str,
+    connect_as: &'a str,
+    ip_address: &'a str,
+    port: String,
+    php_seven: bool,
+    php_version: &'a str,
+    freebsd: bool,
+    receives_code_deployments: bool,
+    should_restart_fpm: bool,
+    deployment_path: &'a str,
+    php_path: &'a str,
+    composer_path: &'a str,
+    public_key: &'a str,
+    connection_status: &'a str,
+    current_activity: Option<&'a str>,
+    created_at: Time,
+    updated_at: Time,
+}
+
+pub fn server(s: &Server) -> ServerJson<'_> {
+    ServerJson {
+        id: s.id,
+        project_id: s.project_id,
+        user_id: s.user_id,
+        name: &s.name,
+        connect_as: &s.connect_as,
+        ip_address: &s.host,
+        port: s.port.to_string(),
+        php_seven: s.php_version.starts_with("php7"),
+        php_version: &s.php_version,
+        freebsd: s.freebsd,
+        receives_code_deployments: s.receives_code_deployments,
+        should_restart_fpm: s.should_restart_fpm,
+        deployment_path: &s.deployment_path,
+        php_path: &s.php_path,
+        composer_path: &s.composer_path,
+        public_key: &s.public_key,
+        connection_status: &s.connection_status,
+        current_activity: s.current_activity.as_deref(),
+        created_at: Time(s.created_at),
+        updated_at: Time(s.updated_at),
+    }
+}
+
+pub fn servers(servers: &[Server]) -> Vec<ServerJson<'_>> {
+    servers.iter().map(server).collect()
+}
+
+#[derive(Serialize)]
+pub struct ActionJson {
+    id: i64,
+    version: u8,
+    name: &'static str,
+    view: &'static str,
+    sequence: i64,
+    created_at: Time,
+    updated_at: Time,
+}
+
+pub fn actions() -> Vec<ActionJson> {
+    ACTIONS
+        .iter()
+        .map(|a| ActionJson {
+            id: a.id,
+            version: 1,
+            name: a.name,
+            view: a.view,
+            sequence: a.id,
+            created_at: Time(ACTIONS_CREATED_AT),
+            updated_at: Time(ACTIONS_CREATED_AT),
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+pub struct HookJson<'a> {
+    user_id: UserId,
+    action_id: i64,
+    timing: &'a str,
+    name: &'a str,
+    run_as: &'a str,
+    script: &'a str,
+    sequence: i64,
+    project_id: ProjectId,
+    updated_at: Time,
+    created_at: Time,
+    id: HookId,
+    servers: &'a [ServerId],
+}
+
+pub fn hook(view: &HookView) -> HookJson<'_> {
+    let h = &view.hook;
+    HookJson {
+        user_id: h.user_id,
+        action_id: h.action_id,
+        timing: &h.timing,
+        name: &h.name,
+        run_as: &h.run_as,
+        script: &h.script,
+        sequence: h.sequence,
+        project_id: h.project_id,
+        updated_at: Time(h.updated_at),
+        created_at: Time(h.created_at),
+        id: h.id,
+        servers: &view.servers,
+    }
+}
+
+pub fn hooks(views: &[HookView]) -> Vec<HookJson<'_>> {
+    views.iter().map(hook).collect()
+}
+
+#[derive(Serialize)]
+pub struct DeploymentJson<'a> {
+    id: DeploymentId,
+    project_id: ProjectId,
+    user_id: Option<i64>,
+    commit_branch: Option<&'a str>,
+    commit_hash: Option<&'a str>,
+    commit_author: Option<&'a str>,
+    commit_avatar: Option<&'a str>,
+    commit_message: Option<&'a str>,
+    status: &'a str,
+    created_at: Time,
+    updated_at: Time,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    processes: Option<Vec<ProcessJson<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    project: Option<ProjectJson<'a>>,
+}
+
+pub fn deployment(d: &Deployment) -> DeploymentJson<'_> {
+    DeploymentJson {
+        id: d.id,
+        project_id: d.project_id,
+        user_id: d.user_id,
+        commit_branch: d.commit_branch.as_deref(),
+        commit_hash: d.commit_hash.as_deref(),
+        commit_author: d.commit_author.as_deref(),
+        commit_avatar: d.commit_avatar.as_deref(),
+        commit_message: d.commit_message.as_deref(),
+        status: &d.status,
+        created_at: Time(d.created_at),
+        updated_at: Time(d.updated_at),
+        processes: None,
+        project: None,
+    }
+}
+
+pub fn deployments(list: &[Deployment]) -> Vec<DeploymentJson<'_>> {
+    list.iter().map(deployment).collect()
+}
+
+#[derive(Serialize)]
+pub struct ProcessJson<'a> {
+    id: i64,
+    deployment_id: DeploymentId,
+    project_id: ProjectId,
+    server_id: Option<i64>,
+    server_name: Option<&'a str>,
+    sequence: i64,
+    name: &'a str,
+    action_id: Option<i64>,
+    hook_id: Option<i64>,
+    status: &'a str,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+    created_at: Time,
+    updated_at: Time,
+    server: Option<()>,
+}
+
+fn process(p: &Process) -> ProcessJson<'_> {
+    let unix = |micros: Option<i64>| micros.map(|m| Timestamp(m).unix_seconds());
+    ProcessJson {
+        id: p.id,
+        deployment_id: p.deployment_id,
+        project_id: p.project_id,
+        server_id: p.server_id,
+        server_name: p.server_name.as_deref(),
+        sequence: p.sequence,
+        name: &p.name,
+        action_id: p.action_id,
+        hook_id: p.hook_id,
+        status: &p.status,
+        started_at: unix(p.started_at),
+        finished_at: unix(p.finished_at),
+        created_at: Time(p.created_at),
+        updated_at: Time(p.updated_at),
+        server: None,
+    }
+}
+
+pub fn deployment_detail(view: &DeploymentView) -> DeploymentJson<'_> {
+    DeploymentJson {
+        processes: Some(view.processes.iter().map(process).collect()),
+        project: Some(project(&view.project)),
+        ..deployment(&view.deployment)
+    }
+}
+
+#[derive(Serialize)]
+pub struct HeartbeatJson<'a> {
+    id: HeartbeatId,
+    project_id: ProjectId,
+    name: &'a str,
+    token: &'a str,
+    interval: i64,
+    status: &'a str,
+    last_checked_in_at: Option<Time>,
+    created_at: Time,
+    updated_at: Time,
+}
+
+pub fn heartbeat(view: &HeartbeatView) -> HeartbeatJson<'_> {
     let h = &view.heartbeat;
-    json!({
-        "id": h.id,
-        "project_id": h.project_id,
-        "name": h.name,
-        "token": view.token.expose_secret(),
-        "interval": h.interval_minutes,
-        "status": h.status,
-        "last_checked_in_at": ts(h.last_checked_in_at),
-        "created_at": h.created_at.envoyer(),
-        "updated_at": h.updated_at.envoyer(),
-    })
+    HeartbeatJson {
+        id: h.id,
+        project_id: h.project_id,
+        name: &h.name,
+        token: view.token.expose_secret(),
+        interval: h.interval_minutes,
+        status: &h.status,
+        last_checked_in_at: time(h.last_checked_in_at),
+        created_at: Time(h.created_at),
+        updated_at: Time(h.updated_at),
+    }
 }
 
-pub fn collaborator(c: &Collaborator) -> Value {
-    json!({
-        "id": c.user_id,
-        "name": c.name,
-        "email": c.email,
-        "pivot": {
-            "project_id": c.project_id,
-            "collaborator_id": c.user_id,
-            "status": c.status,
+pub fn heartbeats(views: &[HeartbeatView]) -> Vec<HeartbeatJson<'_>> {
+    views.iter().map(heartbeat).collect()
+}
+
+#[derive(Serialize)]
+pub struct Pivot {
+    project_id: ProjectId,
+    collaborator_id: UserId,
+    status: String,
+}
+
+#[derive(Serialize)]
+pub struct CollaboratorJson<'a> {
+    id: UserId,
+    name: &'a str,
+    email: &'a str,
+    pivot: Pivot,
+}
+
+pub fn collaborator(c: &Collaborator) -> CollaboratorJson<'_> {
+    CollaboratorJson {
+        id: c.user_id,
+        name: &c.name,
+        email: &c.email,
+        pivot: Pivot {
+            project_id: c.project_id,
+            collaborator_id: c.user_id,
+            status: c.status.clone(),
         },
-    })
+    }
 }
 
-pub fn notification(view: &NotificationView) -> Value {
+pub fn collaborators(list: &[Collaborator]) -> Vec<CollaboratorJson<'_>> {
+    list.iter().map(collaborator).collect()
+}
+
+#[derive(Serialize)]
+pub struct NotificationJson<'a> {
+    id: NotificationId,
+    project_id: ProjectId,
+    name: &'a str,
+    #[serde(rename = "type")]
+    notification_type: &'a str,
+    options: Keyed<&'a str>,
+    active: i64,
+    created_at: Time,
+    updated_at: Time,
+}
+
+pub fn notification(view: &NotificationView) -> NotificationJson<'_> {
     let n = &view.notification;
     let key = NotificationType::parse(&n.notification_type)
         .map(NotificationType::option_key)
         .unwrap_or("webhook");
-    json!({
-        "id": n.id,
-        "project_id": n.project_id,
-        "name": n.name,
-        "type": n.notification_type,
-        "options": { key: view.address.expose_secret() },
-        "active": i64::from(n.active),
-        "created_at": n.created_at.envoyer(),
-        "updated_at": n.updated_at.envoyer(),
-    })
+    NotificationJson {
+        id: n.id,
+        project_id: n.project_id,
+        name: &n.name,
+        notification_type: &n.notification_type,
+        options: Keyed(key, view.address.expose_secret()),
+        active: i64::from(n.active),
+        created_at: Time(n.created_at),
+        updated_at: Time(n.updated_at),
+    }
+}
+
+pub fn notifications(views: &[NotificationView]) -> Vec<NotificationJson<'_>> {
+    views.iter().map(notification).collect()
 }
