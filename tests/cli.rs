@@ -1,0 +1,161 @@
+//! The `slipway` binary: first start, token creation, migrations and graceful shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+fn slipway(data_dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_slipway"));
+    command
+        .env("SLIPWAY_DATA_DIR", data_dir)
+        .env_remove("SLIPWAY_DATABASE_URL")
+        .env("SLIPWAY_LOG", "info");
+    command
+}
+
+/// Starts `serve` on a port the OS picks and reads the address it logs once it listens.
+fn serve(data_dir: &std::path::Path) -> (Child, String) {
+    let mut child = slipway(data_dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut address = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("address=").nth(1) {
+            address = Some(rest.split_whitespace().next().unwrap().to_owned());
+            break;
+        }
+    }
+    let address = address.expect("serve logs the address it listens on");
+    // Keep reading the log, so that the server never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, address)
+}
+
+fn stop(mut child: Child) -> (bool, String) {
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    let status = child.wait().unwrap();
+    (status.success(), stdout)
+}
+
+fn get(address: &str, path: &str, token: &str) -> u16 {
+    let output = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+        .arg(format!("Authorization: Bearer {token}"))
+        .arg(format!("http://{address}{path}"))
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap().parse().unwrap()
+}
+
+#[test]
+fn first_start_prints_an_admin_token_once_and_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, address) = serve(dir.path());
+    assert_eq!(get(&address, "/healthz", ""), 200);
+    let (clean_exit, stdout) = stop(child);
+    assert!(clean_exit, "SIGTERM ends serve with success");
+    let token = stdout.lines().last().unwrap().trim().to_owned();
+    assert!(token.starts_with("slp_") && token.len() == 44, "{stdout}");
+
+    // The second start prints nothing, and the printed token works.
+    let (child, address) = serve(dir.path());
+    assert_eq!(get(&address, "/api/projects", &token), 200);
+    assert_eq!(get(&address, "/api/projects", "slp_wrong"), 401);
+    let (clean_exit, stdout) = stop(child);
+    assert!(clean_exit);
+    assert_eq!(stdout, "");
+}
+
+#[test]
+fn token_create_prints_only_the_token_and_it_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = slipway(dir.path())
+        .args([
+            "token",
+            "create",
+            "--email",
+            "dev@example.com",
+            "--name",
+            "Dev",
+            "--scopes",
+            "projects:create",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let token = stdout.trim();
+    assert!(token.starts_with("slp_"));
+    let log = std::fs::read_dir(dir.path()).unwrap().count();
+    assert!(
+        log >= 2,
+        "the data directory holds the database and the master key"
+    );
+
+    let (child, address) = serve(dir.path());
+    assert_eq!(get(&address, "/api/projects", token), 200);
+    stop(child);
+
+    let bad = slipway(dir.path())
+        .args([
+            "token",
+            "create",
+            "--email",
+            "dev@example.com",
+            "--scopes",
+            "projects:eat",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown scope"));
+    let bad = slipway(dir.path())
+        .args(["token", "create", "--email", "not-an-address"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(bad.stdout.is_empty());
+}
+
+#[test]
+fn migrate_brings_the_schema_up_to_date() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let output = slipway(dir.path()).arg("migrate").output().unwrap();
+        assert!(output.status.success(), "{output:?}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("database is up to date"));
+    }
+    assert!(dir.path().join("slipway.db").exists());
+}
+
+#[test]
+fn a_closed_log_pipe_does_not_break_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = slipway(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find_map(|line| line.split("address=").nth(1).map(|a| a.trim().to_owned()))
+        .unwrap();
+    drop(lines);
+    for _ in 0..3 {
+        assert_eq!(get(&address, "/healthz", ""), 200);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
