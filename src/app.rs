@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::crypto::Vault;
+use crate::crypto::{PassphraseSealer, Vault};
 use crate::db::Store;
 use crate::services::accounts::TokenCache;
 
@@ -14,6 +14,7 @@ pub struct App {
     pub store: Store,
     pub vault: Vault,
     pub tokens: TokenCache,
+    pub passphrases: PassphraseSealer,
 }
 
 pub type AppState = Arc<App>;
@@ -32,6 +33,7 @@ impl App {
             store,
             vault,
             tokens: TokenCache::new(),
+            passphrases: PassphraseSealer::new(2),
         })
     }
 }

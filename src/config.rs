@@ -17,6 +17,11 @@ pub struct Config {
     #[arg(long, env = "SLIPWAY_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// Directory under which `file://` repositories may be deployed from (none when unset):
+    /// without it, a project could read any repository on this machine.
+    #[arg(long, env = "SLIPWAY_LOCAL_REPOSITORIES")]
+    pub local_repositories: Option<PathBuf>,
+
     /// API requests allowed per token per minute; 0 switches the limit off.
     #[arg(long, env = "SLIPWAY_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
     pub rate_limit_per_minute: u32,

@@ -102,42 +102,113 @@ fn open_with(cipher: &XChaCha20Poly1305, sealed: &str) -> Option<Vec<u8>> {
 }
 
 /// `.env` contents sealed under a key derived from the user's passphrase; neither the
-/// passphrase nor the derived key is ever stored.
+/// passphrase nor the derived key is ever stored. `salt` records the key derivation's
+/// parameters too (`argon2id$m=…,t=…,p=…$<salt>`), so that stored contents keep opening if the
+/// defaults change.
 pub struct UserSealed {
     pub salt: String,
     pub sealed: String,
 }
 
-fn user_cipher(passphrase: &SecretString, salt: &[u8]) -> anyhow::Result<XChaCha20Poly1305> {
+/// Argon2id as OWASP recommends it: 19 MiB, 2 passes, 1 lane.
+const KDF_MEMORY_KIB: u32 = 19_456;
+const KDF_PASSES: u32 = 2;
+const KDF_LANES: u32 = 1;
+
+fn derive_cipher(
+    passphrase: &SecretString,
+    salt: &[u8],
+    (memory, passes, lanes): (u32, u32, u32),
+) -> anyhow::Result<XChaCha20Poly1305> {
+    let params = argon2::Params::new(memory, passes, lanes, Some(KEY_LEN))
+        .map_err(|err| anyhow::anyhow!("argon2 parameters: {err}"))?;
+    let argon = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut key = [0u8; KEY_LEN];
-    Argon2::default()
+    argon
         .hash_password_into(passphrase.expose_secret().as_bytes(), salt, &mut key)
         .map_err(|err| anyhow::anyhow!("argon2: {err}"))?;
-    Ok(XChaCha20Poly1305::new_from_slice(&key).expect("32-byte key"))
+    let cipher = XChaCha20Poly1305::new_from_slice(&key).expect("32-byte key");
+    key.fill(0);
+    Ok(cipher)
 }
 
-pub fn seal_with_passphrase(
-    passphrase: &SecretString,
-    plaintext: &str,
-) -> anyhow::Result<UserSealed> {
+fn parse_salt(stored: &str) -> anyhow::Result<(Vec<u8>, (u32, u32, u32))> {
+    let mut parts = stored.split('$');
+    let (Some("argon2id"), Some(params), Some(salt), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        bail!("the stored salt is not in the argon2id$params$salt form");
+    };
+    let mut values = [0u32; 3];
+    for (slot, (name, value)) in values.iter_mut().zip(
+        params
+            .split(',')
+            .map(|kv| kv.split_once('=').unwrap_or((kv, ""))),
+    ) {
+        *slot = value
+            .parse()
+            .with_context(|| format!("argon2 parameter {name}"))?;
+    }
+    let salt = B64.decode(salt).context("stored salt is not base64")?;
+    Ok((salt, (values[0], values[1], values[2])))
+}
+
+/// Seals and opens with user passphrases. Each derivation takes 19 MiB and real CPU time, so
+/// only a few run at once, off the async workers.
+pub struct PassphraseSealer {
+    slots: tokio::sync::Semaphore,
+}
+
+impl PassphraseSealer {
+    pub fn new(concurrent: usize) -> PassphraseSealer {
+        PassphraseSealer {
+            slots: tokio::sync::Semaphore::new(concurrent.max(1)),
+        }
+    }
+
+    pub async fn seal(
+        &self,
+        passphrase: SecretString,
+        plaintext: String,
+    ) -> anyhow::Result<UserSealed> {
+        let _slot = self.slots.acquire().await?;
+        tokio::task::spawn_blocking(move || seal_with_passphrase(&passphrase, &plaintext)).await?
+    }
+
+    /// `Ok(None)` when the passphrase is wrong.
+    pub async fn open(
+        &self,
+        passphrase: SecretString,
+        stored: UserSealed,
+    ) -> anyhow::Result<Option<SecretString>> {
+        let _slot = self.slots.acquire().await?;
+        tokio::task::spawn_blocking(move || open_with_passphrase(&passphrase, &stored)).await?
+    }
+}
+
+fn seal_with_passphrase(passphrase: &SecretString, plaintext: &str) -> anyhow::Result<UserSealed> {
     let mut salt = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut salt);
-    let cipher = user_cipher(passphrase, &salt)?;
+    let params = (KDF_MEMORY_KIB, KDF_PASSES, KDF_LANES);
+    let cipher = derive_cipher(passphrase, &salt, params)?;
     Ok(UserSealed {
-        salt: B64.encode(salt),
+        salt: format!(
+            "argon2id$m={},t={},p={}${}",
+            params.0,
+            params.1,
+            params.2,
+            B64.encode(salt)
+        ),
         sealed: seal_with(&cipher, plaintext.as_bytes()),
     })
 }
 
-/// `Ok(None)` when the passphrase is wrong.
-pub fn open_with_passphrase(
+fn open_with_passphrase(
     passphrase: &SecretString,
     stored: &UserSealed,
 ) -> anyhow::Result<Option<SecretString>> {
-    let salt = B64
-        .decode(&stored.salt)
-        .context("stored salt is not base64")?;
-    let cipher = user_cipher(passphrase, &salt)?;
+    let (salt, params) = parse_salt(&stored.salt)?;
+    let cipher = derive_cipher(passphrase, &salt, params)?;
     match open_with(&cipher, &stored.sealed) {
         Some(bytes) => Ok(Some(SecretString::from(
             String::from_utf8(bytes).context("environment is not UTF-8")?,
@@ -209,6 +280,11 @@ mod tests {
         let key = SecretString::from("correct horse".to_owned());
         let stored = seal_with_passphrase(&key, "APP_KEY=x\n").unwrap();
         assert!(!stored.sealed.contains("APP_KEY"));
+        assert!(
+            stored.salt.starts_with("argon2id$m=19456,t=2,p=1$"),
+            "{}",
+            stored.salt
+        );
         let opened = open_with_passphrase(&key, &stored).unwrap().unwrap();
         assert_eq!(opened.expose_secret(), "APP_KEY=x\n");
         let wrong = SecretString::from("wrong".to_owned());

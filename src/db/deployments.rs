@@ -179,3 +179,27 @@ pub async fn insert_process(
         .await?;
     Ok(id)
 }
+
+/// Records a process's progress: its status and, once known, when it started and ended.
+pub async fn set_process_status(
+    db: &mut impl Db,
+    process: i64,
+    status: &str,
+    started_at: Option<Timestamp>,
+    finished_at: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<()> {
+    db.execute(
+        "UPDATE deployment_processes SET status = $2, started_at = COALESCE($3, started_at), \
+           finished_at = COALESCE($4, finished_at), updated_at = $5 WHERE id = $1",
+        args![
+            process,
+            status,
+            started_at.map(Timestamp::micros),
+            finished_at.map(Timestamp::micros),
+            now
+        ],
+    )
+    .await?;
+    Ok(())
+}

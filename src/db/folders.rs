@@ -4,9 +4,11 @@ use super::{Db, args};
 use crate::domain::ids::ProjectId;
 use crate::error::Result;
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Deserialize)]
 pub struct LinkedFolder {
+    #[serde(rename = "from")]
     pub from_path: String,
+    #[serde(rename = "to")]
     pub to_path: String,
 }
 

@@ -360,11 +360,3 @@ impl Store {
         }
     }
 }
-
-/// Placeholders `$from, $from+1, …` for an `IN (…)` list of `count` values.
-pub fn placeholders(from: usize, count: usize) -> String {
-    (from..from + count)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}

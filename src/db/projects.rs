@@ -2,8 +2,9 @@
 //! counts, linked folders, environment servers) in one query, derived from the other tables
 //! rather than kept in step by hand.
 
+use super::folders::LinkedFolder;
 use super::{Db, args};
-use crate::domain::ids::{ProjectId, UserId};
+use crate::domain::ids::{ProjectId, ServerId, UserId};
 use crate::domain::time::Timestamp;
 use crate::error::Result;
 
@@ -44,10 +45,23 @@ pub struct Project {
     pub last_deployment_avatar: Option<String>,
     pub last_deployment_started_at: Option<i64>,
     pub last_deployment_finished_at: Option<i64>,
-    /// JSON array of `{"from","to"}` objects.
-    pub folders_json: String,
-    /// JSON array of server ids.
-    pub environment_server_ids: String,
+    #[sqlx(try_from = "String")]
+    pub folders: Aggregated<LinkedFolder>,
+    #[sqlx(try_from = "String")]
+    pub environment_servers: Aggregated<ServerId>,
+}
+
+/// A list that the project query gathers in SQL, so that one round trip reads a whole
+/// project. It travels as JSON text and is decoded here, before it leaves this module.
+#[derive(Debug, Clone, Default)]
+pub struct Aggregated<T>(pub Vec<T>);
+
+impl<T: serde::de::DeserializeOwned> TryFrom<String> for Aggregated<T> {
+    type Error = serde_json::Error;
+
+    fn try_from(text: String) -> std::result::Result<Self, Self::Error> {
+        serde_json::from_str(&text).map(Aggregated)
+    }
 }
 
 /// The columns that a caller sets on create and update.
@@ -67,7 +81,7 @@ pub struct ProjectFields {
 }
 
 /// Whom a query may show: the projects a user owns or has accepted an invitation to.
-const VISIBLE_TO_USER: &str = "(p.user_id = $1 OR EXISTS (SELECT 1 FROM collaborators c \
+pub(super) const VISIBLE_TO_USER: &str = "(p.user_id = $1 OR EXISTS (SELECT 1 FROM collaborators c \
      WHERE c.project_id = p.id AND c.user_id = $1 AND c.status = 'accepted'))";
 
 fn select_projects(postgres: bool, filter: &str) -> String {
@@ -108,7 +122,7 @@ fn select_projects(postgres: bool, filter: &str) -> String {
            l.commit_branch AS last_deployment_branch, l.commit_hash AS last_deployment_hash, \
            l.commit_author AS last_deployment_author, l.commit_avatar AS last_deployment_avatar, \
            l.started_at AS last_deployment_started_at, l.finished_at AS last_deployment_finished_at, \
-           {folders} AS folders_json, {environment_servers} AS environment_server_ids \
+           {folders} AS folders, {environment_servers} AS environment_servers \
          FROM projects p \
          LEFT JOIN deployments l ON l.id = (SELECT MAX(d.id) FROM deployments d \
            WHERE d.project_id = p.id AND d.status IN ('finished', 'error', 'cancelled')) \
@@ -269,6 +283,28 @@ pub async fn sealed_environment(db: &mut impl Db, id: ProjectId) -> Result<Seale
     .await
 }
 
+/// Stores new sealed contents, but only if what is stored is still `expected` (`None`: nothing
+/// was). `false` when another write came first.
+pub async fn replace_sealed_environment(
+    db: &mut impl Db,
+    id: ProjectId,
+    expected: Option<&str>,
+    salt: &str,
+    sealed: &str,
+    now: Timestamp,
+) -> Result<bool> {
+    let changed = db
+        .execute(
+            "UPDATE projects SET environment_salt = $2, environment_sealed = $3, updated_at = $4 \
+             WHERE id = $1 AND ((environment_sealed IS NULL AND CAST($5 AS TEXT) IS NULL) \
+               OR environment_sealed = $5)",
+            args![id, salt, sealed, now, expected],
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
+/// Stores new sealed contents, whatever was there (a key reset).
 pub async fn set_sealed_environment(
     db: &mut impl Db,
     id: ProjectId,

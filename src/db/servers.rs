@@ -1,6 +1,6 @@
 //! Servers of a project, and which of them hold the project's `.env`.
 
-use super::{Db, args, placeholders};
+use super::{Db, args};
 use crate::domain::ids::{ProjectId, ServerId, UserId};
 use crate::domain::time::Timestamp;
 use crate::error::Result;
@@ -58,17 +58,14 @@ pub async fn list(db: &mut impl Db, project: ProjectId) -> Result<Vec<Server>> {
     db.fetch_all(&sql, args![project]).await
 }
 
-/// The servers of several projects at once, ordered by project, then id.
-pub async fn list_for_projects(db: &mut impl Db, projects: &[ProjectId]) -> Result<Vec<Server>> {
-    if projects.is_empty() {
-        return Ok(Vec::new());
-    }
+/// The servers of every project `user` may see, ordered by project, then id.
+pub async fn list_visible(db: &mut impl Db, user: UserId) -> Result<Vec<Server>> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM servers WHERE project_id IN ({}) ORDER BY project_id, id",
-        placeholders(1, projects.len())
+        "SELECT {COLUMNS} FROM servers WHERE project_id IN \
+           (SELECT p.id FROM projects p WHERE {}) ORDER BY project_id, id",
+        super::projects::VISIBLE_TO_USER
     );
-    let args = projects.iter().map(|p| super::Arg::from(*p)).collect();
-    db.fetch_all(&sql, args).await
+    db.fetch_all(&sql, args![user]).await
 }
 
 pub async fn get(db: &mut impl Db, project: ProjectId, id: ServerId) -> Result<Option<Server>> {

@@ -110,6 +110,11 @@ pub fn is_git_url(value: &str) -> bool {
         return false;
     }
     if let Ok(url) = url::Url::parse(value) {
+        // Credentials in a URL would be stored and shown in plain text: the deploy key is the
+        // way to authenticate.
+        if url.password().is_some() {
+            return false;
+        }
         return match url.scheme() {
             "ssh" | "https" | "http" | "git" => url.host_str().is_some(),
             "file" => url.path().len() > 1,
@@ -124,6 +129,23 @@ pub fn is_git_url(value: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// The local path of a `file://` repository URL, when it is one and has no `.` or `..`
+/// components.
+pub fn local_repository_path(value: &str) -> Option<std::path::PathBuf> {
+    let url = url::Url::parse(value).ok()?;
+    if url.scheme() != "file" {
+        return None;
+    }
+    let path = url.to_file_path().ok()?;
+    let clean = path.components().all(|c| {
+        matches!(
+            c,
+            std::path::Component::RootDir | std::path::Component::Normal(_)
+        )
+    });
+    (clean && !value.contains("/../") && !value.contains("/./")).then_some(path)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,5 +261,12 @@ mod tests {
         assert!(!Provider::Custom.accepts_repository("--upload-pack=evil"));
         assert!(!Provider::Custom.accepts_repository("https://x.com/$(id)"));
         assert!(!Provider::Custom.accepts_repository("javascript:alert(1)"));
+        assert!(!Provider::Custom.accepts_repository("https://u:glpat-secret@example.com/a.git"));
+        assert_eq!(
+            local_repository_path("file:///srv/git/app.git").as_deref(),
+            Some(std::path::Path::new("/srv/git/app.git"))
+        );
+        assert_eq!(local_repository_path("file:///srv/../etc/x.git"), None);
+        assert_eq!(local_repository_path("https://example.com/a.git"), None);
     }
 }

@@ -64,6 +64,13 @@ pub fn required_message(field: &str) -> String {
     format!("The {} field is required.", attribute_name(field))
 }
 
+fn control_characters_message(field: &str) -> String {
+    format!(
+        "The {} field must not contain control characters.",
+        attribute_name(field)
+    )
+}
+
 pub fn invalid_choice_message(field: &str) -> String {
     format!("The selected {} is invalid.", attribute_name(field))
 }
@@ -138,6 +145,10 @@ impl Params {
     /// absent (Laravel trims them to null).
     pub fn string(&self, field: &str, errors: &mut FieldErrors) -> Option<String> {
         match self.present(field)? {
+            Value::String(s) if s.chars().any(char::is_control) => {
+                errors.add(field, control_characters_message(field));
+                None
+            }
             Value::String(s) => {
                 let trimmed = s.trim();
                 (!trimmed.is_empty()).then(|| trimmed.to_owned())
@@ -168,6 +179,15 @@ impl Params {
     /// A string kept exactly as sent (no trimming): scripts and file contents.
     pub fn raw_string(&self, field: &str, errors: &mut FieldErrors) -> Option<String> {
         match self.present(field)? {
+            // Text files keep their line breaks and tabs; a NUL byte has no place in a script
+            // or an .env file (and PostgreSQL cannot store one).
+            Value::String(s)
+                if s.chars()
+                    .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
+            {
+                errors.add(field, control_characters_message(field));
+                None
+            }
             Value::String(s) => Some(s.clone()),
             _ => {
                 errors.add(

@@ -84,6 +84,7 @@ pub async fn accept(app: &App, who: &Principal, project: ProjectId) -> Result<Co
     let invitation = db::collaborators::get(&mut &app.store, project, who.user)
         .await?
         .ok_or(Error::NotFound)?;
+    who.require(Scope::create(Resource::Collaborators))?;
     if invitation.status != "accepted" {
         db::collaborators::accept(&mut &app.store, project, who.user, Timestamp::now()).await?;
     }

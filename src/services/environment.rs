@@ -3,7 +3,7 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::app::App;
-use crate::crypto::{self, UserSealed};
+use crate::crypto::UserSealed;
 use crate::db::{self, servers::Server};
 use crate::domain::ids::{ProjectId, ServerId};
 use crate::domain::scopes::{Resource, Scope};
@@ -34,26 +34,34 @@ fn wrong_key() -> Error {
     Error::invalid("key", "The given key does not unlock this environment.")
 }
 
-/// Opens the stored contents with `key`; `Ok(None)` when nothing is stored yet.
-async fn open(app: &App, project: ProjectId, key: SecretString) -> Result<Option<SecretString>> {
-    let stored = db::projects::sealed_environment(&mut &app.store, project).await?;
-    let (Some(salt), Some(sealed)) = (stored.environment_salt, stored.environment_sealed) else {
-        return Ok(None);
-    };
-    let stored = UserSealed { salt, sealed };
-    // Argon2id is deliberately slow; keep it off the async workers.
-    let opened = tokio::task::spawn_blocking(move || crypto::open_with_passphrase(&key, &stored))
-        .await
-        .map_err(anyhow::Error::from)??;
-    opened.map(Some).ok_or_else(wrong_key)
+/// What is stored, opened with a key: the contents (empty while nothing is stored) and the
+/// sealed text they came from, for a later compare-and-swap.
+struct Opened {
+    contents: SecretString,
+    sealed: Option<String>,
 }
 
-async fn seal(key: SecretString, contents: String) -> Result<UserSealed> {
-    Ok(
-        tokio::task::spawn_blocking(move || crypto::seal_with_passphrase(&key, &contents))
-            .await
-            .map_err(anyhow::Error::from)??,
-    )
+async fn open(app: &App, project: ProjectId, key: SecretString) -> Result<Opened> {
+    let stored = db::projects::sealed_environment(&mut &app.store, project).await?;
+    let (Some(salt), Some(sealed)) = (stored.environment_salt, stored.environment_sealed) else {
+        return Ok(Opened {
+            contents: SecretString::from(String::new()),
+            sealed: None,
+        });
+    };
+    let stored = UserSealed {
+        salt,
+        sealed: sealed.clone(),
+    };
+    let contents = app
+        .passphrases
+        .open(key, stored)
+        .await?
+        .ok_or_else(wrong_key)?;
+    Ok(Opened {
+        contents,
+        sealed: Some(sealed),
+    })
 }
 
 pub async fn get(
@@ -67,9 +75,7 @@ pub async fn get(
     let key = read_key(params, &mut errors);
     errors.into_result()?;
     let key = key.ok_or_else(wrong_key)?;
-    Ok(open(app, project, key)
-        .await?
-        .unwrap_or_else(|| SecretString::from(String::new())))
+    Ok(open(app, project, key).await?.contents)
 }
 
 pub async fn servers(app: &App, who: &Principal, project: ProjectId) -> Result<Vec<Server>> {
@@ -114,22 +120,30 @@ pub async fn update(app: &App, who: &Principal, project: ProjectId, params: &Par
         }
     }
 
-    open(
+    let current = open(
         app,
         project,
         SecretString::from(key.expose_secret().to_owned()),
     )
     .await?;
-    let sealed = seal(key, contents).await?;
+    let sealed = app.passphrases.seal(key, contents).await?;
     let mut tx = app.store.begin().await?;
-    db::projects::set_sealed_environment(
+    let replaced = db::projects::replace_sealed_environment(
         &mut tx,
         project,
+        current.sealed.as_deref(),
         &sealed.salt,
         &sealed.sealed,
         Timestamp::now(),
     )
     .await?;
+    if !replaced {
+        return Err(Error::Failed(
+            "The environment was changed by another request meanwhile; nothing was written. \
+             Read it again and retry."
+                .into(),
+        ));
+    }
     if let Some(servers) = &servers {
         db::servers::set_environment_servers(&mut tx, project, servers).await?;
     }
@@ -143,7 +157,7 @@ pub async fn reset(app: &App, who: &Principal, project: ProjectId, params: &Para
     let key = read_key(params, &mut errors);
     errors.into_result()?;
     let key = key.ok_or_else(wrong_key)?;
-    let sealed = seal(key, String::new()).await?;
+    let sealed = app.passphrases.seal(key, String::new()).await?;
     let mut tx = app.store.begin().await?;
     db::projects::set_sealed_environment(
         &mut tx,

@@ -7,7 +7,9 @@ use crate::crypto;
 use crate::db::{
     self, folders::LinkedFolder, projects::Project, projects::ProjectFields, servers::Server,
 };
-use crate::domain::catalog::{PROJECT_TYPES, Provider, project_type_is_laravel};
+use crate::domain::catalog::{
+    PROJECT_TYPES, Provider, local_repository_path, project_type_is_laravel,
+};
 use crate::domain::ids::ProjectId;
 use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
@@ -23,8 +25,6 @@ pub struct ProjectView {
     pub project: Project,
     pub token: SecretString,
     pub servers: Vec<Server>,
-    pub folders: Vec<LinkedFolder>,
-    pub environment_servers: Vec<i64>,
     pub now: Timestamp,
 }
 
@@ -33,22 +33,10 @@ const MAX_RETAIN: i64 = 100;
 
 fn view(app: &App, project: Project, servers: Vec<Server>, now: Timestamp) -> Result<ProjectView> {
     let token = app.vault.open_string(&project.token_sealed)?;
-    let folders = serde_json::from_str::<Vec<serde_json::Value>>(&project.folders_json)
-        .map_err(anyhow::Error::from)?
-        .into_iter()
-        .map(|f| LinkedFolder {
-            from_path: f["from"].as_str().unwrap_or_default().to_owned(),
-            to_path: f["to"].as_str().unwrap_or_default().to_owned(),
-        })
-        .collect();
-    let environment_servers =
-        serde_json::from_str(&project.environment_server_ids).map_err(anyhow::Error::from)?;
     Ok(ProjectView {
         project,
         token,
         servers,
-        folders,
-        environment_servers,
         now,
     })
 }
@@ -56,13 +44,14 @@ fn view(app: &App, project: Project, servers: Vec<Server>, now: Timestamp) -> Re
 pub async fn list(app: &App, who: &Principal) -> Result<Vec<ProjectView>> {
     let now = Timestamp::now();
     let projects = db::projects::list_visible(&mut &app.store, who.user, now).await?;
-    let ids: Vec<ProjectId> = projects.iter().map(|p| p.id).collect();
-    let mut servers = db::servers::list_for_projects(&mut &app.store, &ids)
+    let mut servers = db::servers::list_visible(&mut &app.store, who.user)
         .await?
         .into_iter()
         .peekable();
     let mut views = Vec::with_capacity(projects.len());
     for project in projects {
+        // Servers of projects created after the project list was read are skipped.
+        while servers.next_if(|s| s.project_id < project.id).is_some() {}
         let mut own = Vec::new();
         while let Some(server) = servers.next_if(|s| s.project_id == project.id) {
             own.push(server);
@@ -93,7 +82,7 @@ pub async fn get(app: &App, who: &Principal, id: ProjectId) -> Result<ProjectVie
 
 pub async fn create(app: &App, who: &Principal, params: &Params) -> Result<ProjectView> {
     who.require(Scope::create(Resource::Projects))?;
-    let fields = read_fields(params, None)?;
+    let fields = read_fields(app, params, None)?;
     let token = crypto::random_token(40);
     let now = Timestamp::now();
     let id = db::projects::insert(
@@ -116,7 +105,7 @@ pub async fn update(
 ) -> Result<ProjectView> {
     access::project_for(app, who, id, Scope::create(Resource::Projects)).await?;
     let current = load(app, id).await?;
-    let fields = read_fields(params, Some(&current.project))?;
+    let fields = read_fields(app, params, Some(&current.project))?;
     db::projects::update(&mut &app.store, id, &fields, Timestamp::now()).await?;
     load(app, id).await
 }
@@ -132,7 +121,13 @@ pub async fn update_source(
     let current = load(app, id).await?;
     let mut errors = FieldErrors::default();
     let mut fields = current_fields(&current.project);
-    read_source(params, Some(&current.project), &mut fields, &mut errors);
+    read_source(
+        app,
+        params,
+        Some(&current.project),
+        &mut fields,
+        &mut errors,
+    );
     errors.into_result()?;
     db::projects::update(&mut &app.store, id, &fields, Timestamp::now()).await?;
     load(app, id).await
@@ -162,7 +157,7 @@ fn current_fields(project: &Project) -> ProjectFields {
 
 /// Reads the fields of Create Project (`current` is `None`: required fields must be there) or
 /// Update Project (only what is sent changes).
-fn read_fields(params: &Params, current: Option<&Project>) -> Result<ProjectFields> {
+fn read_fields(app: &App, params: &Params, current: Option<&Project>) -> Result<ProjectFields> {
     let mut errors = FieldErrors::default();
     let creating = current.is_none();
     let mut fields = match current {
@@ -193,7 +188,7 @@ fn read_fields(params: &Params, current: Option<&Project>) -> Result<ProjectFiel
     }
 
     if creating {
-        read_source(params, None, &mut fields, &mut errors);
+        read_source(app, params, None, &mut fields, &mut errors);
     }
 
     let type_given = params.string("type", &mut errors);
@@ -250,6 +245,7 @@ fn read_fields(params: &Params, current: Option<&Project>) -> Result<ProjectFiel
 /// Provider, repository, branch and push-to-deploy, as Create Project and Update Project
 /// Source take them.
 fn read_source(
+    app: &App,
     params: &Params,
     current: Option<&Project>,
     fields: &mut ProjectFields,
@@ -280,12 +276,18 @@ fn read_source(
         fields.provider = provider.as_str().to_owned();
         if let Some(repository) = &repository {
             if provider.accepts_repository(repository) {
-                fields.repository = repository.clone();
+                match local_repository_problem(app, repository) {
+                    Some(problem) => errors.add("repository", problem),
+                    None => fields.repository = repository.clone(),
+                }
             } else {
                 errors.add(
                     "repository",
                     match provider {
-                        Provider::Custom => "The repository must be an ssh, https or file git URL.",
+                        Provider::Custom => {
+                            "The repository must be an ssh, https or file git URL, without a \
+                             password (the project's deploy key authenticates)."
+                        }
                         Provider::GitlabSelf => "The repository must look like host/group/name.",
                         _ => "The repository must look like owner/name.",
                     },
@@ -307,6 +309,28 @@ fn read_source(
     }
     if let Some(push) = params.boolean("push_to_deploy", errors) {
         fields.push_to_deploy = push;
+    }
+}
+
+/// `file://` repositories are read by this machine's git, so they are allowed only under the
+/// directory the operator named for them.
+fn local_repository_problem(app: &App, repository: &str) -> Option<String> {
+    if !repository.starts_with("file:") {
+        return None;
+    }
+    let Some(allowed) = app.config.local_repositories.as_deref() else {
+        return Some(
+            "file:// repositories are switched off: start Slipway with --local-repositories DIR \
+             to allow those under DIR."
+                .into(),
+        );
+    };
+    match local_repository_path(repository) {
+        Some(path) if path.starts_with(allowed) => None,
+        _ => Some(format!(
+            "file:// repositories must be under {}.",
+            allowed.display()
+        )),
     }
 }
 

@@ -35,6 +35,26 @@ async fn invite_accept_and_remove(backend: Backend) {
         .await;
     assert_eq!(mine.body["projects"], json!([]));
 
+    // Accepting changes what a token can see, so it needs the collaborators:create scope.
+    let read_only = app.token_for("james@example.com", "").await;
+    let refused = app
+        .request(
+            Method::POST,
+            &format!("{path}/accept"),
+            Some(&read_only),
+            Body::None,
+        )
+        .await;
+    assert_forbidden(&refused);
+    let still_hidden = app
+        .request(
+            Method::GET,
+            &format!("/api/projects/{project}"),
+            Some(&james),
+            Body::None,
+        )
+        .await;
+    assert_not_found(&still_hidden);
     let accepted = app
         .request(
             Method::POST,

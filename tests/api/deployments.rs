@@ -56,11 +56,13 @@ async fn list_and_get_stored_deployments(backend: Backend) {
         5,
     )
     .await;
+    let started = Timestamp(1_602_240_838_000_000);
+    let finished = Timestamp(1_602_240_839_500_000);
     for (sequence, (name, action)) in [("Clone New Release", 1), ("Activate New Release", 3)]
         .iter()
         .enumerate()
     {
-        deployments::insert_process(
+        let process = deployments::insert_process(
             &mut &app.app.store,
             first,
             ProjectId(project),
@@ -74,6 +76,17 @@ async fn list_and_get_stored_deployments(backend: Backend) {
                 status: "finished".into(),
             },
             Timestamp::now(),
+        )
+        .await
+        .unwrap();
+        let now = Timestamp::now();
+        deployments::set_process_status(
+            &mut &app.app.store,
+            process,
+            "finished",
+            Some(started),
+            Some(finished),
+            now,
         )
         .await
         .unwrap();
@@ -104,6 +117,9 @@ async fn list_and_get_stored_deployments(backend: Backend) {
     assert_eq!(processes[0]["name"], "Clone New Release");
     assert_eq!(processes[1]["action_id"], 3);
     assert_eq!(processes[0]["server_id"], server);
+    // Process times are Unix seconds, as integers.
+    assert_eq!(processes[0]["started_at"], 1_602_240_838);
+    assert_eq!(processes[0]["finished_at"], 1_602_240_839);
     assert_eq!(deployment["project"]["id"], project);
 
     // The project's summary follows its latest completed deployment.

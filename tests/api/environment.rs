@@ -192,7 +192,34 @@ async fn reset_wipes_and_takes_the_new_key(backend: Backend) {
     );
 }
 
+/// The store refuses to overwrite contents that changed since they were read, so a reset that
+/// lands while an update is sealing is not silently undone.
+async fn writes_compare_and_swap(backend: Backend) {
+    use slipway::db::projects;
+    use slipway::domain::ids::ProjectId;
+    use slipway::domain::time::Timestamp;
+    let app = spawn_app(backend).await;
+    let project = ProjectId(app.project("Raced").await);
+    let store = &app.app.store;
+    let now = Timestamp::now();
+    let swap = |expected: Option<&'static str>, salt: &'static str, sealed: &'static str| async move {
+        projects::replace_sealed_environment(&mut &*store, project, expected, salt, sealed, now)
+            .await
+            .unwrap()
+    };
+    assert!(swap(None, "s1", "first").await);
+    assert!(!swap(None, "s2", "second").await, "something is stored now");
+    assert!(!swap(Some("stale"), "s2", "second").await);
+    assert!(swap(Some("first"), "s3", "third").await);
+    let stored = projects::sealed_environment(&mut &*store, project)
+        .await
+        .unwrap();
+    assert_eq!(stored.environment_sealed.as_deref(), Some("third"));
+    assert_eq!(stored.environment_salt.as_deref(), Some("s3"));
+}
+
 on_both_databases!(
+    writes_compare_and_swap,
     write_and_read_with_the_key,
     wrong_or_missing_key_is_422,
     servers_must_belong_to_the_project,

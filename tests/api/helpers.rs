@@ -98,6 +98,7 @@ pub async fn spawn_app_with(backend: Backend, rate_limit_per_minute: u32) -> Tes
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.path().to_path_buf(),
         database_url,
+        local_repositories: Some(std::env::temp_dir()),
         rate_limit_per_minute,
     };
     let app = Arc::new(App::start(config).await.expect("start the app"));
@@ -221,6 +222,23 @@ impl TestApp {
             .await;
         assert_eq!(reply.status, 200, "{reply:?}");
         reply.body["server"]["id"].as_i64().unwrap()
+    }
+}
+
+/// Counts the rows of `table` matching `filter` (SQL written by the test itself).
+pub async fn count_rows(app: &TestApp, table: &str, filter: &str) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM {table} WHERE {filter}");
+    match &app.app.store {
+        slipway::db::Store::Sqlite(pool) => sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+            .fetch_one(pool)
+            .await
+            .unwrap(),
+        slipway::db::Store::Postgres(pool) => {
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        }
     }
 }
 

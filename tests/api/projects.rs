@@ -111,30 +111,49 @@ async fn form_bodies_work_even_when_labelled_json(backend: Backend) {
     );
 }
 
-async fn custom_provider_takes_any_git_url(backend: Backend) {
+async fn custom_provider_takes_git_urls(backend: Backend) {
     let app = spawn_app(backend).await;
+    let allowed = std::env::temp_dir().join("repos/app.git");
+    let file_url = format!("file://{}", allowed.display());
     let reply = app
         .post(
             "/api/projects",
-            json!({
-                "name": "Local", "provider": "custom", "repository": "file:///srv/git/app.git"
-            }),
+            json!({"name": "Local", "provider": "custom", "repository": file_url}),
         )
         .await;
     assert_eq!(reply.status, 200, "{reply:?}");
-    assert_eq!(
-        reply.body["project"]["repository"],
-        "file:///srv/git/app.git"
-    );
-    let reply = app
-        .post(
-            "/api/projects",
-            json!({
-                "name": "Evil", "provider": "custom", "repository": "--upload-pack=touch /tmp/x"
-            }),
-        )
+    assert_eq!(reply.body["project"]["repository"], file_url);
+    let https = app
+        .post("/api/projects", json!({"name": "Remote", "provider": "custom", "repository": "https://git.example.com/team/app.git"}))
         .await;
-    assert_invalid(&reply, &["repository"]);
+    assert_eq!(
+        https.body["project"]["repository"],
+        "https://git.example.com/team/app.git"
+    );
+
+    for repository in [
+        "--upload-pack=touch /tmp/x",
+        // Outside the directory local repositories are allowed from.
+        "file:///etc/secret-repo.git",
+        // Credentials would be stored and shown in plain text.
+        "https://oauth2:glpat-secret@git.example.com/team/app.git",
+    ] {
+        let reply = app
+            .post(
+                "/api/projects",
+                json!({"name": "Bad", "provider": "custom", "repository": repository}),
+            )
+            .await;
+        assert_invalid(&reply, &["repository"]);
+        assert!(!reply.text.contains("glpat-secret"));
+    }
+    assert_eq!(
+        app.get("/api/projects").await.body["projects"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 async fn create_reports_every_bad_field(backend: Backend) {
@@ -218,7 +237,37 @@ async fn malformed_bodies_are_422(backend: Backend) {
             Body::Raw("application/json", "\u{0}\u{1}"),
         )
         .await;
-    assert_eq!(reply.status, 422, "{reply:?}");
+    assert_invalid(&reply, &["body"]);
+
+    // Control characters inside values are refused too (PostgreSQL cannot even store NUL).
+    let reply = app
+        .post(
+            "/api/projects",
+            json!({"name": "a\u{0}b", "provider": "github", "repository": "a/b"}),
+        )
+        .await;
+    assert_invalid(&reply, &["name"]);
+    let id = app.project("Kept").await;
+    let hook = app
+        .post(&format!("/api/projects/{id}/hooks"), json!({
+            "name": "x", "script": "echo \u{0}", "runAs": "forge", "actionId": 1, "timing": "after"
+        }))
+        .await;
+    assert_invalid(&hook, &["script"]);
+    let env = app
+        .put(
+            &format!("/api/projects/{id}/environment"),
+            json!({"key": "k", "contents": "A=\u{0}"}),
+        )
+        .await;
+    assert_invalid(&env, &["contents"]);
+    assert_eq!(
+        app.get("/api/projects").await.body["projects"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn update_changes_only_what_is_sent(backend: Backend) {
@@ -304,14 +353,63 @@ async fn update_source_changes_repository_and_branch(backend: Backend) {
 
 async fn delete_removes_the_project_and_everything_in_it(backend: Backend) {
     let app = spawn_app(backend).await;
+    app.project("Survivor").await;
     let id = app.project("Doomed").await;
-    app.server(id, "web").await;
-    let reply = app.delete(&format!("/api/projects/{id}"), json!({})).await;
+    let server = app.server(id, "web").await;
+    let p = format!("/api/projects/{id}");
+    app.post(&format!("{p}/hooks"), json!({"name": "h", "script": "true", "runAs": "forge", "actionId": 1, "timing": "after", "servers": [server]})).await;
+    app.post(
+        &format!("{p}/heartbeats"),
+        json!({"name": "cron", "interval": 10}),
+    )
+    .await;
+    app.post(
+        &format!("{p}/notifications"),
+        json!({"name": "n", "type": "email", "email_address": "a@b.co"}),
+    )
+    .await;
+    app.post(&format!("{p}/folders"), json!({"from": "a", "to": "b"}))
+        .await;
+    app.put(
+        &format!("{p}/environment"),
+        json!({"key": "k", "contents": "A=1", "servers": [server]}),
+    )
+    .await;
+    let children = [
+        "servers",
+        "hooks",
+        "heartbeats",
+        "notifications",
+        "linked_folders",
+        "environment_servers",
+    ];
+    for table in children {
+        assert_eq!(
+            count_rows(&app, table, &format!("project_id = {id}")).await,
+            1,
+            "{table}"
+        );
+    }
+
+    let reply = app.delete(&p, json!({})).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.text, "");
-    assert_not_found(&app.get(&format!("/api/projects/{id}")).await);
-    assert_not_found(&app.get(&format!("/api/projects/{id}/servers")).await);
-    assert_not_found(&app.delete(&format!("/api/projects/{id}"), json!({})).await);
+    assert_not_found(&app.get(&p).await);
+    assert_not_found(&app.get(&format!("{p}/servers")).await);
+    assert_not_found(&app.delete(&p, json!({})).await);
+    for table in children {
+        assert_eq!(
+            count_rows(&app, table, &format!("project_id = {id}")).await,
+            0,
+            "{table}"
+        );
+    }
+    assert_eq!(count_rows(&app, "hook_servers", "1 = 1").await, 0);
+    assert_eq!(
+        count_rows(&app, "projects", "1 = 1").await,
+        1,
+        "only the other project is left"
+    );
 }
 
 async fn other_users_projects_and_unknown_ids_are_404(backend: Backend) {
@@ -487,7 +585,7 @@ pub async fn database_text(app: &TestApp) -> String {
 on_both_databases!(
     create_get_list_match_the_document,
     form_bodies_work_even_when_labelled_json,
-    custom_provider_takes_any_git_url,
+    custom_provider_takes_git_urls,
     create_reports_every_bad_field,
     malformed_bodies_are_422,
     update_changes_only_what_is_sent,

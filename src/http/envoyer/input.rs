@@ -25,6 +25,9 @@ fn unreadable(message: &str) -> ApiError {
 pub fn parse_body(bytes: &[u8]) -> Result<Params, ApiError> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| unreadable("The request body must be UTF-8 text."))?;
+    if text.contains('\0') {
+        return Err(unreadable("The request body must not contain NUL bytes."));
+    }
     let trimmed = text.trim_start();
     if trimmed.is_empty() {
         return Ok(Params::default());

@@ -92,7 +92,7 @@ pub struct ProjectJson<'a> {
     weekly_deploys: i64,
     last_deployment_took: Option<i64>,
     retain_deployments: i64,
-    environment_servers: &'a [i64],
+    environment_servers: &'a [ServerId],
     folders: Vec<Folder<'a>>,
     monitor: Option<&'a str>,
     new_york_status: Option<&'a str>,
@@ -128,7 +128,7 @@ pub fn project(view: &ProjectView) -> ProjectJson<'_> {
     let short_hash = p
         .last_deployment_hash
         .as_deref()
-        .map(|h| &h[..h.len().min(7)])
+        .map(|h| h.get(..7).unwrap_or(h))
         .unwrap_or_default();
     ProjectJson {
         id: p.id,
@@ -151,8 +151,8 @@ pub fn project(view: &ProjectView) -> ProjectJson<'_> {
         weekly_deploys: p.weekly_deploys,
         last_deployment_took,
         retain_deployments: p.retain_deployments,
-        environment_servers: &view.environment_servers,
-        folders: folders(&view.folders),
+        environment_servers: &p.environment_servers.0,
+        folders: folders(&p.folders.0),
         monitor: p.monitor.as_deref(),
         // Filled by the health checks, once they run.
         new_york_status: None,
