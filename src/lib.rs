@@ -8,5 +8,7 @@ pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod git;
 pub mod http;
 pub mod services;
+pub mod ssh;

@@ -12,3 +12,5 @@ mod notifications;
 mod openapi;
 mod projects;
 mod servers;
+mod ssh;
+mod sshd;

@@ -1,0 +1,199 @@
+//! Git on the control plane, with the `git` program: one bare mirror per project, ref
+//! resolution, commit metadata and release archives. Servers never talk to the git provider.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::process::Command;
+
+/// What a deployment ships.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    pub sha: String,
+    pub author_name: String,
+    pub author_email: String,
+    pub subject: String,
+}
+
+/// Which ref a deployment names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefKind {
+    Branch,
+    Tag,
+    Sha,
+}
+
+/// A project's bare mirror under the data directory.
+pub struct Mirror {
+    path: PathBuf,
+    /// Private key for ssh URLs (OpenSSH format), written to a 0600 file only while git runs.
+    ssh_key: Option<String>,
+    known_hosts: PathBuf,
+    timeout: Duration,
+}
+
+impl Mirror {
+    pub fn new(root: &Path, project: i64, ssh_key: Option<String>, timeout: Duration) -> Mirror {
+        Mirror {
+            path: root.join(format!("{project}.git")),
+            ssh_key,
+            known_hosts: root.join("known_hosts"),
+            timeout,
+        }
+    }
+
+    async fn git(&self, args: &[&str], dir: Option<&Path>) -> anyhow::Result<String> {
+        let key_file = match &self.ssh_key {
+            Some(key) => Some(write_key_file(key)?),
+            None => None,
+        };
+        let mut command = Command::new("git");
+        if let Some(dir) = dir {
+            command.arg("-C").arg(dir);
+        }
+        command
+            .args(args)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("LC_ALL", "C")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(key) = &key_file {
+            command.env(
+                "GIT_SSH_COMMAND",
+                format!(
+                    "ssh -i {} -o IdentitiesOnly=yes -o BatchMode=yes \
+                     -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={}",
+                    key.path().display(),
+                    self.known_hosts.display()
+                ),
+            );
+        }
+        let output = tokio::time::timeout(self.timeout, command.output())
+            .await
+            .with_context(|| format!("git {} timed out", args[0]))?
+            .context("running git")?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            bail!("git {} failed: {}", args[0], stderr.trim());
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Creates the mirror, or brings it up to date with `url`.
+    pub async fn fetch(&self, url: &str) -> anyhow::Result<()> {
+        if url.starts_with('-') {
+            bail!("refusing a repository URL that starts with '-'");
+        }
+        if !self.path.join("HEAD").exists() {
+            if let Some(parent) = self.path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let target = self.path.to_string_lossy().into_owned();
+            let _ = std::fs::remove_dir_all(&self.path);
+            self.git(&["clone", "--mirror", "--quiet", "--", url, &target], None)
+                .await?;
+            return Ok(());
+        }
+        self.git(
+            &["remote", "set-url", "origin", "--", url],
+            Some(&self.path),
+        )
+        .await?;
+        self.git(
+            &[
+                "fetch",
+                "--prune",
+                "--prune-tags",
+                "--force",
+                "--quiet",
+                "origin",
+            ],
+            Some(&self.path),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The commit a branch, tag or (abbreviated) hash names, or `None` when there is none.
+    pub async fn resolve(&self, kind: RefKind, name: &str) -> anyhow::Result<Option<String>> {
+        let spec = match kind {
+            RefKind::Branch => format!("refs/heads/{name}^{{commit}}"),
+            RefKind::Tag => format!("refs/tags/{name}^{{commit}}"),
+            RefKind::Sha => format!("{name}^{{commit}}"),
+        };
+        match self
+            .git(
+                &["rev-parse", "--verify", "--quiet", &spec],
+                Some(&self.path),
+            )
+            .await
+        {
+            Ok(out) => Ok(Some(out.trim().to_owned()).filter(|s| !s.is_empty())),
+            Err(_) => Ok(None),
+        }
+    }
+
+    pub async fn commit(&self, sha: &str) -> anyhow::Result<Commit> {
+        let out = self
+            .git(
+                &["log", "-1", "--format=%H%x00%an%x00%ae%x00%s", sha, "--"],
+                Some(&self.path),
+            )
+            .await?;
+        let mut parts = out.trim_end_matches('\n').splitn(4, '\0');
+        let (Some(sha), Some(name), Some(email), Some(subject)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            bail!("unexpected git log output");
+        };
+        Ok(Commit {
+            sha: sha.to_owned(),
+            author_name: name.to_owned(),
+            author_email: email.to_owned(),
+            subject: subject.to_owned(),
+        })
+    }
+
+    /// Writes the tree of `sha` as a tar archive to `target`.
+    pub async fn archive(&self, sha: &str, target: &Path) -> anyhow::Result<()> {
+        let target = target.to_string_lossy().into_owned();
+        self.git(
+            &["archive", "--format=tar", "-o", &target, sha],
+            Some(&self.path),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// A temporary 0600 file holding a private key; removed when dropped.
+fn write_key_file(key: &str) -> anyhow::Result<tempfile::NamedTempFile> {
+    use std::io::Write;
+    let mut file = tempfile::Builder::new()
+        .prefix("slipway-key-")
+        .tempfile()
+        .context("creating a key file")?;
+    file.write_all(key.as_bytes())?;
+    file.flush()?;
+    Ok(file)
+}
+
+/// A full or abbreviated commit hash.
+pub fn is_commit_hash(text: &str) -> bool {
+    (7..=40).contains(&text.len()) && text.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// Gravatar's image URL for an e-mail address (Gravatar takes SHA-256 hashes of it).
+pub fn avatar_url(email: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(email.trim().to_lowercase().as_bytes());
+    format!(
+        "https://www.gravatar.com/avatar/{}?s=80&d=identicon",
+        hex::encode(hash)
+    )
+}
