@@ -7,6 +7,7 @@ use anyhow::Context;
 use crate::config::Config;
 use crate::crypto::{PassphraseSealer, Vault};
 use crate::db::Store;
+use crate::deploy::Engine;
 use crate::services::accounts::TokenCache;
 
 pub struct App {
@@ -15,6 +16,7 @@ pub struct App {
     pub vault: Vault,
     pub tokens: TokenCache,
     pub passphrases: PassphraseSealer,
+    pub engine: Engine,
 }
 
 pub type AppState = Arc<App>;
@@ -28,12 +30,28 @@ impl App {
         let vault = Vault::open_or_create(&config.data_dir)?;
         let store = Store::connect(&config.database_url()).await?;
         store.migrate().await?;
+        let engine = Engine::new(node_id(&config.data_dir)?, config.max_connecting);
         Ok(App {
             config,
             store,
             vault,
             tokens: TokenCache::new(),
             passphrases: PassphraseSealer::new(2),
+            engine,
         })
+    }
+}
+
+/// This node's name for leases, kept in the data directory so that after a restart the node
+/// knows which running deployments were its own.
+fn node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("node-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
+        _ => {
+            let id = format!("node-{}", crate::crypto::random_token(12));
+            std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
+            Ok(id)
+        }
     }
 }

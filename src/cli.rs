@@ -100,6 +100,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
+    tokio::spawn(crate::deploy::worker::run(app.clone()));
     tracing::info!(address = %listener.local_addr()?, "slipway listening");
     crate::http::serve(listener, app.clone()).await?;
     app.store.close().await;

@@ -22,6 +22,10 @@ pub struct Config {
     #[arg(long, env = "SLIPWAY_LOCAL_REPOSITORIES")]
     pub local_repositories: Option<PathBuf>,
 
+    /// SSH connections a deployment may be setting up at the same time.
+    #[arg(long, env = "SLIPWAY_MAX_CONNECTING", default_value_t = 10)]
+    pub max_connecting: usize,
+
     /// API requests allowed per token per minute; 0 switches the limit off.
     #[arg(long, env = "SLIPWAY_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
     pub rate_limit_per_minute: u32,

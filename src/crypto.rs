@@ -237,28 +237,32 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// An ed25519 key pair: the public half in OpenSSH format, the private seed sealed.
+/// An ed25519 key pair: the public half in OpenSSH format, the private half (OpenSSH format)
+/// sealed with the master key.
 pub struct SshKeyPair {
     pub public_openssh: String,
     pub private_sealed: String,
 }
 
 pub fn new_ssh_key(vault: &Vault, comment: &str) -> SshKeyPair {
+    use russh::keys::ssh_key::private::Ed25519Keypair;
+    use russh::keys::ssh_key::{LineEnding, PrivateKey};
     let mut seed = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut seed);
-    let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
-    let public = signing.verifying_key().to_bytes();
-    let mut blob = Vec::with_capacity(51);
-    for part in [b"ssh-ed25519".as_slice(), public.as_slice()] {
-        blob.extend_from_slice(&(part.len() as u32).to_be_bytes());
-        blob.extend_from_slice(part);
-    }
-    let keypair = SshKeyPair {
-        public_openssh: format!("ssh-ed25519 {} {comment}\n", B64.encode(blob)),
-        private_sealed: vault.seal(&seed),
-    };
+    let mut key = PrivateKey::from(Ed25519Keypair::from_seed(&seed));
     seed.fill(0);
-    keypair
+    key.set_comment(comment);
+    let private = key
+        .to_openssh(LineEnding::LF)
+        .expect("an ed25519 key encodes");
+    let public = key
+        .public_key()
+        .to_openssh()
+        .expect("an ed25519 key encodes");
+    SshKeyPair {
+        public_openssh: format!("{public}\n"),
+        private_sealed: vault.seal(private.as_bytes()),
+    }
 }
 
 #[cfg(test)]
@@ -292,14 +296,19 @@ mod tests {
     }
 
     #[test]
-    fn ssh_public_key_is_openssh_ed25519() {
+    fn ssh_keys_are_openssh_ed25519() {
+        use russh::keys::ssh_key::{PrivateKey, PublicKey};
         let vault = Vault::from_key(&[1u8; 32]);
         let pair = new_ssh_key(&vault, "slipway");
-        let mut parts = pair.public_openssh.trim_end().split(' ');
-        assert_eq!(parts.next(), Some("ssh-ed25519"));
-        let blob = B64.decode(parts.next().unwrap()).unwrap();
-        assert_eq!(blob.len(), 4 + 11 + 4 + 32);
-        assert_eq!(&blob[4..15], b"ssh-ed25519");
-        assert_eq!(vault.open(&pair.private_sealed).unwrap().len(), 32);
+        assert!(
+            pair.public_openssh
+                .starts_with("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5")
+        );
+        assert!(pair.public_openssh.ends_with(" slipway\n"));
+        let public = PublicKey::from_openssh(pair.public_openssh.trim()).unwrap();
+        let private = String::from_utf8(vault.open(&pair.private_sealed).unwrap()).unwrap();
+        assert!(!pair.private_sealed.contains("PRIVATE KEY"));
+        let private = PrivateKey::from_openssh(&private).unwrap();
+        assert_eq!(private.public_key().key_data(), public.key_data());
     }
 }

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod deploy;
 pub mod domain;
 pub mod error;
 pub mod git;

@@ -17,3 +17,6 @@ ALTER TABLE deployments ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT FAL
 ALTER TABLE deployments ADD COLUMN lease_owner TEXT;
 ALTER TABLE deployments ADD COLUMN lease_expires_at BIGINT;
 CREATE INDEX deployments_status ON deployments(status, project_id);
+-- At most one pending and one running deployment per project, whichever node asks.
+CREATE UNIQUE INDEX deployments_one_pending ON deployments(project_id) WHERE status = 'pending';
+CREATE UNIQUE INDEX deployments_one_running ON deployments(project_id) WHERE status = 'running';

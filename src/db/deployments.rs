@@ -24,6 +24,11 @@ pub struct Deployment {
     pub created_at: Timestamp,
     #[sqlx(try_from = "i64")]
     pub updated_at: Timestamp,
+    pub requested_from: String,
+    pub requested_ref: Option<String>,
+    pub release_name: Option<String>,
+    pub error: Option<String>,
+    pub cancel_requested: bool,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -49,7 +54,8 @@ pub struct Process {
 }
 
 const COLUMNS: &str = "id, project_id, user_id, commit_branch, commit_hash, commit_author, \
-    commit_avatar, commit_message, status, started_at, finished_at, created_at, updated_at";
+    commit_avatar, commit_message, status, started_at, finished_at, created_at, updated_at, \
+    requested_from, requested_ref, release_name, error, cancel_requested";
 
 /// Newest first.
 pub async fn list(db: &mut impl Db, project: ProjectId) -> Result<Vec<Deployment>> {
@@ -202,4 +208,244 @@ pub async fn set_process_status(
     )
     .await?;
     Ok(())
+}
+
+/// Queues a deployment of `requested_ref`: a new pending deployment, or, when the project
+/// already has one waiting, that one retargeted (a newer request replaces the pending one).
+pub async fn enqueue(
+    db: &mut impl Db,
+    project: ProjectId,
+    user: Option<i64>,
+    requested_from: &str,
+    requested_ref: &str,
+    now: Timestamp,
+) -> Result<DeploymentId> {
+    let (id,): (i64,) = db
+        .fetch_one(
+            "INSERT INTO deployments (project_id, user_id, status, requested_from, requested_ref, \
+               created_at, updated_at) VALUES ($1, $2, 'pending', $3, $4, $5, $5) \
+             ON CONFLICT (project_id) WHERE status = 'pending' DO UPDATE SET \
+               user_id = excluded.user_id, requested_from = excluded.requested_from, \
+               requested_ref = excluded.requested_ref, updated_at = excluded.updated_at \
+             RETURNING id",
+            args![project, user, requested_from, requested_ref, now],
+        )
+        .await?;
+    Ok(DeploymentId(id))
+}
+
+/// Marks the oldest pending deployment of an idle project as running on `node`, with a lease
+/// until `lease_until`. Several nodes may ask at once: each row goes to one of them.
+pub async fn claim_next(
+    db: &mut impl Db,
+    node: &str,
+    lease_until: Timestamp,
+    now: Timestamp,
+) -> Result<Option<DeploymentId>> {
+    let lock = if db.is_postgres() {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "UPDATE deployments SET status = 'running', started_at = $3, lease_owner = $1, \
+           lease_expires_at = $2, updated_at = $3 \
+         WHERE id = (SELECT d.id FROM deployments d WHERE d.status = 'pending' \
+             AND NOT EXISTS (SELECT 1 FROM deployments r WHERE r.project_id = d.project_id \
+               AND r.status = 'running') \
+             ORDER BY d.id LIMIT 1{lock}) \
+           AND status = 'pending' \
+         RETURNING id"
+    );
+    let claimed: Result<Option<(i64,)>> =
+        db.fetch_optional(&sql, args![node, lease_until, now]).await;
+    match claimed {
+        Ok(row) => Ok(row.map(|(id,)| DeploymentId(id))),
+        // Another node started a deployment of that project in the meantime.
+        Err(err) if is_unique_violation(&err) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+fn is_unique_violation(err: &crate::error::Error) -> bool {
+    let crate::error::Error::Internal(cause) = err else {
+        return false;
+    };
+    cause
+        .chain()
+        .filter_map(|e| e.downcast_ref::<sqlx::Error>())
+        .any(|e| matches!(e, sqlx::Error::Database(db) if db.is_unique_violation()))
+}
+
+/// Keeps a running deployment's lease; `false` when this node no longer holds it.
+pub async fn renew_lease(
+    db: &mut impl Db,
+    id: DeploymentId,
+    node: &str,
+    lease_until: Timestamp,
+) -> Result<bool> {
+    let renewed = db
+        .execute(
+            "UPDATE deployments SET lease_expires_at = $3 \
+             WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+            args![id, node, lease_until],
+        )
+        .await?;
+    Ok(renewed == 1)
+}
+
+/// Running deployments whose runner is gone: those this node ran before it restarted, and any
+/// whose lease ran out.
+pub async fn orphans(db: &mut impl Db, node: &str, now: Timestamp) -> Result<Vec<Deployment>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM deployments WHERE status = 'running' \
+           AND (lease_owner = $1 OR lease_expires_at < $2 OR lease_expires_at IS NULL) ORDER BY id"
+    );
+    db.fetch_all(&sql, args![node, now]).await
+}
+
+/// Records the commit a deployment ships and the name of its release directory.
+pub async fn set_commit(
+    db: &mut impl Db,
+    id: DeploymentId,
+    commit: &NewDeployment,
+    release_name: &str,
+    now: Timestamp,
+) -> Result<()> {
+    db.execute(
+        "UPDATE deployments SET commit_branch = $2, commit_hash = $3, commit_author = $4, \
+           commit_avatar = $5, commit_message = $6, release_name = $7, updated_at = $8 \
+         WHERE id = $1",
+        args![
+            id,
+            commit.commit_branch.clone(),
+            commit.commit_hash.clone(),
+            commit.commit_author.clone(),
+            commit.commit_avatar.clone(),
+            commit.commit_message.clone(),
+            release_name,
+            now
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Ends a deployment with its final status and, for failures, the reason.
+pub async fn finish(
+    db: &mut impl Db,
+    id: DeploymentId,
+    status: &str,
+    error: Option<&str>,
+    now: Timestamp,
+) -> Result<()> {
+    db.execute(
+        "UPDATE deployments SET status = $2, error = $3, finished_at = $4, updated_at = $4, \
+           lease_owner = NULL, lease_expires_at = NULL WHERE id = $1",
+        args![id, status, error, now],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Asks for a deployment to stop: a pending one ends at once (`true`), a running one is
+/// flagged for its runner (`false`).
+pub async fn request_cancel(db: &mut impl Db, id: DeploymentId, now: Timestamp) -> Result<bool> {
+    let ended = db
+        .execute(
+            "UPDATE deployments SET status = 'cancelled', finished_at = $2, updated_at = $2 \
+             WHERE id = $1 AND status = 'pending'",
+            args![id, now],
+        )
+        .await?;
+    if ended == 1 {
+        return Ok(true);
+    }
+    db.execute(
+        "UPDATE deployments SET cancel_requested = TRUE, updated_at = $2 \
+         WHERE id = $1 AND status = 'running'",
+        args![id, now],
+    )
+    .await?;
+    Ok(false)
+}
+
+pub async fn cancel_requested(db: &mut impl Db, id: DeploymentId) -> Result<bool> {
+    let row: Option<(bool,)> = db
+        .fetch_optional(
+            "SELECT cancel_requested FROM deployments WHERE id = $1",
+            args![id],
+        )
+        .await?;
+    Ok(row.is_some_and(|(flag,)| flag))
+}
+
+/// The newest release directory name the project has used.
+pub async fn last_release_name(db: &mut impl Db, project: ProjectId) -> Result<Option<String>> {
+    let row: Option<(Option<String>,)> = db
+        .fetch_optional(
+            "SELECT MAX(release_name) FROM deployments WHERE project_id = $1",
+            args![project],
+        )
+        .await?;
+    Ok(row.and_then(|(name,)| name))
+}
+
+/// A process's end: status, time and what it printed.
+pub async fn finish_process(
+    db: &mut impl Db,
+    process: i64,
+    status: &str,
+    output: &str,
+    now: Timestamp,
+) -> Result<()> {
+    db.execute(
+        "UPDATE deployment_processes SET status = $2, output = $3, \
+           finished_at = CASE WHEN started_at IS NULL THEN NULL ELSE $4 END, updated_at = $4 \
+         WHERE id = $1",
+        args![process, status, output, now],
+    )
+    .await?;
+    Ok(())
+}
+
+/// What each process of a deployment printed, in order.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProcessOutput {
+    pub id: i64,
+    pub server_name: Option<String>,
+    pub name: String,
+    pub status: String,
+    pub output: String,
+}
+
+pub async fn outputs(db: &mut impl Db, deployment: DeploymentId) -> Result<Vec<ProcessOutput>> {
+    db.fetch_all(
+        "SELECT id, server_name, name, status, output FROM deployment_processes \
+         WHERE deployment_id = $1 ORDER BY sequence, id",
+        args![deployment],
+    )
+    .await
+}
+
+/// Marks every process that has not ended with `status` (`cancelled` or `skipped`).
+pub async fn close_open_processes(
+    db: &mut impl Db,
+    deployment: DeploymentId,
+    status: &str,
+    now: Timestamp,
+) -> Result<()> {
+    db.execute(
+        "UPDATE deployment_processes SET status = $2, updated_at = $3, \
+           finished_at = CASE WHEN started_at IS NULL THEN NULL ELSE $3 END \
+         WHERE deployment_id = $1 AND status IN ('pending', 'running')",
+        args![deployment, status, now],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn get_by_id(db: &mut impl Db, id: DeploymentId) -> Result<Option<Deployment>> {
+    let sql = format!("SELECT {COLUMNS} FROM deployments WHERE id = $1");
+    db.fetch_optional(&sql, args![id]).await
 }

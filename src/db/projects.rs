@@ -26,6 +26,8 @@ pub struct Project {
     pub install_dev_dependencies: bool,
     pub quiet_composer: bool,
     pub token_sealed: String,
+    pub deploy_key_public: Option<String>,
+    pub step_timeout_seconds: i64,
     pub has_environment: bool,
     #[sqlx(try_from = "i64")]
     pub created_at: Timestamp,
@@ -78,6 +80,7 @@ pub struct ProjectFields {
     pub install_dependencies: bool,
     pub install_dev_dependencies: bool,
     pub quiet_composer: bool,
+    pub step_timeout_seconds: i64,
 }
 
 /// Whom a query may show: the projects a user owns or has accepted an invitation to.
@@ -104,7 +107,8 @@ fn select_projects(postgres: bool, filter: &str) -> String {
     format!(
         "SELECT p.id, p.user_id, p.name, p.provider, p.repository, p.project_type, p.branch, \
            p.push_to_deploy, p.retain_deployments, p.monitor, p.install_dependencies, \
-           p.install_dev_dependencies, p.quiet_composer, p.token_sealed, \
+           p.install_dev_dependencies, p.quiet_composer, p.token_sealed, p.deploy_key_public, \
+           p.step_timeout_seconds, \
            (p.environment_sealed IS NOT NULL) AS has_environment, p.created_at, p.updated_at, \
            (SELECT COUNT(*) FROM deployments d WHERE d.project_id = p.id AND d.status = 'running') \
              AS running_deployments, \
@@ -183,12 +187,19 @@ pub async fn membership(
     .await
 }
 
+/// A project's own SSH key, for fetching its repository.
+pub struct DeployKey<'a> {
+    pub public: &'a str,
+    pub sealed: &'a str,
+}
+
 pub async fn insert(
     db: &mut impl Db,
     owner: UserId,
     fields: &ProjectFields,
     token_sealed: &str,
     token_hash: &str,
+    deploy_key: DeployKey<'_>,
     now: Timestamp,
 ) -> Result<ProjectId> {
     let (id,): (i64,) = db
@@ -196,8 +207,9 @@ pub async fn insert(
             "INSERT INTO projects (user_id, name, provider, repository, project_type, branch, \
                push_to_deploy, retain_deployments, monitor, install_dependencies, \
                install_dev_dependencies, quiet_composer, token_sealed, token_hash, \
-               created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
+               step_timeout_seconds, deploy_key_public, deploy_key_sealed, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+               $18, $18) \
              RETURNING id",
             args![
                 owner,
@@ -214,6 +226,9 @@ pub async fn insert(
                 fields.quiet_composer,
                 token_sealed,
                 token_hash,
+                fields.step_timeout_seconds,
+                deploy_key.public,
+                deploy_key.sealed,
                 now
             ],
         )
@@ -231,7 +246,7 @@ pub async fn update(
         "UPDATE projects SET name = $2, provider = $3, repository = $4, project_type = $5, \
            branch = $6, push_to_deploy = $7, retain_deployments = $8, monitor = $9, \
            install_dependencies = $10, install_dev_dependencies = $11, quiet_composer = $12, \
-           updated_at = $13 \
+           step_timeout_seconds = $13, updated_at = $14 \
          WHERE id = $1",
         args![
             id,
@@ -246,11 +261,23 @@ pub async fn update(
             fields.install_dependencies,
             fields.install_dev_dependencies,
             fields.quiet_composer,
+            fields.step_timeout_seconds,
             now
         ],
     )
     .await?;
     Ok(())
+}
+
+/// The project's deploy key, sealed with the master key.
+pub async fn deploy_key_sealed(db: &mut impl Db, id: ProjectId) -> Result<Option<String>> {
+    let row: Option<(Option<String>,)> = db
+        .fetch_optional(
+            "SELECT deploy_key_sealed FROM projects WHERE id = $1",
+            args![id],
+        )
+        .await?;
+    Ok(row.and_then(|(key,)| key))
 }
 
 pub async fn touch(db: &mut impl Db, id: ProjectId, now: Timestamp) -> Result<()> {

@@ -27,6 +27,9 @@ pub struct Server {
     pub public_key: String,
     pub connection_status: String,
     pub current_activity: Option<String>,
+    pub host_key: Option<String>,
+    pub connection_error: Option<String>,
+    pub tools: Option<String>,
     #[sqlx(try_from = "i64")]
     pub created_at: Timestamp,
     #[sqlx(try_from = "i64")]
@@ -51,7 +54,8 @@ pub struct ServerFields {
 
 const COLUMNS: &str = "id, project_id, user_id, name, connect_as, host, port, php_version, \
     freebsd, receives_code_deployments, should_restart_fpm, deployment_path, php_path, \
-    composer_path, public_key, connection_status, current_activity, created_at, updated_at";
+    composer_path, public_key, connection_status, current_activity, created_at, updated_at, \
+    host_key, connection_error, tools";
 
 pub async fn list(db: &mut impl Db, project: ProjectId) -> Result<Vec<Server>> {
     let sql = format!("SELECT {COLUMNS} FROM servers WHERE project_id = $1 ORDER BY id");
@@ -196,5 +200,55 @@ pub async fn set_environment_servers(
         )
         .await?;
     }
+    Ok(())
+}
+
+/// The server's private key, sealed with the master key.
+pub async fn private_key_sealed(db: &mut impl Db, id: ServerId) -> Result<String> {
+    let (sealed,): (String,) = db
+        .fetch_one(
+            "SELECT private_key_sealed FROM servers WHERE id = $1",
+            args![id],
+        )
+        .await?;
+    Ok(sealed)
+}
+
+/// Pins the host key seen on a first successful connection (an existing pin is kept).
+pub async fn pin_host_key(db: &mut impl Db, id: ServerId, host_key: &str) -> Result<()> {
+    db.execute(
+        "UPDATE servers SET host_key = $2 WHERE id = $1 AND host_key IS NULL",
+        args![id, host_key],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Forgets the pinned host key: the next connection trusts and pins what it sees.
+pub async fn reset_host_key(db: &mut impl Db, id: ServerId, now: Timestamp) -> Result<()> {
+    db.execute(
+        "UPDATE servers SET host_key = NULL, connection_status = 'unknown', \
+           connection_error = NULL, updated_at = $2 WHERE id = $1",
+        args![id, now],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records the outcome of a connection check.
+pub async fn set_connection(
+    db: &mut impl Db,
+    id: ServerId,
+    status: &str,
+    error: Option<&str>,
+    tools: Option<&str>,
+    now: Timestamp,
+) -> Result<()> {
+    db.execute(
+        "UPDATE servers SET connection_status = $2, connection_error = $3, \
+           tools = COALESCE($4, tools), updated_at = $5 WHERE id = $1",
+        args![id, status, error, tools, now],
+    )
+    .await?;
     Ok(())
 }

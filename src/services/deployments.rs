@@ -1,8 +1,12 @@
-//! Deployment records. (Running them arrives with the deployment engine.)
+//! Deployments: queueing, cancelling, records and output.
 
 use crate::app::App;
 use crate::db::{self, deployments::Deployment, deployments::Process};
+use crate::deploy::hub::LogEvent;
 use crate::domain::ids::{DeploymentId, ProjectId};
+use crate::domain::scopes::{Resource, Scope};
+use crate::domain::time::Timestamp;
+use crate::domain::validation::{FieldErrors, Params, invalid_choice_message, is_git_ref_name};
 use crate::error::{Error, Result};
 use crate::services::access::{self, Principal};
 use crate::services::projects::{self, ProjectView};
@@ -35,4 +39,163 @@ pub async fn get(
         processes,
         project,
     })
+}
+
+/// Deploy Project: queues a deployment of the project's branch, another branch, a tag or a
+/// commit. A request while one is already waiting retargets the waiting one.
+pub async fn create(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    params: &Params,
+) -> Result<Deployment> {
+    access::project_for(app, who, project, Scope::create(Resource::Deployments)).await?;
+    let view = projects::load(app, project).await?;
+    let (from, name) = read_target(params, &view.project.branch)?;
+    if view.servers.is_empty() {
+        return Err(Error::invalid(
+            "servers",
+            "The project has no servers to deploy to.",
+        ));
+    }
+    let id = db::deployments::enqueue(
+        &mut &app.store,
+        project,
+        Some(who.user.0),
+        from,
+        &name,
+        Timestamp::now(),
+    )
+    .await?;
+    app.engine.wake();
+    db::deployments::get(&mut &app.store, project, id)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+/// What a deploy request names: `{}` (the project's branch), `{"from":"branch","branch":…}`,
+/// `{"from":"tag","tag":…}`, or a commit as `sha`.
+pub fn read_target(params: &Params, default_branch: &str) -> Result<(&'static str, String)> {
+    let mut errors = FieldErrors::default();
+    let from = params.string("from", &mut errors);
+    let branch = params.string("branch", &mut errors);
+    let tag = params.string("tag", &mut errors);
+    let sha = params.string("sha", &mut errors);
+    errors.into_result()?;
+    let target = match (from.as_deref(), sha) {
+        (None | Some("sha"), Some(sha)) => {
+            if !crate::git::is_commit_hash(&sha) {
+                return Err(Error::invalid(
+                    "sha",
+                    "The sha must be a commit hash of 7 to 40 hexadecimal digits.",
+                ));
+            }
+            ("sha", sha.to_ascii_lowercase())
+        }
+        (Some("tag"), _) => {
+            let tag = tag.ok_or_else(|| Error::invalid("tag", "The tag field is required."))?;
+            ("tag", tag)
+        }
+        (None | Some("branch"), _) => (
+            "branch",
+            branch.unwrap_or_else(|| default_branch.to_owned()),
+        ),
+        _ => return Err(Error::invalid("from", invalid_choice_message("from"))),
+    };
+    if target.0 != "sha" && !is_git_ref_name(&target.1) {
+        return Err(Error::invalid(
+            target.0,
+            format!("The {} must be a valid git {} name.", target.0, target.0),
+        ));
+    }
+    Ok(target)
+}
+
+/// Cancel Deployment: a waiting deployment ends at once; a running one stops its remote
+/// commands, removes its unactivated release and ends `cancelled`.
+pub async fn cancel(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    id: DeploymentId,
+) -> Result<()> {
+    access::project_for(app, who, project, Scope::delete(Resource::Deployments)).await?;
+    let deployment = db::deployments::get(&mut &app.store, project, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    if !matches!(deployment.status.as_str(), "pending" | "running") {
+        return Err(Error::Failed(format!(
+            "The deployment already ended ({}).",
+            deployment.status
+        )));
+    }
+    if !db::deployments::request_cancel(&mut &app.store, id, Timestamp::now()).await? {
+        // Running: stop it now if it runs here; another node's runner sees the flag.
+        app.engine.cancel(id);
+    }
+    Ok(())
+}
+
+/// What each process of a deployment printed.
+pub async fn output(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    id: DeploymentId,
+) -> Result<Vec<db::deployments::ProcessOutput>> {
+    access::project(app, who, project).await?;
+    db::deployments::get(&mut &app.store, project, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    db::deployments::outputs(&mut &app.store, id).await
+}
+
+/// Where a viewer of a deployment's output starts: the live stream of a running deployment,
+/// or the stored output of one that ended.
+pub enum Follow {
+    Live(Vec<LogEvent>, tokio::sync::broadcast::Receiver<LogEvent>),
+    Ended(Vec<LogEvent>),
+}
+
+pub async fn follow(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    id: DeploymentId,
+) -> Result<Follow> {
+    access::project(app, who, project).await?;
+    // A queued deployment, or one running on another node, is waited for: a viewer that
+    // asks early still sees the whole run.
+    let deployment = loop {
+        if let Some((history, receiver)) = app.engine.hub.subscribe(id) {
+            return Ok(Follow::Live(history, receiver));
+        }
+        let deployment = db::deployments::get(&mut &app.store, project, id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if !matches!(deployment.status.as_str(), "pending" | "running") {
+            break deployment;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    // Not running here: what was recorded, then the end (or, if it has not started yet, the
+    // status it is in).
+    let mut events = Vec::new();
+    for process in db::deployments::outputs(&mut &app.store, id).await? {
+        if !process.output.is_empty() {
+            events.push(LogEvent::Output {
+                process_id: process.id,
+                server: process.server_name.clone(),
+                text: process.output,
+            });
+        }
+        events.push(LogEvent::Process {
+            process_id: process.id,
+            status: process.status,
+        });
+    }
+    events.push(LogEvent::End {
+        status: deployment.status,
+    });
+    Ok(Follow::Ended(events))
 }

@@ -5,6 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::app::App;
 use crate::crypto::UserSealed;
 use crate::db::{self, servers::Server};
+use crate::deploy::scripts;
 use crate::domain::ids::{ProjectId, ServerId};
 use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
@@ -126,6 +127,7 @@ pub async fn update(app: &App, who: &Principal, project: ProjectId, params: &Par
         SecretString::from(key.expose_secret().to_owned()),
     )
     .await?;
+    let contents_for_servers = SecretString::from(contents.clone());
     let sealed = app.passphrases.seal(key, contents).await?;
     let mut tx = app.store.begin().await?;
     let replaced = db::projects::replace_sealed_environment(
@@ -144,10 +146,47 @@ pub async fn update(app: &App, who: &Principal, project: ProjectId, params: &Par
                 .into(),
         ));
     }
-    if let Some(servers) = &servers {
-        db::servers::set_environment_servers(&mut tx, project, servers).await?;
+    tx.commit().await?;
+
+    // Then the file itself, on the listed servers (or those that already hold it).
+    let targets = match servers {
+        Some(ids) => ids,
+        None => db::servers::list_environment_servers(&mut &app.store, project)
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .collect(),
+    };
+    let all = db::servers::list(&mut &app.store, project).await?;
+    let contents = contents_for_servers.expose_secret().as_bytes();
+    let writes = all
+        .iter()
+        .filter(|s| targets.contains(&s.id))
+        .map(|server| async move {
+            let script = scripts::write_env(&server.deployment_path);
+            let written =
+                crate::deploy::run_once_with_input(app, server, &script, Some(contents)).await;
+            (server, written)
+        });
+    let results = futures_util::future::join_all(writes).await;
+    let written: Vec<ServerId> = results
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(s, _)| s.id)
+        .collect();
+    db::servers::set_environment_servers(&mut &app.store, project, &written).await?;
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|(s, r)| r.as_ref().err().map(|e| format!("{} ({e})", s.name)))
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Failed(format!(
+            "The environment was saved, but could not be written to: {}.",
+            failed.join(", ")
+        )))
     }
-    tx.commit().await
 }
 
 /// Reset Environment Key: wipes the contents and starts over, empty, under the new key.

@@ -21,6 +21,11 @@ pub struct HookView {
 
 pub async fn list(app: &App, who: &Principal, project: ProjectId) -> Result<Vec<HookView>> {
     access::project(app, who, project).await?;
+    list_for_project(app, project).await
+}
+
+/// The project's hooks in running order, with their servers (callers check access).
+pub(crate) async fn list_for_project(app: &App, project: ProjectId) -> Result<Vec<HookView>> {
     let hooks = db::hooks::list(&mut &app.store, project).await?;
     let links = db::hooks::server_links(&mut &app.store, project).await?;
     Ok(hooks

@@ -29,6 +29,8 @@ pub struct ProjectView {
 }
 
 const DEFAULT_RETAIN: i64 = 5;
+const DEFAULT_STEP_TIMEOUT: i64 = 600;
+const MAX_STEP_TIMEOUT: i64 = 24 * 3600;
 const MAX_RETAIN: i64 = 100;
 
 fn view(app: &App, project: Project, servers: Vec<Server>, now: Timestamp) -> Result<ProjectView> {
@@ -85,12 +87,17 @@ pub async fn create(app: &App, who: &Principal, params: &Params) -> Result<Proje
     let fields = read_fields(app, params, None)?;
     let token = crypto::random_token(40);
     let now = Timestamp::now();
+    let deploy_key = crypto::new_ssh_key(&app.vault, "slipway-deploy-key");
     let id = db::projects::insert(
         &mut &app.store,
         who.user,
         &fields,
         &app.vault.seal_str(&token),
         &crypto::token_hash(&token),
+        db::projects::DeployKey {
+            public: &deploy_key.public_openssh,
+            sealed: &deploy_key.private_sealed,
+        },
         now,
     )
     .await?;
@@ -152,6 +159,7 @@ fn current_fields(project: &Project) -> ProjectFields {
         install_dependencies: project.install_dependencies,
         install_dev_dependencies: project.install_dev_dependencies,
         quiet_composer: project.quiet_composer,
+        step_timeout_seconds: project.step_timeout_seconds,
     }
 }
 
@@ -174,6 +182,7 @@ fn read_fields(app: &App, params: &Params, current: Option<&Project>) -> Result<
             install_dependencies: true,
             install_dev_dependencies: false,
             quiet_composer: false,
+            step_timeout_seconds: DEFAULT_STEP_TIMEOUT,
         },
     };
 
@@ -207,6 +216,17 @@ fn read_fields(app: &App, params: &Params, current: Option<&Project>) -> Result<
             errors.add(
                 "retain_deployments",
                 format!("The retain deployments field must be between 1 and {MAX_RETAIN}."),
+            );
+        }
+    }
+
+    if let Some(timeout) = params.integer("step_timeout", &mut errors) {
+        if (1..=MAX_STEP_TIMEOUT).contains(&timeout) {
+            fields.step_timeout_seconds = timeout;
+        } else {
+            errors.add(
+                "step_timeout",
+                format!("The step timeout must be between 1 and {MAX_STEP_TIMEOUT} seconds."),
             );
         }
     }

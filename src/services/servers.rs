@@ -3,6 +3,7 @@
 use crate::app::App;
 use crate::crypto;
 use crate::db::{self, servers::Server, servers::ServerFields};
+use crate::deploy::scripts;
 use crate::domain::catalog::PHP_VERSIONS;
 use crate::domain::ids::{ProjectId, ServerId};
 use crate::domain::scopes::{Resource, Scope};
@@ -72,8 +73,8 @@ pub async fn delete(app: &App, who: &Principal, project: ProjectId, id: ServerId
     db::servers::delete(&mut &app.store, id).await
 }
 
-/// Refresh Server Connection. The SSH check arrives with the deployment engine; until then the
-/// server is answered as stored.
+/// Refresh Server Connection: connects (pinning the host key on first success), checks that
+/// the deployment path can be created and written, and which of tar, php and composer exist.
 pub async fn refresh(
     app: &App,
     who: &Principal,
@@ -81,6 +82,44 @@ pub async fn refresh(
     id: ServerId,
 ) -> Result<Server> {
     access::project_for(app, who, project, Scope::create(Resource::Servers)).await?;
+    let server = find(app, project, id).await?;
+    let checked =
+        crate::deploy::run_once(app, &server, &scripts::check(&server.deployment_path)).await;
+    let now = Timestamp::now();
+    match checked {
+        Ok(output) => {
+            let tools: Vec<&str> = output
+                .lines()
+                .filter_map(|line| line.strip_prefix("tool:"))
+                .collect();
+            db::servers::set_connection(
+                &mut &app.store,
+                id,
+                "successful",
+                None,
+                Some(&tools.join(" ")),
+                now,
+            )
+            .await?
+        }
+        Err(reason) => {
+            db::servers::set_connection(&mut &app.store, id, "failed", Some(&reason), None, now)
+                .await?
+        }
+    }
+    find(app, project, id).await
+}
+
+/// Forgets the server's pinned host key (after a rebuild): the next connection pins anew.
+pub async fn reset_host_key(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    id: ServerId,
+) -> Result<Server> {
+    access::project_for(app, who, project, Scope::create(Resource::Servers)).await?;
+    find(app, project, id).await?;
+    db::servers::reset_host_key(&mut &app.store, id, Timestamp::now()).await?;
     find(app, project, id).await
 }
 

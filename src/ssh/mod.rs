@@ -4,7 +4,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::{ChannelMsg, client};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -47,10 +46,9 @@ impl std::fmt::Display for Target {
     }
 }
 
-/// The private key of a server, from its sealed 32-byte ed25519 seed.
-pub fn key_from_seed(seed: &[u8]) -> Option<Arc<PrivateKey>> {
-    let seed: [u8; 32] = seed.try_into().ok()?;
-    Some(Arc::new(PrivateKey::from(Ed25519Keypair::from_seed(&seed))))
+/// A private key in OpenSSH format.
+pub fn load_private_key(openssh: &str) -> Option<Arc<PrivateKey>> {
+    PrivateKey::from_openssh(openssh).ok().map(Arc::new)
 }
 
 /// `SHA256:…`, as `ssh-keygen -l` shows it.

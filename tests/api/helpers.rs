@@ -99,6 +99,7 @@ pub async fn spawn_app_with(backend: Backend, rate_limit_per_minute: u32) -> Tes
         data_dir: data_dir.path().to_path_buf(),
         database_url,
         local_repositories: Some(std::env::temp_dir()),
+        max_connecting: 10,
         rate_limit_per_minute,
     };
     let app = Arc::new(App::start(config).await.expect("start the app"));
@@ -108,6 +109,7 @@ pub async fn spawn_app_with(backend: Backend, rate_limit_per_minute: u32) -> Tes
         .expect("empty database gets an admin");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(slipway::deploy::worker::run(app.clone()));
     let router = slipway::http::router(app.clone());
     tokio::spawn(async move {
         axum::serve(listener, router).await.unwrap();
@@ -216,7 +218,9 @@ impl TestApp {
             .post(
                 &format!("/api/projects/{project}/servers"),
                 serde_json::json!({
-                    "name": name, "connectAs": "forge", "host": "10.0.0.5", "phpVersion": "php81",
+                    // A closed loopback port: anything that tries to connect is refused at once.
+                    "name": name, "connectAs": "forge", "host": "127.0.0.1", "port": 1,
+                    "phpVersion": "php81",
                 }),
             )
             .await;

@@ -4,8 +4,11 @@ mod helpers;
 
 mod auth;
 mod collaborators;
+mod deploy;
 mod deployments;
 mod environment;
+mod fleet;
+mod gitrepo;
 mod heartbeats;
 mod hooks;
 mod notifications;

@@ -381,7 +381,6 @@ async fn delete_removes_the_project_and_everything_in_it(backend: Backend) {
         "heartbeats",
         "notifications",
         "linked_folders",
-        "environment_servers",
     ];
     for table in children {
         assert_eq!(

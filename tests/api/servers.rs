@@ -39,7 +39,7 @@ async fn create_with_defaults_and_own_key(backend: Backend) {
         .post(
             &path,
             json!({
-                "name": "Second", "connectAs": "deploy", "host": "10.0.0.2", "phpVersion": "php81"
+                "name": "Second", "connectAs": "deploy", "host": "127.0.0.2", "phpVersion": "php81"
             }),
         )
         .await;
@@ -51,7 +51,7 @@ async fn create_with_defaults_and_own_key(backend: Backend) {
     // Every field, camelCase as documented.
     let full = app
         .post(&path, json!({
-            "name": "Full", "connectAs": "root", "host": "192.168.1.10", "port": 2222,
+            "name": "Full", "connectAs": "root", "host": "127.0.0.3", "port": 2222,
             "phpVersion": "php81", "receivesCodeDeployments": false,
             "deploymentPath": "/var/www/site", "restartFpm": true, "composerPath": "/usr/local/bin/composer"
         }))

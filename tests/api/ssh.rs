@@ -2,12 +2,15 @@
 
 use std::time::Duration;
 
-use slipway::ssh::{Exit, Session, SshError, Target, key_from_seed};
+use slipway::ssh::{Exit, Session, SshError, Target, load_private_key};
 
 use crate::sshd::{DEPLOY_USER, Sshd};
 
 fn test_key() -> (std::sync::Arc<russh::keys::PrivateKey>, String) {
-    let key = key_from_seed(&[42u8; 32]).unwrap();
+    let vault = slipway::crypto::Vault::from_key(&[7u8; 32]);
+    let pair = slipway::crypto::new_ssh_key(&vault, "test");
+    let private = String::from_utf8(vault.open(&pair.private_sealed).unwrap()).unwrap();
+    let key = load_private_key(&private).unwrap();
     let public = key.public_key().to_openssh().unwrap();
     (key, public)
 }

@@ -20,6 +20,7 @@ use self::input::Payload;
 use self::views::Keyed;
 use super::auth::{TokenRateLimiter, bearer_token};
 use crate::app::AppState;
+use crate::deploy::hub::LogEvent;
 use crate::domain::ids::{
     DeploymentId, HeartbeatId, HookId, NotificationId, ProjectId, ServerId, UserId,
 };
@@ -86,10 +87,27 @@ pub fn router(app: AppState) -> Router {
             "/projects/{project}/hooks/{hook}",
             get(get_hook).put(update_hook).delete(delete_hook),
         )
-        .route("/projects/{project}/deployments", get(list_deployments))
+        .route(
+            "/projects/{project}/deployments",
+            get(list_deployments).post(create_deployment),
+        )
         .route(
             "/projects/{project}/deployments/{deployment}",
-            get(get_deployment),
+            get(get_deployment)
+                .delete(cancel_deployment)
+                .post(cancel_deployment),
+        )
+        .route(
+            "/projects/{project}/deployments/{deployment}/output",
+            get(deployment_output),
+        )
+        .route(
+            "/projects/{project}/deployments/{deployment}/stream",
+            get(follow_deployment),
+        )
+        .route(
+            "/projects/{project}/servers/{server}/host-key",
+            axum::routing::delete(reset_host_key),
         )
         .route(
             "/projects/{project}/heartbeats",
@@ -456,6 +474,95 @@ async fn get_deployment(
 ) -> ApiResult<Response> {
     let view = deployments::get(&app, &who, id(&p)?, id::<DeploymentId>(&d)?).await?;
     Ok(Json(Keyed("deployment", views::deployment_detail(&view))).into_response())
+}
+
+async fn create_deployment(
+    State(app): State<AppState>,
+    Extension(who): Who,
+    Path(p): One,
+    Payload(params): Payload,
+) -> ApiResult<Response> {
+    let deployment = deployments::create(&app, &who, id(&p)?, &params).await?;
+    Ok(Json(Keyed("deployment", views::deployment(&deployment))).into_response())
+}
+
+async fn cancel_deployment(
+    State(app): State<AppState>,
+    Extension(who): Who,
+    Path((p, d)): Two,
+) -> ApiResult<Response> {
+    deployments::cancel(&app, &who, id(&p)?, id(&d)?).await?;
+    Ok(deleted())
+}
+
+async fn deployment_output(
+    State(app): State<AppState>,
+    Extension(who): Who,
+    Path((p, d)): Two,
+) -> ApiResult<Response> {
+    let list = deployments::output(&app, &who, id(&p)?, id(&d)?).await?;
+    Ok(Json(Keyed("processes", views::outputs(&list))).into_response())
+}
+
+/// The deployment's output as Server-Sent Events: everything so far, then new output as it
+/// comes, ending with an `end` event.
+async fn follow_deployment(
+    State(app): State<AppState>,
+    Extension(who): Who,
+    Path((p, d)): Two,
+) -> ApiResult<Response> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures_util::StreamExt;
+    use tokio::sync::broadcast::error::RecvError;
+
+    let to_event = |event: &LogEvent| {
+        let name = match event {
+            LogEvent::Output { .. } => "output",
+            LogEvent::Process { .. } => "process",
+            LogEvent::End { .. } => "end",
+        };
+        Event::default()
+            .event(name)
+            .json_data(event)
+            .unwrap_or_else(|_| Event::default().event(name))
+    };
+    let stream = match deployments::follow(&app, &who, id(&p)?, id(&d)?).await? {
+        deployments::Follow::Ended(events) => {
+            futures_util::stream::iter(events.iter().map(to_event).collect::<Vec<_>>()).boxed()
+        }
+        deployments::Follow::Live(history, receiver) => {
+            let replay =
+                futures_util::stream::iter(history.iter().map(to_event).collect::<Vec<_>>());
+            let live = futures_util::stream::unfold(Some(receiver), move |receiver| async move {
+                let mut receiver = receiver?;
+                loop {
+                    match receiver.recv().await {
+                        Ok(event) => {
+                            let ended = matches!(event, LogEvent::End { .. });
+                            let next = (!ended).then_some(receiver);
+                            return Some((to_event(&event), next));
+                        }
+                        Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => return None,
+                    }
+                }
+            });
+            replay.chain(live).boxed()
+        }
+    };
+    let stream = stream.map(Ok::<_, std::convert::Infallible>);
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+async fn reset_host_key(
+    State(app): State<AppState>,
+    Extension(who): Who,
+    Path((p, s)): Two,
+) -> ApiResult<Response> {
+    let server = servers::reset_host_key(&app, &who, id(&p)?, id(&s)?).await?;
+    Ok(Json(Keyed("server", views::server(&server))).into_response())
 }
 
 // Heartbeats

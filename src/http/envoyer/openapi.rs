@@ -45,6 +45,8 @@ enum Answer {
     Environment,
     /// 200 with an empty body.
     Empty,
+    /// `text/event-stream` of `output`, `process` and `end` events.
+    EventStream,
 }
 
 struct Route {
@@ -117,6 +119,12 @@ const HOOK_FIELDS: &[Field] = &[
 ];
 const HEARTBEAT_FIELDS: &[Field] = &[("name", Text, true), ("interval", Integer, true)];
 const EMAIL: &[Field] = &[("email", Text, true)];
+const DEPLOY_FIELDS: &[Field] = &[
+    ("from", Text, false),
+    ("branch", Text, false),
+    ("tag", Text, false),
+    ("sha", Text, false),
+];
 const NOTIFICATION_FIELDS: &[Field] = &[
     ("name", Text, true),
     ("type", Text, true),
@@ -398,6 +406,60 @@ fn routes() -> Vec<Route> {
             One("deployment", "deployment_detail"),
         ),
         route(
+            Post,
+            "/api/projects/{projectId}/deployments",
+            "Deploy Project",
+            "Deployments",
+            c("deployments:create"),
+            DEPLOY_FIELDS,
+            One("deployment", "deployment"),
+        ),
+        route(
+            Delete,
+            "/api/projects/{projectId}/deployments/{deploymentId}",
+            "Cancel Deployment",
+            "Deployments",
+            c("deployments:delete"),
+            &[],
+            Empty,
+        ),
+        route(
+            Post,
+            "/api/projects/{projectId}/deployments/{deploymentId}",
+            "Cancel Deployment (POST)",
+            "Deployments",
+            c("deployments:delete"),
+            &[],
+            Empty,
+        ),
+        route(
+            Get,
+            "/api/projects/{projectId}/deployments/{deploymentId}/output",
+            "Get Deployment Output (Slipway)",
+            "Deployments",
+            None,
+            &[],
+            List("processes", "process_output"),
+        ),
+        route(
+            Get,
+            "/api/projects/{projectId}/deployments/{deploymentId}/stream",
+            "Follow Deployment Output, as Server-Sent Events (Slipway)",
+            "Deployments",
+            None,
+            &[],
+            EventStream,
+        ),
+        route(
+            Delete,
+            "/api/projects/{projectId}/servers/{serverId}/host-key",
+            "Reset Pinned Host Key (Slipway)",
+            "Servers",
+            c("servers:create"),
+            &[],
+            One("server", "server"),
+        ),
+        route(
             Get,
             "/api/projects/{projectId}/heartbeats",
             "List Heartbeats",
@@ -586,7 +648,7 @@ fn answer_schema(answer: Answer) -> Option<Schema> {
             "environment",
             ObjectBuilder::new().schema_type(Type::String).into(),
         )),
-        Answer::Empty => None,
+        Answer::Empty | Answer::EventStream => None,
     }
 }
 

@@ -114,6 +114,10 @@ pub struct ProjectJson<'a> {
     last_deployment_avatar: Option<&'a str>,
     last_deployment_hash: &'a str,
     last_deployment_timestamp: Option<String>,
+    /// Slipway: the public half of the key the control plane fetches the repository with.
+    deploy_key: Option<&'a str>,
+    /// Slipway: how long one step may run on a server before it fails.
+    step_timeout: i64,
 }
 
 pub fn project(view: &ProjectView) -> ProjectJson<'_> {
@@ -176,6 +180,8 @@ pub fn project(view: &ProjectView) -> ProjectJson<'_> {
         last_deployment_timestamp: p
             .last_deployment_finished_at
             .map(|f| Timestamp(f).ago(view.now)),
+        deploy_key: p.deploy_key_public.as_deref(),
+        step_timeout: p.step_timeout_seconds,
     }
 }
 
@@ -201,6 +207,13 @@ pub struct ServerJson<'a> {
     current_activity: Option<&'a str>,
     created_at: Time,
     updated_at: Time,
+    /// Slipway: the host key pinned on the first connection, and its fingerprint.
+    host_key: Option<&'a str>,
+    host_key_fingerprint: Option<String>,
+    /// Slipway: why the last connection check failed.
+    connection_error: Option<&'a str>,
+    /// Slipway: which of tar, php and composer the last check found.
+    tools: Vec<&'a str>,
 }
 
 pub fn server(s: &Server) -> ServerJson<'_> {
@@ -225,6 +238,14 @@ pub fn server(s: &Server) -> ServerJson<'_> {
         current_activity: s.current_activity.as_deref(),
         created_at: Time(s.created_at),
         updated_at: Time(s.updated_at),
+        host_key: s.host_key.as_deref(),
+        host_key_fingerprint: s.host_key.as_deref().map(crate::ssh::fingerprint),
+        connection_error: s.connection_error.as_deref(),
+        tools: s
+            .tools
+            .as_deref()
+            .map(|t| t.split_whitespace().collect())
+            .unwrap_or_default(),
     }
 }
 
@@ -309,6 +330,9 @@ pub struct DeploymentJson<'a> {
     status: &'a str,
     created_at: Time,
     updated_at: Time,
+    /// Slipway: the release directory's name, and why a deployment failed.
+    release: Option<&'a str>,
+    error: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     processes: Option<Vec<ProcessJson<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -328,6 +352,8 @@ pub fn deployment(d: &Deployment) -> DeploymentJson<'_> {
         status: &d.status,
         created_at: Time(d.created_at),
         updated_at: Time(d.updated_at),
+        release: d.release_name.as_deref(),
+        error: d.error.as_deref(),
         processes: None,
         project: None,
     }
@@ -481,4 +507,25 @@ pub fn notification(view: &NotificationView) -> NotificationJson<'_> {
 
 pub fn notifications(views: &[NotificationView]) -> Vec<NotificationJson<'_>> {
     views.iter().map(notification).collect()
+}
+
+#[derive(Serialize)]
+pub struct OutputJson<'a> {
+    id: i64,
+    server_name: Option<&'a str>,
+    name: &'a str,
+    status: &'a str,
+    output: &'a str,
+}
+
+pub fn outputs(list: &[crate::db::deployments::ProcessOutput]) -> Vec<OutputJson<'_>> {
+    list.iter()
+        .map(|p| OutputJson {
+            id: p.id,
+            server_name: p.server_name.as_deref(),
+            name: &p.name,
+            status: &p.status,
+            output: &p.output,
+        })
+        .collect()
 }

