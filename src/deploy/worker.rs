@@ -32,7 +32,10 @@ pub async fn run(app: Arc<App>) {
             .await
             {
                 Ok(Some(id)) => {
-                    running.spawn(deploy(app.clone(), id));
+                    // Registered before the task starts, so that a sweep never takes a
+                    // deployment just claimed here for an orphan.
+                    let cancel = app.engine.register(id);
+                    running.spawn(deploy(app.clone(), id, cancel));
                 }
                 Ok(None) => break,
                 Err(err) => {
@@ -53,8 +56,7 @@ fn lease_end(app: &App) -> Timestamp {
     Timestamp::now().minus_seconds(-(app.engine.lease.as_secs() as i64))
 }
 
-async fn deploy(app: Arc<App>, id: DeploymentId) {
-    let cancel = app.engine.register(id);
+async fn deploy(app: Arc<App>, id: DeploymentId, cancel: tokio::sync::watch::Receiver<bool>) {
     app.engine.hub.open(id);
     tracing::info!(deployment = %id, "deployment started");
 

@@ -470,7 +470,383 @@ async fn a_second_request_waits_and_a_third_replaces_it(backend: Backend) {
     assert_eq!(list.body["deployments"].as_array().unwrap().len(), 2);
 }
 
+async fn retention_keeps_the_newest_releases(backend: Backend) {
+    let fleet = Fleet::new(backend, 1, json!({"retain_deployments": 2})).await;
+    let mut names = Vec::new();
+    for round in 0..4 {
+        fleet.repo.commit(
+            &[("public/index.html", &format!("round {round}\n"))],
+            "Next",
+            "Eve",
+            "eve@example.com",
+        );
+        let deployment = fleet.deploy(json!({})).await;
+        assert_eq!(deployment["status"], "finished", "{deployment}");
+        names.push(deployment["release"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(fleet.releases(0), names[2..]);
+    assert_eq!(fleet.current(0).as_deref(), Some(names[3].as_str()));
+}
+
+async fn an_unreachable_server_stops_the_deployment(backend: Backend) {
+    let mut fleet = Fleet::new(backend, 1, json!({})).await;
+    fleet.add_server("gone", json!({"port": 1})).await;
+    let failed = fleet.deploy(json!({})).await;
+    assert_eq!(failed["status"], "error", "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains("gone"),
+        "{failed}"
+    );
+    assert_eq!(
+        fleet.current(0),
+        None,
+        "the reachable server was not activated"
+    );
+    assert_eq!(
+        fleet.releases(0),
+        Vec::<String>::new(),
+        "its new release was removed"
+    );
+    let output = fleet
+        .app
+        .get(&format!(
+            "/api/projects/{}/deployments/{}/output",
+            fleet.project, failed["id"]
+        ))
+        .await;
+    let clone_on_gone = output.body["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["server_name"] == "gone")
+        .unwrap()
+        .clone();
+    assert_eq!(clone_on_gone["status"], "error");
+    assert!(
+        clone_on_gone["output"]
+            .as_str()
+            .unwrap()
+            .contains("could not connect"),
+        "{clone_on_gone}"
+    );
+}
+
+async fn a_restart_ends_an_interrupted_deployment(backend: Backend) {
+    let mut fleet = Fleet::new(backend, 1, json!({})).await;
+    let marker = format!("sleep {}", 700 + backend_number(backend));
+    let hook = fleet
+        .hook(json!({"name": "Stuck", "runAs": "slipway-deploy", "actionId": 1, "timing": "after", "script": marker}))
+        .await;
+    let id = fleet.start(json!({})).await;
+    wait_for_process(&fleet, id, "Stuck", "running").await;
+
+    fleet.app.restart().await;
+    let ended = fleet.wait(id).await;
+    assert_eq!(ended["status"], "error", "{ended}");
+    assert!(
+        ended["error"].as_str().unwrap().contains("Slipway stopped"),
+        "{ended}"
+    );
+    assert_eq!(
+        fleet.releases(0),
+        Vec::<String>::new(),
+        "the unactivated release was removed"
+    );
+    let still_running = std::process::Command::new("pgrep")
+        .args(["-f", &format!("^{marker}$")])
+        .output()
+        .unwrap();
+    assert!(
+        still_running.stdout.is_empty(),
+        "the interrupted hook was not stopped"
+    );
+
+    // The queue goes on.
+    fleet
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/hooks/{hook}"),
+            json!({}),
+        )
+        .await;
+    let next = fleet.deploy(json!({})).await;
+    assert_eq!(next["status"], "finished", "{next}");
+}
+
+async fn the_environment_is_written_to_its_servers(backend: Backend) {
+    use std::os::unix::fs::PermissionsExt;
+    let fleet = Fleet::new(backend, 2, json!({})).await;
+    let (one, two) = (fleet.servers[0].0, fleet.servers[1].0);
+    let contents = "APP_NAME=Slipway\nAPP_KEY=base64:c2VjcmV0\n";
+    let reply = fleet
+        .request(
+            reqwest::Method::PUT,
+            "/environment",
+            json!({"key": "k", "contents": contents, "servers": [one, two]}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.body["servers"].as_array().unwrap().len(), 2);
+    for server in 0..2 {
+        let env = fleet.path(server).join(".env");
+        assert_eq!(std::fs::read_to_string(&env).unwrap(), contents);
+        assert_eq!(
+            std::fs::metadata(&env).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let project = fleet
+        .app
+        .get(&format!("/api/projects/{}", fleet.project))
+        .await;
+    assert_eq!(
+        project.body["project"]["environment_servers"],
+        json!([one, two])
+    );
+
+    let deployment = fleet.deploy(json!({})).await;
+    assert_eq!(deployment["status"], "finished");
+    let linked = fleet.path(0).join("current/.env");
+    assert_eq!(std::fs::read_to_string(linked).unwrap(), contents);
+
+    // An update without servers rewrites the file where it already is.
+    let reply = fleet
+        .request(
+            reqwest::Method::PUT,
+            "/environment",
+            json!({"key": "k", "contents": "A=2\n"}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(
+        std::fs::read_to_string(fleet.path(1).join(".env")).unwrap(),
+        "A=2\n"
+    );
+}
+
+async fn refresh_checks_the_server_and_pins_its_host_key(backend: Backend) {
+    let fleet = Fleet::new(backend, 1, json!({})).await;
+    let server = fleet.servers[0].0;
+    let refreshed = fleet
+        .request(
+            reqwest::Method::POST,
+            &format!("/servers/{server}/refresh"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(refreshed.status, 200, "{refreshed:?}");
+    let s = &refreshed.body["server"];
+    assert_eq!(s["connection_status"], "successful", "{s}");
+    assert!(
+        s["tools"].as_array().unwrap().contains(&json!("tar")),
+        "{s}"
+    );
+    let fingerprint = s["host_key_fingerprint"].as_str().unwrap().to_owned();
+    assert!(fingerprint.starts_with("SHA256:"));
+    assert!(
+        fleet.path(0).join("releases").is_dir(),
+        "the check created the deployment path"
+    );
+
+    // A rebuilt server with a new host key is refused until its pin is reset.
+    fleet.sshd.change_host_key();
+    let refused = fleet
+        .request(
+            reqwest::Method::POST,
+            &format!("/servers/{server}/refresh"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(refused.body["server"]["connection_status"], "failed");
+    assert!(
+        refused.body["server"]["connection_error"]
+            .as_str()
+            .unwrap()
+            .contains("host key"),
+        "{refused:?}"
+    );
+    let deployment = fleet.deploy(json!({})).await;
+    assert_eq!(deployment["status"], "error");
+    assert!(
+        deployment["error"].as_str().unwrap().contains("host key"),
+        "{deployment}"
+    );
+
+    let reset = fleet
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/servers/{server}/host-key"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(reset.status, 200, "{reset:?}");
+    assert_eq!(reset.body["server"]["host_key"], serde_json::Value::Null);
+    let again = fleet
+        .request(
+            reqwest::Method::POST,
+            &format!("/servers/{server}/refresh"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(again.body["server"]["connection_status"], "successful");
+    assert_ne!(again.body["server"]["host_key_fingerprint"], fingerprint);
+}
+
+async fn linked_folders_and_hook_only_servers(backend: Backend) {
+    let mut fleet = Fleet::new(backend, 1, json!({"type": "other"})).await;
+    let worker = fleet
+        .add_server("worker", json!({"receivesCodeDeployments": false}))
+        .await;
+    fleet
+        .request(
+            reqwest::Method::POST,
+            "/folders",
+            json!({"from": "public/uploads", "to": "shared/uploads"}),
+        )
+        .await;
+    let traces = shared_dir(fleet.root(), "traces");
+    fleet
+        .hook(json!({
+            "name": "Announce", "runAs": "slipway-deploy", "actionId": 3, "timing": "after",
+            "script": format!("basename {{{{ project }}}} >> {}/announced", traces.display()),
+        }))
+        .await;
+    let deployment = fleet.deploy(json!({})).await;
+    assert_eq!(deployment["status"], "finished", "{deployment}");
+    let release = fleet.path(0).join("current");
+    assert_eq!(
+        std::fs::read_link(release.join("public/uploads")).unwrap(),
+        fleet.path(0).join("shared/uploads")
+    );
+    assert!(fleet.path(0).join("shared/uploads").is_dir());
+    assert!(
+        !release.join("storage").is_symlink(),
+        "only Laravel projects share storage"
+    );
+    // The hook-only server got the hook and nothing else.
+    assert!(!fleet.path(1).join("releases").exists());
+    let announced = std::fs::read_to_string(traces.join("announced")).unwrap();
+    let mut lines: Vec<&str> = announced.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["server-1", "worker"]);
+    let on_worker: Vec<&str> = deployment["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["server_id"] == worker)
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(on_worker, ["Announce"]);
+}
+
+async fn composer_installs_dependencies(backend: Backend) {
+    let fleet = Fleet::new(
+        backend,
+        1,
+        json!({"composer": true, "composer_quiet": true}),
+    )
+    .await;
+    fleet.repo.commit(
+        &[(
+            "composer.json",
+            "{\"name\": \"slipway/test\", \"require\": {}}\n",
+        )],
+        "Add composer.json",
+        "Eve",
+        "eve@example.com",
+    );
+    let deployment = fleet.deploy(json!({})).await;
+    assert_eq!(deployment["status"], "finished", "{deployment}");
+    let steps: Vec<&str> = deployment["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "Clone New Release",
+            "Install Composer Dependencies",
+            "Activate New Release",
+            "Purge Old Releases"
+        ]
+    );
+    assert!(fleet.path(0).join("current/vendor/autoload.php").is_file());
+}
+
+async fn a_step_that_runs_too_long_fails(backend: Backend) {
+    let fleet = Fleet::new(backend, 1, json!({})).await;
+    let update = fleet
+        .request(reqwest::Method::PUT, "", json!({"step_timeout": 1}))
+        .await;
+    assert_eq!(update.body["project"]["step_timeout"], 1);
+    let marker = format!("sleep {}", 800 + backend_number(backend));
+    fleet.hook(json!({"name": "Slow", "runAs": "slipway-deploy", "actionId": 1, "timing": "after", "script": marker})).await;
+    let failed = fleet.deploy(json!({})).await;
+    assert_eq!(failed["status"], "error", "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 1 s"),
+        "{failed}"
+    );
+    assert_eq!(fleet.releases(0), Vec::<String>::new());
+    let still_running = std::process::Command::new("pgrep")
+        .args(["-f", &format!("^{marker}$")])
+        .output()
+        .unwrap();
+    assert!(
+        still_running.stdout.is_empty(),
+        "the timed-out hook was not stopped"
+    );
+}
+
+async fn a_failed_activation_switches_back_the_servers_that_switched(backend: Backend) {
+    let fleet = Fleet::new(backend, 2, json!({})).await;
+    let first = fleet.deploy(json!({})).await;
+    let live = first["release"].as_str().unwrap().to_owned();
+    // Server 2's `current` becomes a real directory: renaming a link over it fails there.
+    let current = fleet.path(1).join("current");
+    std::fs::remove_file(&current).unwrap();
+    std::fs::create_dir(&current).unwrap();
+    std::fs::write(current.join("keep"), "").unwrap();
+
+    fleet.repo.commit(
+        &[("public/index.html", "new\n")],
+        "New",
+        "Eve",
+        "eve@example.com",
+    );
+    let failed = fleet.deploy(json!({})).await;
+    assert_eq!(failed["status"], "error", "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains("server-2"),
+        "{failed}"
+    );
+    assert_eq!(
+        fleet.current(0).as_deref(),
+        Some(live.as_str()),
+        "server 1 was switched back"
+    );
+    assert_eq!(fleet.releases(0), std::slice::from_ref(&live));
+    assert_eq!(
+        std::fs::read_to_string(fleet.path(0).join("current/public/index.html")).unwrap(),
+        "<h1>one</h1>\n"
+    );
+}
+
 on_both_databases!(
+    retention_keeps_the_newest_releases,
+    an_unreachable_server_stops_the_deployment,
+    a_restart_ends_an_interrupted_deployment,
+    the_environment_is_written_to_its_servers,
+    refresh_checks_the_server_and_pins_its_host_key,
+    linked_folders_and_hook_only_servers,
+    composer_installs_dependencies,
+    a_step_that_runs_too_long_fails,
+    a_failed_activation_switches_back_the_servers_that_switched,
     branches_tags_and_commits,
     cancel_stops_a_long_hook_and_removes_the_release,
     a_second_request_waits_and_a_third_replaces_it,

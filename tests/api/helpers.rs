@@ -44,6 +44,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub app: Arc<App>,
+    config: Config,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     /// A token with every scope, for the admin user (the owner of projects made by `project`).
     pub token: String,
     pub data_dir: tempfile::TempDir,
@@ -102,24 +104,51 @@ pub async fn spawn_app_with(backend: Backend, rate_limit_per_minute: u32) -> Tes
         max_connecting: 10,
         rate_limit_per_minute,
     };
-    let app = Arc::new(App::start(config).await.expect("start the app"));
+    let app = Arc::new(App::start(config.clone()).await.expect("start the app"));
     let (_, token) = accounts::bootstrap_admin(&app)
         .await
         .expect("bootstrap admin")
         .expect("empty database gets an admin");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(slipway::deploy::worker::run(app.clone()));
-    let router = slipway::http::router(app.clone());
-    tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    });
+    let (address, tasks) = serve(app.clone()).await;
     TestApp {
         address,
         client: reqwest::Client::new(),
         app,
+        config,
+        tasks,
         token: token.expose_secret().to_owned(),
         data_dir,
+    }
+}
+
+/// Serves the app on a fresh loopback port and runs its deployment worker.
+async fn serve(app: Arc<App>) -> (String, Vec<tokio::task::JoinHandle<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let router = slipway::http::router(app.clone());
+    let worker = tokio::spawn(slipway::deploy::worker::run(app));
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    (address, vec![worker, server])
+}
+
+impl TestApp {
+    /// Stops this app as a crash would (its tasks end mid-flight) and starts a new one on the
+    /// same data directory and database.
+    pub async fn restart(&mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+            let _ = task.await;
+        }
+        self.app = Arc::new(
+            App::start(self.config.clone())
+                .await
+                .expect("restart the app"),
+        );
+        let (address, tasks) = serve(self.app.clone()).await;
+        self.address = address;
+        self.tasks = tasks;
     }
 }
 
