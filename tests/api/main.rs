@@ -6,6 +6,7 @@ mod auth;
 mod collaborators;
 mod deploy;
 mod deployments;
+mod downtime;
 mod environment;
 mod fleet;
 mod gitrepo;
