@@ -29,6 +29,8 @@ pub struct Deployment {
     pub release_name: Option<String>,
     pub error: Option<String>,
     pub cancel_requested: bool,
+    /// The node running it (or that ran it last).
+    pub lease_owner: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -55,7 +57,7 @@ pub struct Process {
 
 const COLUMNS: &str = "id, project_id, user_id, commit_branch, commit_hash, commit_author, \
     commit_avatar, commit_message, status, started_at, finished_at, created_at, updated_at, \
-    requested_from, requested_ref, release_name, error, cancel_requested";
+    requested_from, requested_ref, release_name, error, cancel_requested, lease_owner";
 
 /// Newest first.
 pub async fn list(db: &mut impl Db, project: ProjectId) -> Result<Vec<Deployment>> {
@@ -331,21 +333,45 @@ pub async fn set_commit(
     Ok(())
 }
 
-/// Ends a deployment with its final status and, for failures, the reason.
+/// Ends a deployment that `node` runs with its final status and, for failures, the reason.
+/// `false` when the node no longer holds it (another node took it over).
 pub async fn finish(
     db: &mut impl Db,
     id: DeploymentId,
+    node: &str,
     status: &str,
     error: Option<&str>,
     now: Timestamp,
-) -> Result<()> {
-    db.execute(
-        "UPDATE deployments SET status = $2, error = $3, finished_at = $4, updated_at = $4, \
-           lease_owner = NULL, lease_expires_at = NULL WHERE id = $1",
-        args![id, status, error, now],
-    )
-    .await?;
-    Ok(())
+) -> Result<bool> {
+    let ended = db
+        .execute(
+            "UPDATE deployments SET status = $2, error = $3, finished_at = $4, updated_at = $4, \
+               lease_expires_at = NULL \
+             WHERE id = $1 AND status = 'running' AND lease_owner = $5",
+            args![id, status, error, now, node],
+        )
+        .await?;
+    Ok(ended == 1)
+}
+
+/// Takes over an orphaned running deployment for clean-up: only while it is still running
+/// under `previous_owner`, so that two nodes never both act on it.
+pub async fn claim_orphan(
+    db: &mut impl Db,
+    id: DeploymentId,
+    previous_owner: Option<&str>,
+    node: &str,
+    lease_until: Timestamp,
+) -> Result<bool> {
+    let claimed = db
+        .execute(
+            "UPDATE deployments SET lease_owner = $3, lease_expires_at = $4 \
+             WHERE id = $1 AND status = 'running' \
+               AND (lease_owner = $2 OR (lease_owner IS NULL AND CAST($2 AS TEXT) IS NULL))",
+            args![id, previous_owner, node, lease_until],
+        )
+        .await?;
+    Ok(claimed == 1)
 }
 
 /// Asks for a deployment to stop: a pending one ends at once (`true`), a running one is

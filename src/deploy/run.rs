@@ -49,7 +49,7 @@ impl Ending {
             error: None,
         }
     }
-    fn error(reason: impl Into<String>) -> Ending {
+    pub(super) fn error(reason: impl Into<String>) -> Ending {
         Ending {
             status: "error",
             error: Some(reason.into()),
@@ -96,11 +96,12 @@ pub(super) async fn deploy(
 
     // The commit: fetch the mirror, resolve what was asked for, record it.
     let deploy_key = match db::projects::deploy_key_sealed(&mut &app.store, project_id).await? {
-        Some(sealed) => Some(String::from_utf8(app.vault.open(&sealed)?)?),
+        Some(sealed) => Some(app.vault.open_string(&sealed)?),
         None => None,
     };
     let mirror = Mirror::new(
         &app.config.data_dir.join("git"),
+        &app.config.data_dir.join("tmp"),
         project_id.0,
         deploy_key,
         Duration::from_secs(300),
@@ -108,10 +109,12 @@ pub(super) async fn deploy(
     let url = crate::domain::catalog::Provider::parse(&project.provider)
         .map(|p| p.clone_url(&project.repository))
         .unwrap_or_else(|| project.repository.clone());
-    if let Err(err) = mirror.fetch(&url).await {
-        return Ok(Ending::error(format!(
-            "Could not fetch the repository: {err:#}"
-        )));
+    let mut watch_cancel = cancel.clone();
+    tokio::select! {
+        fetched = mirror.fetch(&url) => if let Err(err) = fetched {
+            return Ok(Ending::error(format!("Could not fetch the repository: {err:#}")));
+        },
+        _ = watch_cancel.wait_for(|c| *c) => return Ok(Ending::cancelled()),
     }
     let requested = deployment
         .requested_ref
@@ -148,11 +151,17 @@ pub(super) async fn deploy(
     .await?;
     let temp_dir = app.config.data_dir.join("tmp");
     std::fs::create_dir_all(&temp_dir)?;
-    let archive = temp_dir.join(format!("release-{}.tar", id.0));
-    if let Err(err) = mirror.archive(&commit.sha, &archive).await {
-        return Ok(Ending::error(format!(
-            "Could not archive the commit: {err:#}"
-        )));
+    // Removed when dropped, whichever way this function returns.
+    let archive_file = tempfile::Builder::new()
+        .prefix("release-")
+        .suffix(".tar")
+        .tempfile_in(&temp_dir)?;
+    let archive = archive_file.path().to_path_buf();
+    tokio::select! {
+        archived = mirror.archive(&commit.sha, &archive) => if let Err(err) = archived {
+            return Ok(Ending::error(format!("Could not archive the commit: {err:#}")));
+        },
+        _ = watch_cancel.wait_for(|c| *c) => return Ok(Ending::cancelled()),
     }
 
     // The plan, recorded as pending processes before anything runs.
@@ -237,7 +246,7 @@ pub(super) async fn deploy(
     };
     let ending = run.steps(&steps, &processes, &context).await;
     run.close().await;
-    let _ = std::fs::remove_file(&archive);
+    drop(archive_file);
     Ok(ending)
 }
 
@@ -316,12 +325,10 @@ impl Run<'_> {
                     activated = true;
                     continue;
                 }
-                let switched: Vec<ServerId> = outcomes
-                    .iter()
-                    .filter(|(_, o)| *o == Outcome::Finished)
-                    .map(|(s, _)| *s)
-                    .collect();
-                self.switch_back(&switched, &previous, context).await;
+                // Every server of the step, not only those that finished: a server may have
+                // switched and then failed (a PHP-FPM reload, a timeout). Switching back to
+                // the previous release is harmless where nothing switched.
+                self.switch_back(&step.servers, &previous, context).await;
                 let ending = if outcomes.iter().any(|(_, o)| *o == Outcome::Cancelled) {
                     Ending::cancelled()
                 } else {
@@ -423,8 +430,7 @@ impl Run<'_> {
             }
         };
         if pinned.is_none() {
-            let _ =
-                db::servers::pin_host_key(&mut &self.app.store, server.id, &session.host_key).await;
+            pin(self.app, server, &session.host_key).await?;
             self.pins
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -805,7 +811,7 @@ pub(crate) async fn run_once_with_input(
         .await
         .map_err(|e| e.to_string())?;
     if server.host_key.is_none() {
-        db::servers::pin_host_key(&mut &app.store, server.id, &session.host_key)
+        pin(app, server, &session.host_key)
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -826,4 +832,27 @@ pub(crate) async fn run_once_with_input(
 
 pub(crate) async fn run_once(app: &App, server: &Server, script: &str) -> Result<String, String> {
     run_once_with_input(app, server, script, None).await
+}
+
+/// Pins the host key a first connection saw, unless another connection pinned a different
+/// key first: then this connection is refused, as for a changed key.
+async fn pin(app: &App, server: &Server, seen: &str) -> Result<(), SshError> {
+    let lost = |e: crate::error::Error| SshError::Lost(e.to_string());
+    db::servers::pin_host_key(&mut &app.store, server.id, seen)
+        .await
+        .map_err(lost)?;
+    let pinned = db::servers::get(&mut &app.store, server.project_id, server.id)
+        .await
+        .map_err(lost)?
+        .and_then(|s| s.host_key);
+    match pinned {
+        Some(key) if key.split_whitespace().nth(1) != seen.split_whitespace().nth(1) => {
+            Err(SshError::HostKeyChanged {
+                target: server.name.clone(),
+                expected: crate::ssh::fingerprint(&key),
+                actual: crate::ssh::fingerprint(seen),
+            })
+        }
+        _ => Ok(()),
+    }
 }

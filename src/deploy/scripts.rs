@@ -45,8 +45,11 @@ pub fn clone(layout: &Layout, sha: &str, laravel: bool, links: &[Link]) -> Strin
          rm -rf {release}\n\
          mkdir {release}\n\
          tar -x -f - -C {release}\n\
+         rm -rf {release}/REVISION {release}/.env\n\
          printf '%s\\n' {sha} > {release}/REVISION\n\
-         ln -sfn {env} {release}/.env\n",
+         ln -s {env} {release}/.env\n\
+         inside() {{ case \"$(realpath -m \"$1\")\" in \"$(realpath {release})\"|\"$(realpath {release})\"/*) return 0;; esac; \
+         echo \"refusing $1: a link in the commit leads outside the release\" >&2; return 1; }}\n",
         sha = quote(sha),
         env = quote(&format!("{}/.env", layout.base)),
     );
@@ -66,10 +69,13 @@ pub fn clone(layout: &Layout, sha: &str, laravel: bool, links: &[Link]) -> Strin
     for link in links {
         let target = quote(&format!("{}/{}", layout.base, link.to));
         let source = quote(&format!("{}/{}", layout.release(), link.from));
+        // A committed symlink on the way to `from` must not lead the rm -rf out of the release.
         script.push_str(&format!(
             "mkdir -p {target}\n\
+             inside \"$(dirname {source})\"\n\
              rm -rf {source}\n\
              mkdir -p \"$(dirname {source})\"\n\
+             inside \"$(dirname {source})\"\n\
              ln -s {target} {source}\n"
         ));
     }
@@ -173,16 +179,17 @@ pub fn check(base: &str) -> String {
 /// Writes the `.env` arriving on standard input as `{base}/.env`: a temporary file, then a
 /// rename, readable by its owner only.
 pub fn write_env(base: &str) -> String {
-    let base_q = quote(base);
-    let temporary = quote(&format!("{base}/.env.slipway-new"));
     format!(
-        "set -eu
-         umask 077
-         mkdir -p {base_q}
-         cat > {temporary}
-         chmod 600 {temporary}
-         mv -f {temporary} {env}
-",
+        "set -eu\n\
+         umask 077\n\
+         mkdir -p {base_q}\n\
+         tmp=\"$(mktemp {template})\"\n\
+         trap 'rm -f \"$tmp\"' EXIT\n\
+         cat > \"$tmp\"\n\
+         chmod 600 \"$tmp\"\n\
+         mv -f \"$tmp\" {env}\n",
+        base_q = quote(base),
+        template = quote(&format!("{base}/.env.slipway-XXXXXX")),
         env = quote(&format!("{base}/.env"))
     )
 }
@@ -231,36 +238,39 @@ pub fn hook(script: &str, values: &[(&str, &str)]) -> String {
     format!("{preamble}{body}\n")
 }
 
-/// Where a supervised process's group id is kept on the server. The node's id is part of the
-/// name so that two Slipway installations deploying to one server never share a file.
+/// Where a supervised process's group id is kept on the server: in the home of the user it
+/// runs as (not a shared /tmp where another user could plant a file), named after the node so
+/// that two Slipway installations deploying to one server never share a file. A shell word:
+/// `$HOME` is expanded remotely; the rest is letters, digits and dashes.
 pub fn pidfile(node: &str, deployment: i64, process: i64) -> String {
     let node: String = node
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
         .collect();
-    format!("/tmp/slipway-{node}-{deployment}-{process}.pid")
+    format!("\"$HOME\"/.slipway/{node}-{deployment}-{process}.pid")
 }
 
 /// Runs `script` in a session of its own whose id is written to `pidfile`, so that a cancel
 /// or a timeout can stop the whole process group (`setsid -w` keeps the exit status).
 pub fn supervised(script: &str, pidfile: &str) -> String {
     let body = format!(
-        "echo $$ > {pid}\ntrap 'rm -f {pid}' EXIT\n{script}",
-        pid = quote(pidfile)
+        "mkdir -p \"$HOME\"/.slipway\necho $$ > {pidfile}\ntrap \"rm -f {pidfile}\" EXIT\n{script}"
     );
     format!("setsid -w bash -c {}", quote(&body))
 }
 
 /// Stops what `supervised` started: TERM to the group, KILL if it lingers. A command sent
-/// just before the cancel may not have written its pidfile yet, so it is given a moment.
+/// just before the cancel may not have written its pidfile yet, so it is given a moment; a
+/// pidfile that does not hold a number is ignored.
 pub fn kill(pidfile: &str) -> String {
-    let pid = quote(pidfile);
     format!(
-        "for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -f {pid} ] && break; sleep 0.1; done; \
-         if [ -f {pid} ]; then group=\"$(cat {pid})\"; \
+        "pid={pidfile}; \
+         for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -f \"$pid\" ] && break; sleep 0.1; done; \
+         if [ -f \"$pid\" ]; then group=\"$(cat \"$pid\")\"; \
+         case \"$group\" in ''|*[!0-9]*) rm -f \"$pid\"; exit 0;; esac; \
          kill -TERM -- \"-$group\" 2>/dev/null || true; \
          for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 -- \"-$group\" 2>/dev/null || break; sleep 0.2; done; \
-         kill -KILL -- \"-$group\" 2>/dev/null || true; rm -f {pid}; fi\n"
+         kill -KILL -- \"-$group\" 2>/dev/null || true; rm -f \"$pid\"; fi\n"
     )
 }
 

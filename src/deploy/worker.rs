@@ -1,9 +1,11 @@
 //! The worker: takes queued deployments (one running per project), keeps their leases, and
-//! on start ends the deployments a previous run of this node left behind.
+//! ends the deployments whose runner is gone: this node's own after a restart, and any whose
+//! lease ran out.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::scripts::{self, Layout};
@@ -56,7 +58,7 @@ fn lease_end(app: &App) -> Timestamp {
     Timestamp::now().minus_seconds(-(app.engine.lease.as_secs() as i64))
 }
 
-async fn deploy(app: Arc<App>, id: DeploymentId, cancel: tokio::sync::watch::Receiver<bool>) {
+async fn deploy(app: Arc<App>, id: DeploymentId, cancel: watch::Receiver<bool>) {
     app.engine.hub.open(id);
     tracing::info!(deployment = %id, "deployment started");
 
@@ -76,41 +78,58 @@ async fn deploy(app: Arc<App>, id: DeploymentId, cancel: tokio::sync::watch::Rec
                 }
                 if renewed.elapsed() >= app.engine.lease / 3 {
                     renewed = tokio::time::Instant::now();
-                    let _ = db::deployments::renew_lease(
+                    let kept = db::deployments::renew_lease(
                         &mut &app.store,
                         id,
                         &app.engine.node,
                         lease_end(&app),
                     )
                     .await;
+                    // Another node took it over (this one stalled past its lease): stop
+                    // rather than race it.
+                    if matches!(kept, Ok(false)) {
+                        tracing::warn!(deployment = %id, "lost the lease; stopping");
+                        app.engine.cancel(id);
+                    }
                 }
             }
         })
     };
 
-    let ending = match super::run::deploy(&app, id, cancel).await {
-        Ok(ending) => ending,
-        Err(err) => {
+    // A panic in the run must not leave the deployment running, and its project's queue
+    // stuck, forever.
+    let run = std::panic::AssertUnwindSafe(super::run::deploy(&app, id, cancel));
+    let ending = match futures_util::FutureExt::catch_unwind(run).await {
+        Ok(Ok(ending)) => ending,
+        Ok(Err(err)) => {
             tracing::error!(deployment = %id, error = %format!("{err:#}"), "deployment failed");
-            super::run::Ending {
-                status: "error",
-                error: Some(format!("Slipway could not run this deployment: {err:#}")),
-            }
+            super::run::Ending::error(
+                "Slipway could not run this deployment; its log has the details.",
+            )
+        }
+        Err(_) => {
+            tracing::error!(deployment = %id, "deployment panicked");
+            super::run::Ending::error("Slipway failed while running this deployment.")
         }
     };
     keeper.abort();
     let now = Timestamp::now();
     let _ = db::deployments::close_open_processes(&mut &app.store, id, "skipped", now).await;
-    if let Err(err) = db::deployments::finish(
+    match db::deployments::finish(
         &mut &app.store,
         id,
+        &app.engine.node,
         ending.status,
         ending.error.as_deref(),
         now,
     )
     .await
     {
-        tracing::error!(deployment = %id, error = %err, "recording the end of a deployment failed");
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(deployment = %id, "another node ended this deployment"),
+        Err(err) => {
+            tracing::error!(deployment = %id, error = %err, "recording the end of a deployment failed")
+        }
     }
     app.engine.unregister(id);
     app.engine.hub.close(id, ending.status);
@@ -130,7 +149,7 @@ async fn recover(app: &App) {
             }
         };
     for deployment in orphans {
-        // Another deployment running here under this node id is alive, not an orphan.
+        // A deployment running here under this node's id is alive, not an orphan.
         if app
             .engine
             .cancels
@@ -138,6 +157,18 @@ async fn recover(app: &App) {
             .unwrap_or_else(|e| e.into_inner())
             .contains_key(&deployment.id)
         {
+            continue;
+        }
+        // Claimed first, so that two nodes never clean up (and end) the same deployment.
+        let claimed = db::deployments::claim_orphan(
+            &mut &app.store,
+            deployment.id,
+            deployment.lease_owner.as_deref(),
+            &app.engine.node,
+            lease_end(app),
+        )
+        .await;
+        if !matches!(claimed, Ok(true)) {
             continue;
         }
         tracing::warn!(deployment = %deployment.id, "ending an interrupted deployment");
@@ -149,8 +180,12 @@ async fn recover(app: &App) {
         let _ = db::deployments::finish(
             &mut &app.store,
             deployment.id,
+            &app.engine.node,
             "error",
-            Some("Slipway stopped while this deployment was running; it was ended and its unactivated release removed."),
+            Some(
+                "Slipway stopped while this deployment was running; it was ended and its \
+                 unactivated release removed.",
+            ),
             now,
         )
         .await;
@@ -165,6 +200,11 @@ async fn clean_up_interrupted(app: &App, deployment: &db::deployments::Deploymen
     let processes = db::deployments::processes(&mut &app.store, deployment.id)
         .await
         .unwrap_or_default();
+    // Pidfiles are named after the node that ran the deployment.
+    let owner = deployment
+        .lease_owner
+        .as_deref()
+        .unwrap_or(&app.engine.node);
     for server in servers {
         let mut script = String::new();
         for process in processes
@@ -172,7 +212,7 @@ async fn clean_up_interrupted(app: &App, deployment: &db::deployments::Deploymen
             .filter(|p| p.server_id == Some(server.id.0) && p.status == "running")
         {
             script.push_str(&scripts::kill(&scripts::pidfile(
-                &app.engine.node,
+                owner,
                 deployment.id.0,
                 process.id,
             )));

@@ -6,6 +6,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use secrecy::{ExposeSecret, SecretString};
 use tokio::process::Command;
 
 /// What a deployment ships.
@@ -29,16 +30,25 @@ pub enum RefKind {
 pub struct Mirror {
     path: PathBuf,
     /// Private key for ssh URLs (OpenSSH format), written to a 0600 file only while git runs.
-    ssh_key: Option<String>,
+    ssh_key: Option<SecretString>,
+    /// Where that file goes (under the data directory, swept on start).
+    key_dir: PathBuf,
     known_hosts: PathBuf,
     timeout: Duration,
 }
 
 impl Mirror {
-    pub fn new(root: &Path, project: i64, ssh_key: Option<String>, timeout: Duration) -> Mirror {
+    pub fn new(
+        root: &Path,
+        key_dir: &Path,
+        project: i64,
+        ssh_key: Option<SecretString>,
+        timeout: Duration,
+    ) -> Mirror {
         Mirror {
             path: root.join(format!("{project}.git")),
             ssh_key,
+            key_dir: key_dir.to_path_buf(),
             known_hosts: root.join("known_hosts"),
             timeout,
         }
@@ -46,7 +56,7 @@ impl Mirror {
 
     async fn git(&self, args: &[&str], dir: Option<&Path>) -> anyhow::Result<String> {
         let key_file = match &self.ssh_key {
-            Some(key) => Some(write_key_file(key)?),
+            Some(key) => Some(write_key_file(&self.key_dir, key.expose_secret())?),
             None => None,
         };
         let mut command = Command::new("git");
@@ -68,8 +78,8 @@ impl Mirror {
                 format!(
                     "ssh -i {} -o IdentitiesOnly=yes -o BatchMode=yes \
                      -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={}",
-                    key.path().display(),
-                    self.known_hosts.display()
+                    crate::ssh::quote(&key.path().to_string_lossy()),
+                    crate::ssh::quote(&self.known_hosts.to_string_lossy())
                 ),
             );
         }
@@ -172,11 +182,12 @@ impl Mirror {
 }
 
 /// A temporary 0600 file holding a private key; removed when dropped.
-fn write_key_file(key: &str) -> anyhow::Result<tempfile::NamedTempFile> {
+fn write_key_file(dir: &Path, key: &str) -> anyhow::Result<tempfile::NamedTempFile> {
     use std::io::Write;
+    std::fs::create_dir_all(dir)?;
     let mut file = tempfile::Builder::new()
         .prefix("slipway-key-")
-        .tempfile()
+        .tempfile_in(dir)
         .context("creating a key file")?;
     file.write_all(key.as_bytes())?;
     file.flush()?;

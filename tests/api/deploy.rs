@@ -831,13 +831,61 @@ async fn a_failed_activation_switches_back_the_servers_that_switched(backend: Ba
         "server 1 was switched back"
     );
     assert_eq!(fleet.releases(0), std::slice::from_ref(&live));
+    let new_release = failed["release"].as_str().unwrap();
+    assert!(!fleet.path(1).join("releases").join(new_release).exists());
     assert_eq!(
         std::fs::read_to_string(fleet.path(0).join("current/public/index.html")).unwrap(),
         "<h1>one</h1>\n"
     );
 }
 
+/// The switch itself worked, but the PHP-FPM reload after it failed (there is no sudo on the
+/// test servers): that server must go back too, and the new release must go.
+async fn a_failed_reload_after_the_switch_is_rolled_back(backend: Backend) {
+    let mut fleet = Fleet::new(backend, 1, json!({})).await;
+    assert_eq!(fleet.deploy(json!({})).await["status"], "finished");
+    let fpm = fleet.add_server("with-fpm", json!({})).await;
+    // The new server gets a release to go back to before it asks for a reload.
+    assert_eq!(fleet.deploy(json!({})).await["status"], "finished");
+    let previous_on_fpm = fleet.current(1).unwrap();
+    let update = fleet
+        .request(
+            reqwest::Method::PUT,
+            &format!("/servers/{fpm}"),
+            json!({"restartFpm": true}),
+        )
+        .await;
+    assert_eq!(update.body["server"]["should_restart_fpm"], true);
+
+    fleet.repo.commit(
+        &[("public/index.html", "reloaded\n")],
+        "Reload",
+        "Eve",
+        "eve@example.com",
+    );
+    let failed = fleet.deploy(json!({})).await;
+    assert_eq!(failed["status"], "error", "{failed}");
+    let new_release = failed["release"].as_str().unwrap();
+    assert_eq!(
+        fleet.current(1).as_deref(),
+        Some(previous_on_fpm.as_str()),
+        "the reloading server stayed switched"
+    );
+    assert_eq!(fleet.current(0).as_deref(), Some(previous_on_fpm.as_str()));
+    for server in 0..2 {
+        assert!(
+            !fleet
+                .path(server)
+                .join("releases")
+                .join(new_release)
+                .exists(),
+            "server {server} kept the new release"
+        );
+    }
+}
+
 on_both_databases!(
+    a_failed_reload_after_the_switch_is_rolled_back,
     retention_keeps_the_newest_releases,
     an_unreachable_server_stops_the_deployment,
     a_restart_ends_an_interrupted_deployment,
