@@ -138,11 +138,19 @@ fn day_and_week_ago(now: Timestamp) -> (Timestamp, Timestamp) {
     (now.minus_seconds(86_400), now.minus_seconds(7 * 86_400))
 }
 
-/// The projects `user` may see, oldest first.
-pub async fn list_visible(db: &mut impl Db, user: UserId, now: Timestamp) -> Result<Vec<Project>> {
-    let sql = select_projects(db.is_postgres(), VISIBLE_TO_USER) + " ORDER BY p.id";
+/// Up to `limit` of the projects `user` may see, in id order, after the project `after`.
+pub async fn list_visible(
+    db: &mut impl Db,
+    user: UserId,
+    after: ProjectId,
+    limit: i64,
+    now: Timestamp,
+) -> Result<Vec<Project>> {
+    let filter = format!("{VISIBLE_TO_USER} AND p.id > $4");
+    let sql = select_projects(db.is_postgres(), &filter) + " ORDER BY p.id LIMIT $5";
     let (day, week) = day_and_week_ago(now);
-    db.fetch_all(&sql, args![user, day, week]).await
+    db.fetch_all(&sql, args![user, day, week, after, limit])
+        .await
 }
 
 /// One project, if `user` may see it.

@@ -62,14 +62,21 @@ pub async fn list(db: &mut impl Db, project: ProjectId) -> Result<Vec<Server>> {
     db.fetch_all(&sql, args![project]).await
 }
 
-/// The servers of every project `user` may see, ordered by project, then id.
-pub async fn list_visible(db: &mut impl Db, user: UserId) -> Result<Vec<Server>> {
+/// The servers of the projects `user` may see with ids in `first..=last`, ordered by
+/// project, then id.
+pub async fn list_visible(
+    db: &mut impl Db,
+    user: UserId,
+    first: ProjectId,
+    last: ProjectId,
+) -> Result<Vec<Server>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM servers WHERE project_id IN \
-           (SELECT p.id FROM projects p WHERE {}) ORDER BY project_id, id",
+           (SELECT p.id FROM projects p WHERE {} AND p.id BETWEEN $2 AND $3) \
+         ORDER BY project_id, id",
         super::projects::VISIBLE_TO_USER
     );
-    db.fetch_all(&sql, args![user]).await
+    db.fetch_all(&sql, args![user, first, last]).await
 }
 
 pub async fn get(db: &mut impl Db, project: ProjectId, id: ServerId) -> Result<Option<Server>> {

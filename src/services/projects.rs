@@ -43,16 +43,26 @@ fn view(app: &App, project: Project, servers: Vec<Server>, now: Timestamp) -> Re
     })
 }
 
-pub async fn list(app: &App, who: &Principal) -> Result<Vec<ProjectView>> {
+/// One page of the projects the caller may see: up to `limit`, in id order, after `after`
+/// (a list of thousands is read a page at a time, never all at once).
+pub async fn list_page(
+    app: &App,
+    who: &Principal,
+    after: ProjectId,
+    limit: i64,
+) -> Result<Vec<ProjectView>> {
     let now = Timestamp::now();
-    let projects = db::projects::list_visible(&mut &app.store, who.user, now).await?;
-    let mut servers = db::servers::list_visible(&mut &app.store, who.user)
+    let projects = db::projects::list_visible(&mut &app.store, who.user, after, limit, now).await?;
+    let (Some(first), Some(last)) = (projects.first(), projects.last()) else {
+        return Ok(Vec::new());
+    };
+    let mut servers = db::servers::list_visible(&mut &app.store, who.user, first.id, last.id)
         .await?
         .into_iter()
         .peekable();
     let mut views = Vec::with_capacity(projects.len());
     for project in projects {
-        // Servers of projects created after the project list was read are skipped.
+        // Servers of projects created after the page was read are skipped.
         while servers.next_if(|s| s.project_id < project.id).is_some() {}
         let mut own = Vec::new();
         while let Some(server) = servers.next_if(|s| s.project_id == project.id) {

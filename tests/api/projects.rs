@@ -581,7 +581,37 @@ pub async fn database_text(app: &TestApp) -> String {
     out
 }
 
+/// The list is read a page (100) at a time: every project arrives once, in order, with its own
+/// servers, across page boundaries.
+async fn long_lists_arrive_whole(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut ids = Vec::new();
+    for index in 0..230 {
+        ids.push(app.project(&format!("P{index}")).await);
+    }
+    for id in [ids[0], ids[99], ids[100], ids[229]] {
+        app.server(id, &format!("web-{id}")).await;
+    }
+    let list = app.get("/api/projects").await;
+    assert_eq!(list.status, 200);
+    assert_eq!(list.headers["content-type"], "application/json");
+    let projects = list.body["projects"].as_array().unwrap();
+    let listed: Vec<i64> = projects.iter().map(|p| p["id"].as_i64().unwrap()).collect();
+    assert_eq!(listed, ids);
+    for project in projects {
+        let id = project["id"].as_i64().unwrap();
+        let servers = project["servers"].as_array().unwrap();
+        if [ids[0], ids[99], ids[100], ids[229]].contains(&id) {
+            assert_eq!(servers.len(), 1, "project {id}");
+            assert_eq!(servers[0]["name"], format!("web-{id}"));
+        } else {
+            assert!(servers.is_empty(), "project {id}");
+        }
+    }
+}
+
 on_both_databases!(
+    long_lists_arrive_whole,
     create_get_list_match_the_document,
     form_bodies_work_even_when_labelled_json,
     custom_provider_takes_git_urls,

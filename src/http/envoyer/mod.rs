@@ -193,37 +193,53 @@ async fn authenticate(
 
 // Projects
 
-async fn list_projects(State(app): State<AppState>, Extension(who): Who) -> ApiResult<Response> {
-    let list = projects::list(&app, &who).await?;
-    Ok(streamed_list("projects", list, |view, out| {
-        serde_json::to_writer(out, &views::project(view))
-    }))
-}
+/// Projects read and written a page at a time.
+const PROJECT_PAGE: i64 = 100;
 
-/// `{"<key>":[…]}` written one item at a time as the client reads it, so that a list of
-/// thousands of projects never sits in memory as one serialised buffer.
-fn streamed_list<T, F>(key: &'static str, items: Vec<T>, write: F) -> Response
-where
-    T: Send + 'static,
-    F: Fn(&T, &mut Vec<u8>) -> serde_json::Result<()> + Send + 'static,
-{
-    let open = Bytes::from(format!("{{\"{key}\":["));
-    let items = items.into_iter().enumerate().map(move |(index, item)| {
-        let mut chunk = Vec::with_capacity(4096);
-        if index > 0 {
-            chunk.push(b',');
+/// `{"projects":[…]}`, written page by page as the client reads it, so that a list of
+/// thousands of projects never sits in memory at once. The first page is read before
+/// answering, so that its errors are real error answers.
+async fn list_projects(State(app): State<AppState>, Extension(who): Who) -> ApiResult<Response> {
+    use futures_util::StreamExt;
+    let first = projects::list_page(&app, &who, ProjectId(0), PROJECT_PAGE).await?;
+    let pages = futures_util::stream::unfold(Some((first, false)), move |state| {
+        let (app, who) = (app.clone(), who.clone());
+        async move {
+            let (page, after_first) = state?;
+            let last = page.last()?.project.id;
+            let mut chunk = Vec::with_capacity(page.len() * 4096);
+            for (index, view) in page.iter().enumerate() {
+                if after_first || index > 0 {
+                    chunk.push(b',');
+                }
+                if let Err(err) = serde_json::to_writer(&mut chunk, &views::project(view)) {
+                    return Some((Err(std::io::Error::other(err)), None));
+                }
+            }
+            let next = if page.len() < PROJECT_PAGE as usize {
+                Vec::new()
+            } else {
+                match projects::list_page(&app, &who, last, PROJECT_PAGE).await {
+                    Ok(next) => next,
+                    Err(err) => {
+                        tracing::error!(error = %err, "reading a page of projects failed");
+                        return Some((Err(std::io::Error::other("a page failed")), None));
+                    }
+                }
+            };
+            Some((Ok(Bytes::from(chunk)), Some((next, true))))
         }
-        write(&item, &mut chunk)?;
-        Ok::<_, serde_json::Error>(Bytes::from(chunk))
     });
-    let chunks = std::iter::once(Ok(open))
-        .chain(items)
-        .chain(std::iter::once(Ok(Bytes::from_static(b"]}"))));
-    (
+    let body = futures_util::stream::once(async { Ok(Bytes::from_static(b"{\"projects\":[")) })
+        .chain(pages)
+        .chain(futures_util::stream::once(async {
+            Ok(Bytes::from_static(b"]}"))
+        }));
+    Ok((
         [(header::CONTENT_TYPE, "application/json")],
-        Body::from_stream(futures_util::stream::iter(chunks)),
+        Body::from_stream(body),
     )
-        .into_response()
+        .into_response())
 }
 
 async fn get_project(
