@@ -360,3 +360,22 @@ impl Store {
         }
     }
 }
+
+/// Reads a boolean that SQLite's JSON functions write as 0 or 1 and PostgreSQL's as
+/// true or false.
+pub(crate) fn flexible_bool<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<bool, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Flexible {
+        Bool(bool),
+        Int(i64),
+    }
+    Ok(
+        match <Flexible as serde::Deserialize>::deserialize(deserializer)? {
+            Flexible::Bool(value) => value,
+            Flexible::Int(value) => value != 0,
+        },
+    )
+}

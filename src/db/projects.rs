@@ -3,6 +3,7 @@
 //! rather than kept in step by hand.
 
 use super::folders::LinkedFolder;
+use super::servers::Server;
 use super::{Db, args};
 use crate::domain::ids::{ProjectId, ServerId, UserId};
 use crate::domain::time::Timestamp;
@@ -51,6 +52,9 @@ pub struct Project {
     pub folders: Aggregated<LinkedFolder>,
     #[sqlx(try_from = "String")]
     pub environment_servers: Aggregated<ServerId>,
+    /// The project's servers, in id order.
+    #[sqlx(try_from = "String")]
+    pub servers: Aggregated<Server>,
 }
 
 /// A list that the project query gathers in SQL, so that one round trip reads a whole
@@ -87,7 +91,28 @@ pub struct ProjectFields {
 pub(super) const VISIBLE_TO_USER: &str = "(p.user_id = $1 OR EXISTS (SELECT 1 FROM collaborators c \
      WHERE c.project_id = p.id AND c.user_id = $1 AND c.status = 'accepted'))";
 
+/// The project's servers as a JSON array of objects, one field per column.
+fn servers_aggregate(postgres: bool) -> String {
+    let pairs = super::servers::FIELDS
+        .iter()
+        .map(|field| format!("'{field}', s.{field}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if postgres {
+        format!(
+            "(SELECT COALESCE(json_agg(json_build_object({pairs}) ORDER BY s.id)::text, '[]') \
+             FROM servers s WHERE s.project_id = p.id)"
+        )
+    } else {
+        format!(
+            "(SELECT json_group_array(json_object({pairs})) FROM \
+             (SELECT * FROM servers WHERE project_id = p.id ORDER BY id) s)"
+        )
+    }
+}
+
 fn select_projects(postgres: bool, filter: &str) -> String {
+    let servers = servers_aggregate(postgres);
     let (folders, environment_servers) = if postgres {
         (
             "(SELECT COALESCE(json_agg(json_build_object('from', f.from_path, 'to', f.to_path) \
@@ -126,7 +151,8 @@ fn select_projects(postgres: bool, filter: &str) -> String {
            l.commit_branch AS last_deployment_branch, l.commit_hash AS last_deployment_hash, \
            l.commit_author AS last_deployment_author, l.commit_avatar AS last_deployment_avatar, \
            l.started_at AS last_deployment_started_at, l.finished_at AS last_deployment_finished_at, \
-           {folders} AS folders, {environment_servers} AS environment_servers \
+           {folders} AS folders, {environment_servers} AS environment_servers, \
+           {servers} AS servers \
          FROM projects p \
          LEFT JOIN deployments l ON l.id = (SELECT MAX(d.id) FROM deployments d \
            WHERE d.project_id = p.id AND d.status IN ('finished', 'error', 'cancelled')) \

@@ -5,7 +5,7 @@ use crate::domain::ids::{ProjectId, ServerId, UserId};
 use crate::domain::time::Timestamp;
 use crate::error::Result;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct Server {
     #[sqlx(try_from = "i64")]
     pub id: ServerId,
@@ -18,8 +18,11 @@ pub struct Server {
     pub host: String,
     pub port: i64,
     pub php_version: String,
+    #[serde(deserialize_with = "super::flexible_bool")]
     pub freebsd: bool,
+    #[serde(deserialize_with = "super::flexible_bool")]
     pub receives_code_deployments: bool,
+    #[serde(deserialize_with = "super::flexible_bool")]
     pub should_restart_fpm: bool,
     pub deployment_path: String,
     pub php_path: String,
@@ -52,6 +55,32 @@ pub struct ServerFields {
     pub composer_path: String,
 }
 
+/// The columns of a server, in the order of `Server`'s fields.
+pub(super) const FIELDS: &[&str] = &[
+    "id",
+    "project_id",
+    "user_id",
+    "name",
+    "connect_as",
+    "host",
+    "port",
+    "php_version",
+    "freebsd",
+    "receives_code_deployments",
+    "should_restart_fpm",
+    "deployment_path",
+    "php_path",
+    "composer_path",
+    "public_key",
+    "connection_status",
+    "current_activity",
+    "created_at",
+    "updated_at",
+    "host_key",
+    "connection_error",
+    "tools",
+];
+
 const COLUMNS: &str = "id, project_id, user_id, name, connect_as, host, port, php_version, \
     freebsd, receives_code_deployments, should_restart_fpm, deployment_path, php_path, \
     composer_path, public_key, connection_status, current_activity, created_at, updated_at, \
@@ -60,23 +89,6 @@ const COLUMNS: &str = "id, project_id, user_id, name, connect_as, host, port, ph
 pub async fn list(db: &mut impl Db, project: ProjectId) -> Result<Vec<Server>> {
     let sql = format!("SELECT {COLUMNS} FROM servers WHERE project_id = $1 ORDER BY id");
     db.fetch_all(&sql, args![project]).await
-}
-
-/// The servers of the projects `user` may see with ids in `first..=last`, ordered by
-/// project, then id.
-pub async fn list_visible(
-    db: &mut impl Db,
-    user: UserId,
-    first: ProjectId,
-    last: ProjectId,
-) -> Result<Vec<Server>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM servers WHERE project_id IN \
-           (SELECT p.id FROM projects p WHERE {} AND p.id BETWEEN $2 AND $3) \
-         ORDER BY project_id, id",
-        super::projects::VISIBLE_TO_USER
-    );
-    db.fetch_all(&sql, args![user, first, last]).await
 }
 
 pub async fn get(db: &mut impl Db, project: ProjectId, id: ServerId) -> Result<Option<Server>> {

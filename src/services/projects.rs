@@ -33,8 +33,9 @@ const DEFAULT_STEP_TIMEOUT: i64 = 600;
 const MAX_STEP_TIMEOUT: i64 = 24 * 3600;
 const MAX_RETAIN: i64 = 100;
 
-fn view(app: &App, project: Project, servers: Vec<Server>, now: Timestamp) -> Result<ProjectView> {
+fn view(app: &App, mut project: Project, now: Timestamp) -> Result<ProjectView> {
     let token = app.vault.open_string(&project.token_sealed)?;
+    let servers = std::mem::take(&mut project.servers.0);
     Ok(ProjectView {
         project,
         token,
@@ -52,25 +53,11 @@ pub async fn list_page(
     limit: i64,
 ) -> Result<Vec<ProjectView>> {
     let now = Timestamp::now();
-    let projects = db::projects::list_visible(&mut &app.store, who.user, after, limit, now).await?;
-    let (Some(first), Some(last)) = (projects.first(), projects.last()) else {
-        return Ok(Vec::new());
-    };
-    let mut servers = db::servers::list_visible(&mut &app.store, who.user, first.id, last.id)
+    db::projects::list_visible(&mut &app.store, who.user, after, limit, now)
         .await?
         .into_iter()
-        .peekable();
-    let mut views = Vec::with_capacity(projects.len());
-    for project in projects {
-        // Servers of projects created after the page was read are skipped.
-        while servers.next_if(|s| s.project_id < project.id).is_some() {}
-        let mut own = Vec::new();
-        while let Some(server) = servers.next_if(|s| s.project_id == project.id) {
-            own.push(server);
-        }
-        views.push(view(app, project, own, now)?);
-    }
-    Ok(views)
+        .map(|project| view(app, project, now))
+        .collect()
 }
 
 /// Loads the view of a project the caller was already allowed to see.
@@ -79,8 +66,7 @@ pub(crate) async fn load(app: &App, id: ProjectId) -> Result<ProjectView> {
     let project = db::projects::get(&mut &app.store, id, now)
         .await?
         .ok_or(Error::NotFound)?;
-    let servers = db::servers::list(&mut &app.store, id).await?;
-    view(app, project, servers, now)
+    view(app, project, now)
 }
 
 pub async fn get(app: &App, who: &Principal, id: ProjectId) -> Result<ProjectView> {
@@ -88,8 +74,7 @@ pub async fn get(app: &App, who: &Principal, id: ProjectId) -> Result<ProjectVie
     let project = db::projects::get_visible(&mut &app.store, id, who.user, now)
         .await?
         .ok_or(Error::NotFound)?;
-    let servers = db::servers::list(&mut &app.store, id).await?;
-    view(app, project, servers, now)
+    view(app, project, now)
 }
 
 pub async fn create(app: &App, who: &Principal, params: &Params) -> Result<ProjectView> {
