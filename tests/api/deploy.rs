@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::fleet::{Fleet, shared_dir};
+use crate::fleet::{Fleet, assert_stopped, shared_dir};
 use crate::helpers::*;
 use crate::sshd::HOOK_USER;
 
@@ -331,7 +331,7 @@ async fn cancel_stops_a_long_hook_and_removes_the_release(backend: Backend) {
         .hook(json!({"name": "Slow", "runAs": "slipway-deploy", "actionId": 1, "timing": "after", "script": marker}))
         .await;
     let id = fleet.start(json!({})).await;
-    wait_for_process(&fleet, id, "Slow", "running").await;
+    fleet.wait_for_process(id, "Slow", "running").await;
     let reply = fleet
         .request(
             reqwest::Method::DELETE,
@@ -346,15 +346,7 @@ async fn cancel_stops_a_long_hook_and_removes_the_release(backend: Backend) {
         assert_eq!(fleet.current(server).as_deref(), Some(live.as_str()));
         assert_eq!(fleet.releases(server), std::slice::from_ref(&live));
     }
-    // The hook's own process, not the shells around it whose command lines quote it.
-    let still_running = std::process::Command::new("pgrep")
-        .args(["-f", &format!("^{marker}$")])
-        .output()
-        .unwrap();
-    assert!(
-        still_running.stdout.is_empty(),
-        "the remote hook was not stopped"
-    );
+    assert_stopped(&marker);
     let statuses: Vec<&str> = cancelled["processes"]
         .as_array()
         .unwrap()
@@ -381,59 +373,17 @@ fn backend_number(backend: Backend) -> i64 {
     }
 }
 
-/// Follows the deployment until a process named `name` has `status`.
-async fn wait_for_process(fleet: &Fleet, deployment: i64, name: &str, status: &str) {
-    let url = format!(
-        "{}/api/projects/{}/deployments/{deployment}/stream",
-        fleet.app.address, fleet.project
-    );
-    let follow = async {
-        let mut response = fleet
-            .app
-            .client
-            .get(url)
-            .bearer_auth(&fleet.app.token)
-            .send()
-            .await
-            .unwrap();
-        let mut text = String::new();
-        while let Some(chunk) = response.chunk().await.unwrap() {
-            text.push_str(&String::from_utf8_lossy(&chunk));
-            let processes = fleet
-                .app
-                .get(&format!(
-                    "/api/projects/{}/deployments/{deployment}",
-                    fleet.project
-                ))
-                .await;
-            let found = processes.body["deployment"]["processes"]
-                .as_array()
-                .is_some_and(|list| {
-                    list.iter()
-                        .any(|p| p["name"] == name && p["status"] == status)
-                });
-            if found {
-                return;
-            }
-        }
-        panic!("the deployment ended before {name} was {status}");
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(60), follow)
-        .await
-        .expect("the process starts");
-}
-
 async fn a_second_request_waits_and_a_third_replaces_it(backend: Backend) {
     let fleet = Fleet::new(backend, 1, json!({})).await;
     let gate = shared_dir(fleet.root(), "gate");
     fleet
         .hook(json!({
             "name": "Gate", "runAs": "slipway-deploy", "actionId": 1, "timing": "after",
-            "script": format!("while [ ! -f {0}/open-$(basename {{{{ release }}}}) ] && [ ! -f {0}/open-all ]; do sleep 0.05; done", gate.display()),
+            "script": format!("while [ ! -f {}/open ]; do sleep 0.05; done", gate.display()),
         }))
         .await;
     let first = fleet.start(json!({})).await;
-    wait_for_process(&fleet, first, "Gate", "running").await;
+    fleet.wait_for_process(first, "Gate", "running").await;
     fleet.repo.tag("v2");
     let second = fleet
         .start(json!({"from": "branch", "branch": "main"}))
@@ -458,7 +408,7 @@ async fn a_second_request_waits_and_a_third_replaces_it(backend: Backend) {
     assert_eq!(project.body["project"]["status"], "running");
     assert_eq!(project.body["project"]["should_deploy_again"], 1);
 
-    std::fs::write(gate.join("open-all"), "").unwrap();
+    std::fs::write(gate.join("open"), "").unwrap();
     assert_eq!(fleet.wait(first).await["status"], "finished");
     let queued = fleet.wait(third).await;
     assert_eq!(queued["status"], "finished", "{queued}");
@@ -538,7 +488,7 @@ async fn a_restart_ends_an_interrupted_deployment(backend: Backend) {
         .hook(json!({"name": "Stuck", "runAs": "slipway-deploy", "actionId": 1, "timing": "after", "script": marker}))
         .await;
     let id = fleet.start(json!({})).await;
-    wait_for_process(&fleet, id, "Stuck", "running").await;
+    fleet.wait_for_process(id, "Stuck", "running").await;
 
     fleet.app.restart().await;
     let ended = fleet.wait(id).await;
@@ -552,14 +502,7 @@ async fn a_restart_ends_an_interrupted_deployment(backend: Backend) {
         Vec::<String>::new(),
         "the unactivated release was removed"
     );
-    let still_running = std::process::Command::new("pgrep")
-        .args(["-f", &format!("^{marker}$")])
-        .output()
-        .unwrap();
-    assert!(
-        still_running.stdout.is_empty(),
-        "the interrupted hook was not stopped"
-    );
+    assert_stopped(&marker);
 
     // The queue goes on.
     fleet
@@ -793,14 +736,7 @@ async fn a_step_that_runs_too_long_fails(backend: Backend) {
         "{failed}"
     );
     assert_eq!(fleet.releases(0), Vec::<String>::new());
-    let still_running = std::process::Command::new("pgrep")
-        .args(["-f", &format!("^{marker}$")])
-        .output()
-        .unwrap();
-    assert!(
-        still_running.stdout.is_empty(),
-        "the timed-out hook was not stopped"
-    );
+    assert_stopped(&marker);
 }
 
 async fn a_failed_activation_switches_back_the_servers_that_switched(backend: Backend) {

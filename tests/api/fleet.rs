@@ -121,8 +121,9 @@ impl Fleet {
         reply.body["deployment"]["id"].as_i64().unwrap()
     }
 
-    /// Follows the deployment's event stream until it ends; answers the deployment's record.
-    pub async fn wait(&self, deployment: i64) -> Value {
+    /// Follows the deployment's event stream until `done` says so after an event (or the
+    /// stream ends); fails the test after two minutes.
+    async fn follow(&self, deployment: i64, mut done: impl AsyncFnMut(&str) -> bool) -> String {
         let url = format!(
             "{}/api/projects/{}/deployments/{deployment}/stream",
             self.app.address, self.project
@@ -141,24 +142,44 @@ impl Fleet {
             let mut text = String::new();
             while let Some(chunk) = response.chunk().await.unwrap() {
                 text.push_str(&String::from_utf8_lossy(&chunk));
-                if text.contains("event: end") {
+                if done(&text).await {
                     break;
                 }
             }
             text
         };
-        let events = tokio::time::timeout(Duration::from_secs(120), follow)
+        tokio::time::timeout(Duration::from_secs(120), follow)
             .await
-            .expect("the deployment ends within two minutes");
-        assert!(events.contains("event: end"), "{events}");
-        let reply = self
-            .app
-            .get(&format!(
-                "/api/projects/{}/deployments/{deployment}",
-                self.project
-            ))
+            .expect("the deployment moves on within two minutes")
+    }
+
+    /// Follows the deployment until it ends; answers the deployment's record.
+    pub async fn wait(&self, deployment: i64) -> Value {
+        let events = self
+            .follow(deployment, async |text: &str| text.contains("event: end"))
             .await;
-        reply.body["deployment"].clone()
+        assert!(events.contains("event: end"), "{events}");
+        self.record(deployment).await
+    }
+
+    async fn record(&self, deployment: i64) -> Value {
+        let path = format!("/api/projects/{}/deployments/{deployment}", self.project);
+        self.app.get(&path).await.body["deployment"].clone()
+    }
+
+    /// Follows the deployment until a process named `name` has `status`.
+    pub async fn wait_for_process(&self, deployment: i64, name: &str, status: &str) {
+        let mut reached = false;
+        self.follow(deployment, async |_: &str| {
+            let record = self.record(deployment).await;
+            reached = record["processes"].as_array().is_some_and(|list| {
+                list.iter()
+                    .any(|p| p["name"] == name && p["status"] == status)
+            });
+            reached
+        })
+        .await;
+        assert!(reached, "the deployment ended before {name} was {status}");
     }
 
     pub async fn deploy(&self, body: Value) -> Value {
@@ -204,4 +225,14 @@ impl Fleet {
             )
             .await
     }
+}
+
+/// Fails unless no process runs whose command line is exactly `command` (the shells around a
+/// hook quote its text in theirs, so only an exact match is the hook itself).
+pub fn assert_stopped(command: &str) {
+    let found = std::process::Command::new("pgrep")
+        .args(["-f", &format!("^{command}$")])
+        .output()
+        .unwrap();
+    assert!(found.stdout.is_empty(), "`{command}` is still running");
 }
