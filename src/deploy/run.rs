@@ -68,7 +68,6 @@ impl Ending {
 struct Run<'a> {
     app: &'a App,
     id: DeploymentId,
-    project: ProjectId,
     servers: HashMap<ServerId, Server>,
     keys: HashMap<ServerId, Arc<PrivateKey>>,
     pins: std::sync::Mutex<HashMap<ServerId, String>>,
@@ -208,7 +207,6 @@ pub(super) async fn deploy(
     let run = Run {
         app,
         id,
-        project: project_id,
         pins: std::sync::Mutex::new(
             view.servers
                 .iter()
@@ -722,7 +720,6 @@ impl Run<'_> {
                 session.close().await;
             }
         }
-        let _ = self.project;
     }
 }
 
