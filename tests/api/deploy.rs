@@ -820,7 +820,67 @@ async fn a_failed_reload_after_the_switch_is_rolled_back(backend: Backend) {
     }
 }
 
+/// Output is kept per process up to 1 MiB, and the event stream carries it: live while the
+/// deployment runs, replayed from the records afterwards.
+async fn output_is_streamed_stored_and_capped(backend: Backend) {
+    let fleet = Fleet::new(backend, 1, json!({})).await;
+    fleet
+        .hook(json!({
+            "name": "Chatty", "runAs": "slipway-deploy", "actionId": 1, "timing": "after",
+            "script": "echo hello-from-the-hook; head -c 2000000 /dev/zero | tr '\\0' x",
+        }))
+        .await;
+    let deployment = fleet.deploy(json!({})).await;
+    assert_eq!(deployment["status"], "finished", "{deployment}");
+    let id = deployment["id"].as_i64().unwrap();
+    let output = fleet
+        .app
+        .get(&format!(
+            "/api/projects/{}/deployments/{id}/output",
+            fleet.project
+        ))
+        .await;
+    let chatty = output.body["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Chatty")
+        .unwrap()
+        .clone();
+    let text = chatty["output"].as_str().unwrap();
+    assert!(text.starts_with("hello-from-the-hook\n"), "{}", &text[..40]);
+    assert!(text.len() <= 1024 * 1024 + 64, "{} bytes kept", text.len());
+    assert!(text.len() > 1024 * 1000);
+    assert!(text.ends_with("[output truncated at 1 MiB]\n"));
+
+    // Replayed after the end: the same output, then the end.
+    let url = format!(
+        "{}/api/projects/{}/deployments/{id}/stream",
+        fleet.app.address, fleet.project
+    );
+    let replay = fleet
+        .app
+        .client
+        .get(url)
+        .bearer_auth(&fleet.app.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(replay.contains("event: output") && replay.contains("hello-from-the-hook"));
+    assert!(
+        replay
+            .trim_end()
+            .ends_with("data: {\"event\":\"end\",\"status\":\"finished\"}"),
+        "{}",
+        &replay[replay.len() - 200..]
+    );
+}
+
 on_both_databases!(
+    output_is_streamed_stored_and_capped,
     a_failed_reload_after_the_switch_is_rolled_back,
     retention_keeps_the_newest_releases,
     an_unreachable_server_stops_the_deployment,
