@@ -31,6 +31,8 @@ pub struct Deployment {
     pub cancel_requested: bool,
     /// The node running it (or that ran it last).
     pub lease_owner: Option<String>,
+    /// The environment it deploys to.
+    pub environment: String,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -57,7 +59,7 @@ pub struct Process {
 
 const COLUMNS: &str = "id, project_id, user_id, commit_branch, commit_hash, commit_author, \
     commit_avatar, commit_message, status, started_at, finished_at, created_at, updated_at, \
-    requested_from, requested_ref, release_name, error, cancel_requested, lease_owner";
+    requested_from, requested_ref, release_name, error, cancel_requested, lease_owner, environment";
 
 /// Newest first.
 pub async fn list(db: &mut impl Db, project: ProjectId) -> Result<Vec<Deployment>> {
@@ -218,6 +220,7 @@ pub async fn enqueue(
     db: &mut impl Db,
     project: ProjectId,
     user: Option<i64>,
+    environment: &str,
     requested_from: &str,
     requested_ref: &str,
     now: Timestamp,
@@ -225,12 +228,21 @@ pub async fn enqueue(
     let (id,): (i64,) = db
         .fetch_one(
             "INSERT INTO deployments (project_id, user_id, status, requested_from, requested_ref, \
-               created_at, updated_at) VALUES ($1, $2, 'pending', $3, $4, $5, $5) \
+               created_at, updated_at, environment) \
+             VALUES ($1, $2, 'pending', $3, $4, $5, $5, $6) \
              ON CONFLICT (project_id) WHERE status = 'pending' DO UPDATE SET \
                user_id = excluded.user_id, requested_from = excluded.requested_from, \
-               requested_ref = excluded.requested_ref, updated_at = excluded.updated_at \
+               requested_ref = excluded.requested_ref, environment = excluded.environment, \
+               updated_at = excluded.updated_at \
              RETURNING id",
-            args![project, user, requested_from, requested_ref, now],
+            args![
+                project,
+                user,
+                requested_from,
+                requested_ref,
+                now,
+                environment
+            ],
         )
         .await?;
     Ok(DeploymentId(id))

@@ -18,6 +18,7 @@ use crate::error::Result;
 
 pub mod collaborators;
 pub mod deployments;
+pub mod environments;
 pub mod folders;
 pub mod heartbeats;
 pub mod hooks;
@@ -97,7 +98,8 @@ id_args!(
     HookId,
     DeploymentId,
     HeartbeatId,
-    NotificationId
+    NotificationId,
+    EnvironmentId
 );
 
 /// `args![a, b]` builds the argument list of a query.

@@ -33,6 +33,7 @@ pub struct Server {
     pub host_key: Option<String>,
     pub connection_error: Option<String>,
     pub tools: Option<String>,
+    pub environment: String,
     #[sqlx(try_from = "i64")]
     pub created_at: Timestamp,
     #[sqlx(try_from = "i64")]
@@ -53,6 +54,7 @@ pub struct ServerFields {
     pub deployment_path: String,
     pub php_path: String,
     pub composer_path: String,
+    pub environment: String,
 }
 
 /// The columns of a server, in the order of `Server`'s fields.
@@ -79,12 +81,13 @@ pub(super) const FIELDS: &[&str] = &[
     "host_key",
     "connection_error",
     "tools",
+    "environment",
 ];
 
 const COLUMNS: &str = "id, project_id, user_id, name, connect_as, host, port, php_version, \
     freebsd, receives_code_deployments, should_restart_fpm, deployment_path, php_path, \
     composer_path, public_key, connection_status, current_activity, created_at, updated_at, \
-    host_key, connection_error, tools";
+    host_key, connection_error, tools, environment";
 
 pub async fn list(db: &mut impl Db, project: ProjectId) -> Result<Vec<Server>> {
     let sql = format!("SELECT {COLUMNS} FROM servers WHERE project_id = $1 ORDER BY id");
@@ -129,9 +132,9 @@ pub async fn insert(
             "INSERT INTO servers (project_id, user_id, name, connect_as, host, port, php_version, \
                freebsd, receives_code_deployments, should_restart_fpm, deployment_path, php_path, \
                composer_path, public_key, private_key_sealed, connection_status, created_at, \
-               updated_at) \
+               updated_at, environment) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'unknown', \
-               $16, $16) RETURNING id",
+               $16, $16, $17) RETURNING id",
             args![
                 project,
                 owner,
@@ -148,7 +151,8 @@ pub async fn insert(
                 &fields.composer_path,
                 public_key,
                 private_key_sealed,
-                now
+                now,
+                &fields.environment
             ],
         )
         .await?;
@@ -164,7 +168,8 @@ pub async fn update(
     db.execute(
         "UPDATE servers SET name = $2, connect_as = $3, host = $4, port = $5, php_version = $6, \
            freebsd = $7, receives_code_deployments = $8, should_restart_fpm = $9, \
-           deployment_path = $10, php_path = $11, composer_path = $12, updated_at = $13 \
+           deployment_path = $10, php_path = $11, composer_path = $12, updated_at = $13, \
+           environment = $14 \
          WHERE id = $1",
         args![
             id,
@@ -179,7 +184,8 @@ pub async fn update(
             &fields.deployment_path,
             &fields.php_path,
             &fields.composer_path,
-            now
+            now,
+            &fields.environment
         ],
     )
     .await?;

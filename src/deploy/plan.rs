@@ -120,6 +120,7 @@ mod tests {
             host_key: None,
             connection_error: None,
             tools: None,
+            environment: "production".into(),
         }
     }
 

@@ -87,10 +87,16 @@ pub(super) async fn deploy(
         .await?
         .context("the deployment disappeared")?;
     let project_id = deployment.project_id;
-    let view = projects::load(app, project_id).await?;
+    let mut view = projects::load(app, project_id).await?;
+    // Only the servers of the environment this deployment targets.
+    view.servers
+        .retain(|s| s.environment == deployment.environment);
     let project = &view.project;
     if view.servers.is_empty() {
-        return Ok(Ending::error("The project has no servers."));
+        return Ok(Ending::error(format!(
+            "The {} environment has no servers.",
+            deployment.environment
+        )));
     }
 
     // The commit: fetch the mirror, resolve what was asked for, record it.

@@ -30,5 +30,6 @@ typed_id!(
     HookId,
     DeploymentId,
     HeartbeatId,
-    NotificationId
+    NotificationId,
+    EnvironmentId
 );

@@ -9,6 +9,7 @@ use crate::domain::time::Timestamp;
 use crate::domain::validation::{FieldErrors, Params, invalid_choice_message, is_git_ref_name};
 use crate::error::{Error, Result};
 use crate::services::access::{self, Principal};
+use crate::services::environments;
 use crate::services::projects::{self, ProjectView};
 
 pub struct DeploymentView {
@@ -52,16 +53,32 @@ pub async fn create(
     access::project_for(app, who, project, Scope::create(Resource::Deployments)).await?;
     let view = projects::load(app, project).await?;
     let (from, name) = read_target(params, &view.project.branch)?;
-    if view.servers.is_empty() {
+    let mut errors = FieldErrors::default();
+    let environment = params
+        .string("environment", &mut errors)
+        .unwrap_or_else(|| "production".to_owned());
+    errors.into_result()?;
+    if !crate::domain::environment::is_valid_name(&environment) {
         return Err(Error::invalid(
-            "servers",
-            "The project has no servers to deploy to.",
+            "environment",
+            "The environment may contain only letters, digits, spaces and -_/${}. and may not \
+             start or end with /.",
         ));
     }
+    if !view.servers.iter().any(|s| s.environment == environment) {
+        return Err(Error::invalid(
+            "servers",
+            format!("The {environment} environment has no servers to deploy to."),
+        ));
+    }
+    // Deploying to an environment creates it, or makes a stopped one available again.
+    let target = environments::ensure(app, project, &environment).await?;
+    db::environments::make_available(&mut &app.store, target.id, Timestamp::now()).await?;
     let id = db::deployments::enqueue(
         &mut &app.store,
         project,
         Some(who.user.0),
+        &environment,
         from,
         &name,
         Timestamp::now(),

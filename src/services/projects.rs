@@ -83,8 +83,10 @@ pub async fn create(app: &App, who: &Principal, params: &Params) -> Result<Proje
     let token = crypto::random_token(40);
     let now = Timestamp::now();
     let deploy_key = crypto::new_ssh_key(&app.vault, "slipway-deploy-key");
+    // The project and its production environment appear together.
+    let mut tx = app.store.begin().await?;
     let id = db::projects::insert(
-        &mut &app.store,
+        &mut tx,
         who.user,
         &fields,
         &app.vault.seal_str(&token),
@@ -96,6 +98,22 @@ pub async fn create(app: &App, who: &Principal, params: &Params) -> Result<Proje
         now,
     )
     .await?;
+    db::environments::insert(
+        &mut tx,
+        id,
+        "production",
+        "production",
+        &db::environments::EnvironmentFields {
+            external_url: None,
+            tier: "production".to_owned(),
+            description: None,
+            auto_stop_setting: "always".to_owned(),
+            on_stop: None,
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
     load(app, id).await
 }
 

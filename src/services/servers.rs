@@ -14,6 +14,7 @@ use crate::domain::validation::{
 };
 use crate::error::{Error, Result};
 use crate::services::access::{self, Principal};
+use crate::services::environments;
 
 pub async fn list(app: &App, who: &Principal, project: ProjectId) -> Result<Vec<Server>> {
     access::project(app, who, project).await?;
@@ -39,6 +40,7 @@ pub async fn create(
 ) -> Result<Server> {
     let access = access::project_for(app, who, project, Scope::create(Resource::Servers)).await?;
     let fields = read_fields(params, None)?;
+    environments::ensure(app, project, &fields.environment).await?;
     let key = crypto::new_ssh_key(&app.vault, &format!("slipway-project-{project}"));
     let id = db::servers::insert(
         &mut &app.store,
@@ -63,6 +65,7 @@ pub async fn update(
     access::project_for(app, who, project, Scope::create(Resource::Servers)).await?;
     let current = find(app, project, id).await?;
     let fields = read_fields(params, Some(&current))?;
+    environments::ensure(app, project, &fields.environment).await?;
     db::servers::update(&mut &app.store, id, &fields, Timestamp::now()).await?;
     find(app, project, id).await
 }
@@ -217,6 +220,16 @@ fn read_fields(params: &Params, current: Option<&Server>) -> Result<ServerFields
         &mut errors,
     );
     let freebsd = flag(&["freebsd"], &mut errors);
+    let environment = params.string("environment", &mut errors);
+    if let Some(name) = &environment
+        && !crate::domain::environment::is_valid_name(name)
+    {
+        errors.add(
+            "environment",
+            "The environment may contain only letters, digits, spaces and -_/${}. and may not \
+             start or end with /.",
+        );
+    }
     errors.into_result()?;
 
     let fields = match current {
@@ -232,6 +245,7 @@ fn read_fields(params: &Params, current: Option<&Server>) -> Result<ServerFields
             deployment_path: deployment_path.unwrap_or_else(|| server.deployment_path.clone()),
             php_path: php_path.unwrap_or_else(|| server.php_path.clone()),
             composer_path: composer_path.unwrap_or_else(|| server.composer_path.clone()),
+            environment: environment.unwrap_or_else(|| server.environment.clone()),
         },
         None => {
             let connect_as = connect_as.unwrap_or_default();
@@ -251,6 +265,7 @@ fn read_fields(params: &Params, current: Option<&Server>) -> Result<ServerFields
                 deployment_path: deployment_path.unwrap_or_else(|| format!("{home}/app")),
                 php_path: php_path.unwrap_or_else(|| "php".to_owned()),
                 composer_path: composer_path.unwrap_or_else(|| "composer".to_owned()),
+                environment: environment.unwrap_or_else(|| "production".to_owned()),
                 connect_as,
             }
         }

@@ -879,7 +879,65 @@ async fn output_is_streamed_stored_and_capped(backend: Backend) {
     );
 }
 
+/// Each server belongs to one environment and a deployment reaches only its environment's
+/// servers; an environment without servers is refused before anything runs.
+async fn deployments_reach_only_their_environment(backend: Backend) {
+    let mut fleet = Fleet::new(backend, 1, json!({})).await;
+    let staging = fleet
+        .add_server("staging-1", json!({"environment": "staging"}))
+        .await;
+    let server = fleet
+        .request(
+            reqwest::Method::GET,
+            &format!("/servers/{staging}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(server.body["server"]["environment"], "staging");
+    let production = fleet
+        .request(
+            reqwest::Method::GET,
+            &format!("/servers/{}", fleet.servers[0].0),
+            json!({}),
+        )
+        .await;
+    assert_eq!(production.body["server"]["environment"], "production");
+
+    let to_staging = fleet.deploy(json!({"environment": "staging"})).await;
+    assert_eq!(to_staging["status"], "finished", "{to_staging}");
+    assert_eq!(to_staging["environment"], "staging");
+    assert_eq!(
+        fleet.releases(0),
+        Vec::<String>::new(),
+        "production was deployed to"
+    );
+    assert_eq!(fleet.releases(1).len(), 1);
+
+    let to_production = fleet.deploy(json!({})).await;
+    assert_eq!(to_production["environment"], "production");
+    assert_eq!(fleet.releases(0).len(), 1);
+    assert_eq!(fleet.releases(1).len(), 1, "staging was deployed to");
+
+    let nowhere = fleet
+        .request(
+            reqwest::Method::POST,
+            "/deployments",
+            json!({"environment": "review/x"}),
+        )
+        .await;
+    assert_invalid(&nowhere, &["servers"]);
+    let bad = fleet
+        .request(
+            reqwest::Method::POST,
+            "/deployments",
+            json!({"environment": "/bad"}),
+        )
+        .await;
+    assert_invalid(&bad, &["environment"]);
+}
+
 on_both_databases!(
+    deployments_reach_only_their_environment,
     output_is_streamed_stored_and_capped,
     a_failed_reload_after_the_switch_is_rolled_back,
     retention_keeps_the_newest_releases,

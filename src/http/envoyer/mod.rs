@@ -27,7 +27,7 @@ use crate::domain::ids::{
 use crate::error::Error;
 use crate::services::access::Principal;
 use crate::services::{
-    self, accounts, collaborators, deployments, environment, heartbeats, hooks, notifications,
+    self, accounts, collaborators, deployments, env_file, heartbeats, hooks, notifications,
     projects, servers,
 };
 
@@ -384,7 +384,7 @@ async fn get_environment(
     Path(p): One,
     Payload(params): Payload,
 ) -> ApiResult<Response> {
-    let contents = environment::get(&app, &who, id(&p)?, &params).await?;
+    let contents = env_file::get(&app, &who, id(&p)?, &params).await?;
     Ok(Json(Keyed("environment", contents.expose_secret())).into_response())
 }
 
@@ -393,7 +393,7 @@ async fn environment_servers(
     Extension(who): Who,
     Path(p): One,
 ) -> ApiResult<Response> {
-    let list = environment::servers(&app, &who, id(&p)?).await?;
+    let list = env_file::servers(&app, &who, id(&p)?).await?;
     Ok(Json(Keyed("servers", views::servers(&list))).into_response())
 }
 
@@ -404,8 +404,8 @@ async fn update_environment(
     Payload(params): Payload,
 ) -> ApiResult<Response> {
     let project = id(&p)?;
-    environment::update(&app, &who, project, &params).await?;
-    let list = environment::servers(&app, &who, project).await?;
+    env_file::update(&app, &who, project, &params).await?;
+    let list = env_file::servers(&app, &who, project).await?;
     Ok(Json(Keyed("servers", views::servers(&list))).into_response())
 }
 
@@ -415,7 +415,7 @@ async fn reset_environment(
     Path(p): One,
     Payload(params): Payload,
 ) -> ApiResult<Response> {
-    environment::reset(&app, &who, id(&p)?, &params).await?;
+    env_file::reset(&app, &who, id(&p)?, &params).await?;
     Ok(deleted())
 }
 

@@ -214,6 +214,8 @@ pub struct ServerJson<'a> {
     connection_error: Option<&'a str>,
     /// Slipway: which of tar, php and composer the last check found.
     tools: Vec<&'a str>,
+    /// Slipway: the deployment environment the server belongs to.
+    environment: &'a str,
 }
 
 pub fn server(s: &Server) -> ServerJson<'_> {
@@ -246,6 +248,7 @@ pub fn server(s: &Server) -> ServerJson<'_> {
             .as_deref()
             .map(|t| t.split_whitespace().collect())
             .unwrap_or_default(),
+        environment: &s.environment,
     }
 }
 
@@ -333,6 +336,8 @@ pub struct DeploymentJson<'a> {
     /// Slipway: the release directory's name, and why a deployment failed.
     release: Option<&'a str>,
     error: Option<&'a str>,
+    /// Slipway: the environment it deploys to.
+    environment: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     processes: Option<Vec<ProcessJson<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -354,6 +359,7 @@ pub fn deployment(d: &Deployment) -> DeploymentJson<'_> {
         updated_at: Time(d.updated_at),
         release: d.release_name.as_deref(),
         error: d.error.as_deref(),
+        environment: &d.environment,
         processes: None,
         project: None,
     }

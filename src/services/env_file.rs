@@ -1,4 +1,4 @@
-//! The project's `.env`, encrypted under a key only its users know.
+//! The project's `.env` file, encrypted under a key only its users know.
 
 use secrecy::{ExposeSecret, SecretString};
 
