@@ -487,3 +487,28 @@ pub async fn get_by_id(db: &mut impl Db, id: DeploymentId) -> Result<Option<Depl
     let sql = format!("SELECT {COLUMNS} FROM deployments WHERE id = $1");
     db.fetch_optional(&sql, args![id]).await
 }
+
+/// The newest finished deployment to `environment`, and its number within the project.
+pub async fn last_successful(
+    db: &mut impl Db,
+    project: ProjectId,
+    environment: &str,
+) -> Result<Option<(Deployment, i64)>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM deployments WHERE project_id = $1 AND environment = $2 \
+           AND status = 'finished' ORDER BY id DESC LIMIT 1"
+    );
+    let Some(deployment) = db
+        .fetch_optional::<Deployment>(&sql, args![project, environment])
+        .await?
+    else {
+        return Ok(None);
+    };
+    let (number,): (i64,) = db
+        .fetch_one(
+            "SELECT COUNT(*) FROM deployments WHERE project_id = $1 AND id <= $2",
+            args![project, deployment.id],
+        )
+        .await?;
+    Ok(Some((deployment, number)))
+}

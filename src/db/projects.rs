@@ -381,3 +381,16 @@ pub async fn set_sealed_environment(
     .await?;
     Ok(())
 }
+
+/// The project `user` may see whose repository is `path` (`owner/name`).
+pub async fn find_visible_by_repository(
+    db: &mut impl Db,
+    user: UserId,
+    path: &str,
+) -> Result<Option<ProjectId>> {
+    let sql = format!(
+        "SELECT p.id FROM projects p WHERE {VISIBLE_TO_USER} AND p.repository = $2 ORDER BY p.id LIMIT 1"
+    );
+    let row: Option<(i64,)> = db.fetch_optional(&sql, args![user, path]).await?;
+    Ok(row.map(|(id,)| ProjectId(id)))
+}

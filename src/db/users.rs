@@ -22,6 +22,11 @@ pub async fn find_by_email(db: &mut impl Db, email: &str) -> Result<Option<User>
     db.fetch_optional(&sql, args![email]).await
 }
 
+pub async fn get(db: &mut impl Db, id: UserId) -> Result<Option<User>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+    db.fetch_optional(&sql, args![id]).await
+}
+
 pub async fn insert(db: &mut impl Db, name: &str, email: &str, now: Timestamp) -> Result<User> {
     let sql = format!(
         "INSERT INTO users (name, email, created_at, updated_at) VALUES ($1, $2, $3, $3) \

@@ -49,6 +49,13 @@ impl Timestamp {
         )
     }
 
+    /// GitLab's JSON form: `2019-05-25T18:55:13.252Z`.
+    pub fn gitlab(self) -> String {
+        let full = self.envoyer();
+        // 2020-10-09T10:54:38.000123Z -> 2020-10-09T10:54:38.000Z
+        format!("{}Z", &full[..23])
+    }
+
     /// A short "4 days ago" phrase, as Envoyer shows the last deployment.
     pub fn ago(self, now: Timestamp) -> String {
         let seconds = (now.0 - self.0).max(0) / 1_000_000;

@@ -2,6 +2,8 @@
 
 pub mod auth;
 pub mod envoyer;
+pub mod gitlab;
+mod params;
 
 use std::time::Duration;
 
@@ -17,6 +19,7 @@ use crate::app::AppState;
 pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .nest("/api/v4", gitlab::router(app.clone()))
         .nest("/api", envoyer::router(app.clone()))
         .layer(
             TraceLayer::new_for_http()

@@ -2,11 +2,15 @@
 //! deployment targets one.
 
 use crate::app::App;
-use crate::db::{self, environments::Environment, environments::EnvironmentFields};
+use crate::db::{
+    self, environments::Environment, environments::EnvironmentFields, environments::Filter,
+};
 use crate::domain::environment::{guess_tier, slug};
-use crate::domain::ids::ProjectId;
+use crate::domain::ids::{EnvironmentId, ProjectId};
+use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
 use crate::error::{Error, Result};
+use crate::services::access::{self, Principal};
 
 /// The environment named `name`, created (as GitLab CI does on a first deployment) when the
 /// project does not have it yet.
@@ -35,4 +39,140 @@ pub(crate) async fn ensure(app: &App, project: ProjectId, name: &str) -> Result<
     db::environments::get_by_name(&mut &app.store, project, name)
         .await?
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("environment {name} vanished")))
+}
+
+/// A page of a project's environments and how many match in all.
+pub async fn list(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    filter: &Filter,
+    page: i64,
+    per_page: i64,
+) -> Result<(Vec<Environment>, i64)> {
+    access::project(app, who, project).await?;
+    db::environments::list(
+        &mut &app.store,
+        project,
+        filter,
+        per_page,
+        (page - 1) * per_page,
+    )
+    .await
+}
+
+pub async fn get(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    id: EnvironmentId,
+) -> Result<Environment> {
+    access::project(app, who, project).await?;
+    find(app, project, id).await
+}
+
+async fn find(app: &App, project: ProjectId, id: EnvironmentId) -> Result<Environment> {
+    db::environments::get(&mut &app.store, project, id)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+/// The newest successful deployment to an environment, with its number within the project.
+pub async fn last_deployment(
+    app: &App,
+    environment: &Environment,
+) -> Result<Option<(db::deployments::Deployment, i64)>> {
+    db::deployments::last_successful(&mut &app.store, environment.project_id, &environment.name)
+        .await
+}
+
+/// Creates an environment; a taken name is an invalid `name`.
+pub async fn create(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    name: &str,
+    fields: &EnvironmentFields,
+) -> Result<Environment> {
+    access::project_for(app, who, project, Scope::create(Resource::Environments)).await?;
+    let id = db::environments::insert(
+        &mut &app.store,
+        project,
+        name,
+        &slug(name),
+        fields,
+        Timestamp::now(),
+    )
+    .await?
+    .ok_or_else(|| Error::invalid("name", "has already been taken"))?;
+    find(app, project, id).await
+}
+
+/// Changes what `change` changes of an environment (never its name or slug).
+pub async fn update(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    id: EnvironmentId,
+    change: impl FnOnce(&mut EnvironmentFields),
+) -> Result<Environment> {
+    access::project_for(app, who, project, Scope::create(Resource::Environments)).await?;
+    let current = find(app, project, id).await?;
+    let mut fields = EnvironmentFields {
+        external_url: current.external_url.clone(),
+        tier: current.tier.clone(),
+        description: current.description.clone(),
+        auto_stop_setting: current.auto_stop_setting.clone(),
+        on_stop: current.on_stop.clone(),
+    };
+    change(&mut fields);
+    db::environments::update(&mut &app.store, id, &fields, Timestamp::now()).await?;
+    find(app, project, id).await
+}
+
+/// Deletes a stopped environment. `unmodified_since` (microseconds) makes it conditional:
+/// an environment changed after it is not deleted.
+pub async fn delete(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    id: EnvironmentId,
+    unmodified_since: Option<Timestamp>,
+) -> Result<DeleteOutcome> {
+    access::project_for(app, who, project, Scope::delete(Resource::Environments)).await?;
+    let environment = find(app, project, id).await?;
+    if environment.state != "stopped" {
+        return Err(Error::Forbidden);
+    }
+    if let Some(since) = unmodified_since
+        && environment.updated_at.unix_seconds() > since.unix_seconds()
+    {
+        return Ok(DeleteOutcome::Modified);
+    }
+    db::environments::delete(&mut &app.store, id).await?;
+    Ok(DeleteOutcome::Deleted)
+}
+
+pub enum DeleteOutcome {
+    Deleted,
+    /// Changed after the client's `If-Unmodified-Since`: nothing was deleted.
+    Modified,
+}
+
+/// Stops an environment; stopping a stopped one needs `force`.
+pub async fn stop(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    id: EnvironmentId,
+    force: bool,
+) -> Result<Environment> {
+    access::project_for(app, who, project, Scope::create(Resource::Environments)).await?;
+    find(app, project, id).await?;
+    if !db::environments::stop(&mut &app.store, id, force, Timestamp::now()).await? {
+        return Err(Error::Failed(
+            "Attempted to stop the environment but failed to change the status".into(),
+        ));
+    }
+    find(app, project, id).await
 }

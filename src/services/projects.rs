@@ -429,3 +429,15 @@ pub async fn delete_folder(
 pub fn token_of(view: &ProjectView) -> &str {
     view.token.expose_secret()
 }
+
+/// A project named the GitLab way: its id, or its `owner/name` path. A project the caller
+/// may not see is not found.
+pub async fn resolve(app: &App, who: &Principal, id_or_path: &str) -> Result<ProjectView> {
+    let id = match id_or_path.parse::<i64>() {
+        Ok(id) if id > 0 => ProjectId(id),
+        _ => db::projects::find_visible_by_repository(&mut &app.store, who.user, id_or_path)
+            .await?
+            .ok_or(Error::NotFound)?,
+    };
+    get(app, who, id).await
+}

@@ -9,6 +9,7 @@ mod deployments;
 mod downtime;
 mod environment;
 mod fleet;
+mod gitlab;
 mod gitrepo;
 mod heartbeats;
 mod hooks;

@@ -1,0 +1,471 @@
+//! The GitLab Environments API v4 dialect under `/api/v4`: GitLab's tokens, parameter
+//! handling, error bodies, check order and pagination.
+
+mod views;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::db::environments::{EnvironmentFields, Filter};
+use crate::domain::environment::{TIERS, guess_tier, is_valid_name};
+use crate::domain::ids::EnvironmentId;
+use crate::domain::time::Timestamp;
+use crate::domain::validation::{FieldErrors, Params};
+use crate::error::Error;
+use crate::http::params;
+use crate::services::access::Principal;
+use crate::services::environments::{self, DeleteOutcome};
+use crate::services::{accounts, projects};
+
+pub fn router(app: AppState) -> Router {
+    Router::new()
+        .route("/projects/{id}/environments", get(list).post(create))
+        .route(
+            "/projects/{id}/environments/{environment}",
+            get(show).put(update).delete(remove),
+        )
+        .route("/projects/{id}/environments/{environment}/stop", post(stop))
+        .fallback(|| async { GitlabError::NotFound("404 Not Found") })
+        .with_state(app)
+}
+
+/// GitLab's error bodies.
+#[derive(Debug)]
+enum GitlabError {
+    Unauthorized,
+    /// A parameter problem: `{"error": "<param> <problem>"}`.
+    Param(String),
+    /// A business rule: `{"message": "400 Bad request - <reason>"}`.
+    BadRequest(String),
+    /// A model validation: `{"message": {"<field>": ["<problem>"]}}`.
+    Model(FieldErrors),
+    Forbidden,
+    NotFound(&'static str),
+    PreconditionFailed,
+    Internal(anyhow::Error),
+}
+
+impl IntoResponse for GitlabError {
+    fn into_response(self) -> Response {
+        let (status, body) = match self {
+            GitlabError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                json!({"message": "401 Unauthorized"}),
+            ),
+            GitlabError::Param(text) => (StatusCode::BAD_REQUEST, json!({"error": text})),
+            GitlabError::BadRequest(reason) => (
+                StatusCode::BAD_REQUEST,
+                json!({"message": format!("400 Bad request - {reason}")}),
+            ),
+            GitlabError::Model(errors) => {
+                let fields: serde_json::Map<String, Value> = errors
+                    .iter()
+                    .map(|(field, messages)| (field.to_owned(), json!(messages)))
+                    .collect();
+                (StatusCode::BAD_REQUEST, json!({"message": fields}))
+            }
+            GitlabError::Forbidden => (StatusCode::FORBIDDEN, json!({"message": "403 Forbidden"})),
+            GitlabError::NotFound(message) => (StatusCode::NOT_FOUND, json!({"message": message})),
+            GitlabError::PreconditionFailed => (
+                StatusCode::PRECONDITION_FAILED,
+                json!({"message": "412 Precondition Failed"}),
+            ),
+            GitlabError::Internal(cause) => {
+                tracing::error!(error = %format!("{cause:#}"), "request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"message": "500 Internal Server Error"}),
+                )
+            }
+        };
+        json_response(status, &body)
+    }
+}
+
+/// python-gitlab parses a body only when it is labelled `application/json`.
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Maps a service's error for an environment operation (the project was already found).
+fn environment_error(err: Error) -> GitlabError {
+    match err {
+        Error::NotFound => GitlabError::NotFound("404 Not found"),
+        Error::Forbidden => GitlabError::Forbidden,
+        Error::Unauthenticated => GitlabError::Unauthorized,
+        Error::Failed(reason) => GitlabError::BadRequest(reason),
+        Error::Invalid(errors) => GitlabError::Model(errors),
+        Error::RateLimited(_) => GitlabError::BadRequest("too many requests".into()),
+        Error::Internal(cause) => GitlabError::Internal(cause),
+    }
+}
+
+/// The request's parameters (query string, then body) and caller.
+struct Call {
+    params: Params,
+    who: Principal,
+}
+
+/// 401 first: a token from `PRIVATE-TOKEN`, `JOB-TOKEN`, `Authorization: Bearer` or the
+/// `private_token` parameter.
+async fn call(
+    app: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: &Bytes,
+) -> Result<Call, GitlabError> {
+    let mut params =
+        params::parse_body(body).map_err(|reason| GitlabError::Param(format!("body {reason}")))?;
+    params.merge_pairs(params::query_pairs(uri.query()));
+    let header_token = ["private-token", "job-token"]
+        .iter()
+        .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()))
+        .map(str::to_owned);
+    let token = header_token
+        .or_else(|| crate::http::auth::bearer_token(headers).map(str::to_owned))
+        .or_else(|| params.string("private_token", &mut FieldErrors::default()))
+        .ok_or(GitlabError::Unauthorized)?;
+    let who = accounts::authenticate(app, &token)
+        .await
+        .map_err(|_| GitlabError::Unauthorized)?;
+    Ok(Call { params, who })
+}
+
+/// The project, as the caller may see it (404 "Project Not Found" otherwise).
+async fn project(
+    app: &AppState,
+    call: &Call,
+    id: &str,
+) -> Result<projects::ProjectView, GitlabError> {
+    projects::resolve(app, &call.who, id)
+        .await
+        .map_err(|err| match err {
+            Error::NotFound => GitlabError::NotFound("404 Project Not Found"),
+            other => environment_error(other),
+        })
+}
+
+fn environment_id(segment: &str) -> Result<EnvironmentId, GitlabError> {
+    segment
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .map(EnvironmentId)
+        .ok_or(GitlabError::NotFound("404 Not found"))
+}
+
+/// A boolean as GitLab takes it: `true/false/True/1/0`.
+fn boolean(params: &Params, name: &str) -> Result<Option<bool>, GitlabError> {
+    let mut errors = FieldErrors::default();
+    match params.boolean(name, &mut errors) {
+        _ if !errors.is_empty() => Err(GitlabError::Param(format!("{name} is invalid"))),
+        value => Ok(value),
+    }
+}
+
+fn text(params: &Params, name: &str) -> Result<Option<String>, GitlabError> {
+    let mut errors = FieldErrors::default();
+    let value = params.string(name, &mut errors);
+    if errors.is_empty() {
+        Ok(value)
+    } else {
+        Err(GitlabError::Param(format!("{name} is invalid")))
+    }
+}
+
+fn positive(params: &Params, name: &str, default: i64) -> Result<i64, GitlabError> {
+    let mut errors = FieldErrors::default();
+    match params.integer(name, &mut errors) {
+        None if errors.is_empty() => Ok(default),
+        Some(value) if value > 0 => Ok(value),
+        _ => Err(GitlabError::Param(format!(
+            "{name} does not have a valid value"
+        ))),
+    }
+}
+
+async fn list(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    OriginalUri(original): OriginalUri,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, GitlabError> {
+    let call = call(&app, &headers, &uri, &body).await?;
+    let params = &call.params;
+    let name = text(params, "name")?;
+    let search = text(params, "search")?;
+    if name.is_some() && search.is_some() {
+        return Err(GitlabError::Param(
+            "name, search cannot be used together".into(),
+        ));
+    }
+    let state = text(params, "states")?;
+    if let Some(state) = &state
+        && !["available", "stopping", "stopped"].contains(&state.as_str())
+    {
+        return Err(GitlabError::Param(
+            "states does not have a valid value".into(),
+        ));
+    }
+    let page = positive(params, "page", 1)?;
+    let per_page = positive(params, "per_page", 20)?.min(100);
+    if let Some(search) = &search
+        && search.chars().count() < 3
+    {
+        return Err(GitlabError::BadRequest(
+            "Search query is less than 3 characters".into(),
+        ));
+    }
+    let view = project(&app, &call, &id).await?;
+    let filter = Filter {
+        name,
+        search,
+        state,
+    };
+    let (environments, total) =
+        environments::list(&app, &call.who, view.project.id, &filter, page, per_page)
+            .await
+            .map_err(environment_error)?;
+    let body = Value::Array(
+        environments
+            .iter()
+            .map(|e| views::environment(e, Some(&view)))
+            .collect(),
+    );
+    let mut response = json_response(StatusCode::OK, &body);
+    // Links name the path as the client sent it, prefix included.
+    views::pagination(
+        response.headers_mut(),
+        &headers,
+        &original,
+        page,
+        per_page,
+        total,
+    );
+    Ok(response)
+}
+
+async fn show(
+    State(app): State<AppState>,
+    Path((id, environment)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, GitlabError> {
+    let call = call(&app, &headers, &uri, &body).await?;
+    let view = project(&app, &call, &id).await?;
+    let environment_id = environment_id(&environment)?;
+    let environment = environments::get(&app, &call.who, view.project.id, environment_id)
+        .await
+        .map_err(environment_error)?;
+    let last = environments::last_deployment(&app, &environment)
+        .await
+        .map_err(environment_error)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &views::environment_detail(&environment, last.as_ref(), &app).await,
+    ))
+}
+
+/// The fields create and update share, checked as GitLab checks them.
+fn read_fields(params: &Params, fields: &mut EnvironmentFields) -> Result<(), GitlabError> {
+    if params.sent("slug") {
+        return Err(GitlabError::Param(
+            "slug is automatically generated and cannot be changed".into(),
+        ));
+    }
+    if params.sent("external_url") {
+        let url = text(params, "external_url")?;
+        if let Some(url) = &url {
+            let lower = url.trim().to_ascii_lowercase();
+            if ["javascript:", "data:", "vbscript:"]
+                .iter()
+                .any(|s| lower.starts_with(s))
+            {
+                let mut errors = FieldErrors::default();
+                errors.add(
+                    "external_url",
+                    "is blocked: Only allowed schemes are http, https",
+                );
+                return Err(GitlabError::Model(errors));
+            }
+            if url.len() > 255 {
+                let mut errors = FieldErrors::default();
+                errors.add("external_url", "is too long (maximum is 255 characters)");
+                return Err(GitlabError::Model(errors));
+            }
+        }
+        fields.external_url = url;
+    }
+    if let Some(tier) = text(params, "tier")? {
+        if !TIERS.contains(&tier.as_str()) {
+            return Err(GitlabError::Param(
+                "tier does not have a valid value".into(),
+            ));
+        }
+        fields.tier = tier;
+    }
+    if params.sent("description") {
+        fields.description = text(params, "description")?;
+    }
+    if let Some(setting) = text(params, "auto_stop_setting")? {
+        if !["always", "with_action"].contains(&setting.as_str()) {
+            return Err(GitlabError::Param(
+                "auto_stop_setting does not have a valid value".into(),
+            ));
+        }
+        fields.auto_stop_setting = setting;
+    }
+    Ok(())
+}
+
+async fn create(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, GitlabError> {
+    let call = call(&app, &headers, &uri, &body).await?;
+    let name =
+        text(&call.params, "name")?.ok_or_else(|| GitlabError::Param("name is missing".into()))?;
+    let mut fields = EnvironmentFields {
+        external_url: None,
+        tier: guess_tier(&name).to_owned(),
+        description: None,
+        auto_stop_setting: "always".to_owned(),
+        on_stop: None,
+    };
+    read_fields(&call.params, &mut fields)?;
+    let view = project(&app, &call, &id).await?;
+    if !is_valid_name(&name) {
+        let mut errors = FieldErrors::default();
+        errors.add(
+            "name",
+            "can contain only letters, digits, '-', '_', '/', '$', '{', '}', '.', and spaces, \
+             but it cannot start or end with '/'",
+        );
+        return Err(GitlabError::Model(errors));
+    }
+    let environment = environments::create(&app, &call.who, view.project.id, &name, &fields)
+        .await
+        .map_err(environment_error)?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &views::environment(&environment, Some(&view)),
+    ))
+}
+
+async fn update(
+    State(app): State<AppState>,
+    Path((id, environment)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, GitlabError> {
+    let call = call(&app, &headers, &uri, &body).await?;
+    // Validated against a blank slate first, so parameter errors come before the lookups.
+    let mut probe = EnvironmentFields {
+        external_url: None,
+        tier: "other".into(),
+        description: None,
+        auto_stop_setting: "always".into(),
+        on_stop: None,
+    };
+    read_fields(&call.params, &mut probe)?;
+    let view = project(&app, &call, &id).await?;
+    let environment_id = environment_id(&environment)?;
+    let params = call.params.clone();
+    let updated =
+        environments::update(&app, &call.who, view.project.id, environment_id, |fields| {
+            // Already validated above; `name` is ignored, as GitLab does.
+            let _ = read_fields(&params, fields);
+        })
+        .await
+        .map_err(environment_error)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &views::environment(&updated, Some(&view)),
+    ))
+}
+
+async fn remove(
+    State(app): State<AppState>,
+    Path((id, environment)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, GitlabError> {
+    let call = call(&app, &headers, &uri, &body).await?;
+    let unmodified_since = match headers.get(header::IF_UNMODIFIED_SINCE) {
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(parse_http_date)
+                .ok_or_else(|| GitlabError::Param("If-Unmodified-Since is invalid".into()))?,
+        ),
+        None => None,
+    };
+    let view = project(&app, &call, &id).await?;
+    let environment_id = environment_id(&environment)?;
+    match environments::delete(
+        &app,
+        &call.who,
+        view.project.id,
+        environment_id,
+        unmodified_since,
+    )
+    .await
+    .map_err(environment_error)?
+    {
+        DeleteOutcome::Deleted => Ok(StatusCode::NO_CONTENT.into_response()),
+        DeleteOutcome::Modified => Err(GitlabError::PreconditionFailed),
+    }
+}
+
+async fn stop(
+    State(app): State<AppState>,
+    Path((id, environment)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, GitlabError> {
+    let call = call(&app, &headers, &uri, &body).await?;
+    let force = boolean(&call.params, "force")?.unwrap_or(false);
+    let view = project(&app, &call, &id).await?;
+    let environment_id = environment_id(&environment)?;
+    let stopped = environments::stop(&app, &call.who, view.project.id, environment_id, force)
+        .await
+        .map_err(environment_error)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &views::environment(&stopped, Some(&view)),
+    ))
+}
+
+/// `If-Unmodified-Since`: an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`) or ISO 8601.
+fn parse_http_date(text: &str) -> Option<Timestamp> {
+    use time::format_description::well_known::{Rfc2822, Rfc3339};
+    let parsed = time::OffsetDateTime::parse(text.trim(), &Rfc2822)
+        .or_else(|_| time::OffsetDateTime::parse(&text.trim().replace("GMT", "+0000"), &Rfc2822))
+        .or_else(|_| time::OffsetDateTime::parse(text.trim(), &Rfc3339))
+        .ok()?;
+    Some(Timestamp((parsed.unix_timestamp_nanos() / 1_000) as i64))
+}

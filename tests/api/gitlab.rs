@@ -1,0 +1,629 @@
+//! The GitLab Environments API v4 dialect.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// A request the GitLab way: `PRIVATE-TOKEN` unless told otherwise.
+async fn gl(app: &TestApp, method: Method, path: &str, token: Option<&str>, body: Body) -> Reply {
+    let mut request = app
+        .client
+        .request(method, format!("{}/api/v4{path}", app.address));
+    if let Some(token) = token {
+        request = request.header("PRIVATE-TOKEN", token);
+    }
+    request = match body {
+        Body::None => request,
+        Body::Json(value) => request.json(&value),
+        Body::Form(fields) => request.form(fields),
+        Body::Raw(content_type, text) => request.header("Content-Type", content_type).body(text),
+    };
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        text,
+        body,
+    }
+}
+
+fn keys(value: &Value) -> Vec<&str> {
+    value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+const LISTED: &[&str] = &[
+    "id",
+    "name",
+    "slug",
+    "external_url",
+    "created_at",
+    "updated_at",
+    "tier",
+    "project",
+    "state",
+    "auto_stop_at",
+    "description",
+    "auto_stop_setting",
+];
+
+async fn create_get_list_update_stop_delete(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let project = app.project("Shop").await;
+    let token = app.token.clone();
+    let base = format!("/projects/{project}/environments");
+
+    let created = gl(
+        &app,
+        Method::POST,
+        &base,
+        Some(&token),
+        Body::Form(&[
+            ("name", "review/fix-foo"),
+            ("external_url", "https://fix-foo.example.com"),
+        ]),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    assert_eq!(created.headers["content-type"], "application/json");
+    assert_eq!(keys(&created.body), LISTED);
+    assert_eq!(created.body["slug"], "review-fix-foo-v25cyx");
+    assert_eq!(created.body["state"], "available");
+    assert_eq!(created.body["tier"], "development");
+    assert_eq!(
+        created.body["project"]["path_with_namespace"],
+        "laravel/laravel"
+    );
+    assert_eq!(created.body["project"]["namespace"]["full_path"], "laravel");
+    let stamp = created.body["created_at"].as_str().unwrap();
+    assert!(
+        stamp.len() == 24 && stamp.ends_with('Z') && stamp.as_bytes()[19] == b'.',
+        "{stamp}"
+    );
+    let id = created.body["id"].as_i64().unwrap();
+
+    // Get one: no project, with last_deployment.
+    let one = gl(
+        &app,
+        Method::GET,
+        &format!("{base}/{id}"),
+        Some(&token),
+        Body::None,
+    )
+    .await;
+    assert_eq!(one.status, 200);
+    let mut expected: Vec<&str> = LISTED.iter().copied().filter(|k| *k != "project").collect();
+    expected.push("last_deployment");
+    assert_eq!(keys(&one.body), expected);
+    assert_eq!(one.body["last_deployment"], Value::Null);
+
+    // The project by its URL-encoded path; production exists from the start.
+    let list = gl(
+        &app,
+        Method::GET,
+        "/projects/laravel%2Flaravel/environments",
+        Some(&token),
+        Body::None,
+    )
+    .await;
+    assert_eq!(list.status, 200, "{list:?}");
+    let names: Vec<&str> = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["production", "review/fix-foo"]);
+    assert_eq!(keys(&list.body[0]), LISTED);
+
+    let updated = gl(&app, Method::PUT, &format!("{base}/{id}"), Some(&token), Body::Json(json!({
+        "name": "ignored", "external_url": "", "tier": "staging", "description": "Fix foo", "auto_stop_setting": "with_action"
+    }))).await;
+    assert_eq!(updated.status, 200, "{updated:?}");
+    assert_eq!(updated.body["name"], "review/fix-foo");
+    assert_eq!(updated.body["external_url"], Value::Null);
+    assert_eq!(
+        (
+            updated.body["tier"].as_str(),
+            updated.body["description"].as_str()
+        ),
+        (Some("staging"), Some("Fix foo"))
+    );
+    assert_eq!(updated.body["auto_stop_setting"], "with_action");
+
+    // Deleting needs a stopped environment.
+    let refused = gl(
+        &app,
+        Method::DELETE,
+        &format!("{base}/{id}"),
+        Some(&token),
+        Body::None,
+    )
+    .await;
+    assert_eq!(
+        (refused.status, refused.body.clone()),
+        (403, json!({"message": "403 Forbidden"}))
+    );
+    let stopped = gl(
+        &app,
+        Method::POST,
+        &format!("{base}/{id}/stop"),
+        Some(&token),
+        Body::None,
+    )
+    .await;
+    assert_eq!(
+        (stopped.status, stopped.body["state"].as_str()),
+        (200, Some("stopped"))
+    );
+    let again = gl(
+        &app,
+        Method::POST,
+        &format!("{base}/{id}/stop"),
+        Some(&token),
+        Body::None,
+    )
+    .await;
+    assert_eq!(again.status, 400);
+    assert_eq!(
+        again.body,
+        json!({"message": "400 Bad request - Attempted to stop the environment but failed to change the status"})
+    );
+    let forced = gl(
+        &app,
+        Method::POST,
+        &format!("{base}/{id}/stop"),
+        Some(&token),
+        Body::Form(&[("force", "True")]),
+    )
+    .await;
+    assert_eq!(forced.status, 200);
+    let deleted = gl(
+        &app,
+        Method::DELETE,
+        &format!("{base}/{id}"),
+        Some(&token),
+        Body::None,
+    )
+    .await;
+    assert_eq!((deleted.status, deleted.text.as_str()), (204, ""));
+    let list = gl(
+        &app,
+        Method::GET,
+        &format!("{base}?states=stopped"),
+        Some(&token),
+        Body::None,
+    )
+    .await;
+    assert_eq!(
+        list.body.as_array().unwrap().len(),
+        0,
+        "the environment was deleted"
+    );
+}
+
+async fn deleting_honours_if_unmodified_since(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let project = app.project("Shop").await;
+    let base = format!("/projects/{project}/environments");
+    let created = gl(
+        &app,
+        Method::POST,
+        &base,
+        Some(&app.token),
+        Body::Form(&[("name", "old")]),
+    )
+    .await;
+    let id = created.body["id"].as_i64().unwrap();
+    gl(
+        &app,
+        Method::POST,
+        &format!("{base}/{id}/stop"),
+        Some(&app.token),
+        Body::None,
+    )
+    .await;
+    let response = app
+        .client
+        .delete(format!("{}/api/v4{base}/{id}", app.address))
+        .header("PRIVATE-TOKEN", &app.token)
+        .header("If-Unmodified-Since", "Sun, 06 Nov 1994 08:49:37 GMT")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 412);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"message": "412 Precondition Failed"})
+    );
+    let deleted = gl(
+        &app,
+        Method::DELETE,
+        &format!("{base}/{id}"),
+        Some(&app.token),
+        Body::None,
+    )
+    .await;
+    assert_eq!((deleted.status, deleted.text.as_str()), (204, ""));
+    let gone = gl(
+        &app,
+        Method::GET,
+        &format!("{base}/{id}"),
+        Some(&app.token),
+        Body::None,
+    )
+    .await;
+    assert_eq!(
+        (gone.status, gone.body.clone()),
+        (404, json!({"message": "404 Not found"}))
+    );
+}
+
+/// Method, path, token, body, expected status and body.
+type Case<'a> = (Method, String, Option<&'a str>, Body, u16, Value);
+
+async fn errors_have_gitlab_bodies_in_gitlab_order(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let project = app.project("Shop").await;
+    let base = format!("/projects/{project}/environments");
+    let t = Some(app.token.as_str());
+    let cases: Vec<Case> = vec![
+        (
+            Method::GET,
+            base.clone(),
+            None,
+            Body::None,
+            401,
+            json!({"message": "401 Unauthorized"}),
+        ),
+        (
+            Method::GET,
+            base.clone(),
+            Some("glpat-wrong"),
+            Body::None,
+            401,
+            json!({"message": "401 Unauthorized"}),
+        ),
+        (
+            Method::POST,
+            base.clone(),
+            t,
+            Body::Form(&[("external_url", "https://x.example.com")]),
+            400,
+            json!({"error": "name is missing"}),
+        ),
+        (
+            Method::POST,
+            base.clone(),
+            t,
+            Body::Form(&[("name", "x"), ("slug", "y")]),
+            400,
+            json!({"error": "slug is automatically generated and cannot be changed"}),
+        ),
+        (
+            Method::POST,
+            base.clone(),
+            t,
+            Body::Form(&[("name", "x"), ("tier", "prod")]),
+            400,
+            json!({"error": "tier does not have a valid value"}),
+        ),
+        (
+            Method::POST,
+            base.clone(),
+            t,
+            Body::Form(&[("name", "production")]),
+            400,
+            json!({"message": {"name": ["has already been taken"]}}),
+        ),
+        (
+            Method::POST,
+            base.clone(),
+            t,
+            Body::Form(&[("name", "x"), ("external_url", "javascript:alert(1)")]),
+            400,
+            json!({"message": {"external_url": ["is blocked: Only allowed schemes are http, https"]}}),
+        ),
+        (
+            Method::GET,
+            format!("{base}?search=pr"),
+            t,
+            Body::None,
+            400,
+            json!({"message": "400 Bad request - Search query is less than 3 characters"}),
+        ),
+        (
+            Method::GET,
+            format!("{base}?name=a&search=abc"),
+            t,
+            Body::None,
+            400,
+            json!({"error": "name, search cannot be used together"}),
+        ),
+        (
+            Method::GET,
+            format!("{base}?states=broken"),
+            t,
+            Body::None,
+            400,
+            json!({"error": "states does not have a valid value"}),
+        ),
+        (
+            Method::GET,
+            format!("{base}?per_page=0"),
+            t,
+            Body::None,
+            400,
+            json!({"error": "per_page does not have a valid value"}),
+        ),
+        (
+            Method::GET,
+            "/projects/999/environments".into(),
+            t,
+            Body::None,
+            404,
+            json!({"message": "404 Project Not Found"}),
+        ),
+        (
+            Method::GET,
+            "/projects/nobody%2Fnothing/environments".into(),
+            t,
+            Body::None,
+            404,
+            json!({"message": "404 Project Not Found"}),
+        ),
+        (
+            Method::GET,
+            format!("{base}/999"),
+            t,
+            Body::None,
+            404,
+            json!({"message": "404 Not found"}),
+        ),
+        (
+            Method::PUT,
+            format!("{base}/1"),
+            t,
+            Body::Form(&[("slug", "x")]),
+            400,
+            json!({"error": "slug is automatically generated and cannot be changed"}),
+        ),
+    ];
+    for (method, path, token, body, status, expected) in cases {
+        let reply = gl(&app, method.clone(), &path, token, body).await;
+        assert_eq!(
+            (reply.status, &reply.body),
+            (status, &expected),
+            "{method} {path}"
+        );
+        assert_eq!(
+            reply.headers["content-type"], "application/json",
+            "{method} {path}"
+        );
+    }
+    let bad_name = gl(
+        &app,
+        Method::POST,
+        &base,
+        t,
+        Body::Form(&[("name", "bad;name")]),
+    )
+    .await;
+    assert_eq!(bad_name.status, 400);
+    assert!(
+        bad_name.body["message"]["name"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("can contain only letters")
+    );
+
+    // Another user's project is not found; a token without the scope is forbidden.
+    let stranger = app.token_for("stranger@example.com", "*").await;
+    let hidden = gl(&app, Method::GET, &base, Some(&stranger), Body::None).await;
+    assert_eq!(
+        (hidden.status, hidden.body.clone()),
+        (404, json!({"message": "404 Project Not Found"}))
+    );
+    let reader = app.token_for("admin@slipway.local", "").await;
+    let forbidden = gl(
+        &app,
+        Method::POST,
+        &base,
+        Some(&reader),
+        Body::Form(&[("name", "x")]),
+    )
+    .await;
+    assert_eq!(
+        (forbidden.status, forbidden.body.clone()),
+        (403, json!({"message": "403 Forbidden"}))
+    );
+    let listed = gl(&app, Method::GET, &base, Some(&reader), Body::None).await;
+    assert_eq!(listed.status, 200);
+}
+
+async fn every_way_of_sending_a_token_works(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let project = app.project("Shop").await;
+    let url = format!("{}/api/v4/projects/{project}/environments", app.address);
+    let c = &app.client;
+    for request in [
+        c.get(&url).header("PRIVATE-TOKEN", &app.token),
+        c.get(&url).header("JOB-TOKEN", &app.token),
+        c.get(&url).bearer_auth(&app.token),
+        c.get(format!("{url}?private_token={}", app.token)),
+    ] {
+        assert_eq!(request.send().await.unwrap().status(), 200);
+    }
+}
+
+async fn pagination_headers_and_links(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let project = app.project("Shop").await;
+    let base = format!("/projects/{project}/environments");
+    for index in 0..24 {
+        let name = format!("review/app-{index:02}");
+        let reply = gl(
+            &app,
+            Method::POST,
+            &base,
+            Some(&app.token),
+            Body::Json(json!({"name": name})),
+        )
+        .await;
+        assert_eq!(reply.status, 201);
+    }
+    let page = gl(
+        &app,
+        Method::GET,
+        &format!("{base}?per_page=10&page=2&search=review"),
+        Some(&app.token),
+        Body::None,
+    )
+    .await;
+    assert_eq!(page.status, 200);
+    let h = |name: &str| page.headers[name].to_str().unwrap().to_owned();
+    assert_eq!(
+        (
+            h("x-page"),
+            h("x-per-page"),
+            h("x-next-page"),
+            h("x-prev-page")
+        ),
+        ("2".into(), "10".into(), "3".into(), "1".into())
+    );
+    assert_eq!(
+        (h("x-total"), h("x-total-pages")),
+        ("24".into(), "3".into())
+    );
+    assert_eq!(page.body.as_array().unwrap().len(), 10);
+    assert_eq!(page.body[0]["name"], "review/app-10");
+    let link = h("link");
+    let host = app.address.trim_start_matches("http://");
+    assert!(link.contains(&format!("<http://{host}/api/v4/projects/{project}/environments?page=1&per_page=10&search=review>; rel=\"prev\"")), "{link}");
+    assert!(
+        link.contains("page=3&per_page=10&search=review>; rel=\"next\""),
+        "{link}"
+    );
+    assert!(
+        link.contains("rel=\"first\"")
+            && link.contains("page=3&per_page=10&search=review>; rel=\"last\""),
+        "{link}"
+    );
+
+    let last = gl(
+        &app,
+        Method::GET,
+        &format!("{base}?per_page=10&page=3"),
+        Some(&app.token),
+        Body::None,
+    )
+    .await;
+    assert_eq!(last.headers["x-next-page"], "");
+    assert_eq!(
+        last.body.as_array().unwrap().len(),
+        5,
+        "production and 24 review apps"
+    );
+    let capped = gl(
+        &app,
+        Method::GET,
+        &format!("{base}?per_page=500"),
+        Some(&app.token),
+        Body::None,
+    )
+    .await;
+    assert_eq!(capped.headers["x-per-page"], "100");
+    let empty = gl(
+        &app,
+        Method::GET,
+        &format!("{base}?name=nothing"),
+        Some(&app.token),
+        Body::None,
+    )
+    .await;
+    assert_eq!(
+        (
+            empty.headers["x-total"].to_str().unwrap(),
+            empty.headers["x-total-pages"].to_str().unwrap()
+        ),
+        ("0", "1")
+    );
+    let exact = gl(
+        &app,
+        Method::GET,
+        &format!("{base}?name=review%2Fapp-03"),
+        Some(&app.token),
+        Body::None,
+    )
+    .await;
+    assert_eq!(exact.body.as_array().unwrap().len(), 1);
+}
+
+/// A deployment makes last_deployment appear, with GitLab's words for its status.
+async fn last_deployment_comes_from_slipway_deployments(backend: Backend) {
+    use slipway::db::deployments::{self, NewDeployment};
+    use slipway::domain::ids::ProjectId;
+    use slipway::domain::time::Timestamp;
+    let app = spawn_app(backend).await;
+    let project = app.project("Shop").await;
+    let now = Timestamp::now();
+    let id = deployments::insert(
+        &mut &app.app.store,
+        ProjectId(project),
+        &NewDeployment {
+            user_id: Some(1),
+            commit_branch: Some("main".into()),
+            commit_hash: Some("416d8ea11849050d3d1f5104cf8cf51053e790ab".into()),
+            status: "pending".into(),
+            ..Default::default()
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    deployments::set_status(
+        &mut &app.app.store,
+        id,
+        "finished",
+        Some(now),
+        Some(now),
+        now,
+    )
+    .await
+    .unwrap();
+    let one = gl(
+        &app,
+        Method::GET,
+        &format!("/projects/{project}/environments/1"),
+        Some(&app.token),
+        Body::None,
+    )
+    .await;
+    let last = &one.body["last_deployment"];
+    assert_eq!(last["id"], id.0);
+    assert_eq!(last["iid"], 1);
+    assert_eq!(last["status"], "success");
+    assert_eq!(last["ref"], "main");
+    assert_eq!(last["sha"], "416d8ea11849050d3d1f5104cf8cf51053e790ab");
+    assert_eq!(last["user"]["name"], "Admin");
+    assert_eq!(last["deployable"], Value::Null);
+}
+
+on_both_databases!(
+    create_get_list_update_stop_delete,
+    deleting_honours_if_unmodified_since,
+    errors_have_gitlab_bodies_in_gitlab_order,
+    every_way_of_sending_a_token_works,
+    pagination_headers_and_links,
+    last_deployment_comes_from_slipway_deployments,
+);
