@@ -210,3 +210,64 @@ pub async fn delete(db: &mut impl Db, id: EnvironmentId) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// Stopped review apps (first `/` segment exactly `review`) created before `before` and not
+/// already scheduled, oldest first.
+pub async fn stopped_review_apps(
+    db: &mut impl Db,
+    project: ProjectId,
+    before: Timestamp,
+    limit: i64,
+) -> Result<Vec<Environment>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM environments WHERE project_id = $1 AND state = 'stopped' \
+           AND substr(name, 1, 7) = 'review/' AND created_at < $2 AND delete_at IS NULL \
+         ORDER BY created_at, id LIMIT $3"
+    );
+    db.fetch_all(&sql, args![project, before, limit]).await
+}
+
+/// Schedules environments for deletion at `at`.
+pub async fn schedule_deletion(
+    db: &mut impl Db,
+    ids: &[EnvironmentId],
+    at: Timestamp,
+) -> Result<()> {
+    for id in ids {
+        db.execute(
+            "UPDATE environments SET delete_at = $2 WHERE id = $1 AND delete_at IS NULL",
+            args![*id, at],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Deletes the environments whose scheduled time has come; answers how many.
+pub async fn delete_scheduled(db: &mut impl Db, now: Timestamp) -> Result<u64> {
+    db.execute(
+        "DELETE FROM environments WHERE delete_at IS NOT NULL AND delete_at <= $1",
+        args![now],
+    )
+    .await
+}
+
+/// Stops the available environments that were deployed to, and last deployed and changed
+/// before `before`; answers how many.
+pub async fn stop_stale(
+    db: &mut impl Db,
+    project: ProjectId,
+    before: Timestamp,
+    now: Timestamp,
+) -> Result<u64> {
+    db.execute(
+        "UPDATE environments SET state = 'stopped', auto_stop_at = NULL, updated_at = $3 \
+         WHERE project_id = $1 AND state = 'available' AND updated_at < $2 \
+           AND EXISTS (SELECT 1 FROM deployments d WHERE d.project_id = environments.project_id \
+             AND d.environment = environments.name) \
+           AND NOT EXISTS (SELECT 1 FROM deployments d WHERE d.project_id = environments.project_id \
+             AND d.environment = environments.name AND d.created_at >= $2)",
+        args![project, before, now],
+    )
+    .await
+}

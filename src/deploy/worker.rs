@@ -49,7 +49,12 @@ pub async fn run(app: Arc<App>) {
         tokio::select! {
             _ = app.engine.wake.notified() => {}
             Some(_) = running.join_next(), if !running.is_empty() => {}
-            _ = sweep.tick() => recover(&app).await,
+            _ = sweep.tick() => {
+                recover(&app).await;
+                if let Err(err) = crate::services::environments::delete_scheduled(&app).await {
+                    tracing::error!(error = %err, "deleting scheduled environments failed");
+                }
+            }
         }
     }
 }

@@ -176,3 +176,49 @@ pub async fn stop(
     }
     find(app, project, id).await
 }
+
+/// What a review-app clean-up picked.
+pub struct ReviewAppCleanup {
+    pub scheduled: Vec<Environment>,
+    pub unprocessable: Vec<Environment>,
+}
+
+/// Delete Multiple Stopped Review Apps: picks them, and unless `dry_run` schedules each for
+/// deletion a week from now (the worker deletes them then).
+pub async fn clean_up_review_apps(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    before: Timestamp,
+    limit: i64,
+    dry_run: bool,
+) -> Result<ReviewAppCleanup> {
+    access::project_for(app, who, project, Scope::delete(Resource::Environments)).await?;
+    let picked =
+        db::environments::stopped_review_apps(&mut &app.store, project, before, limit).await?;
+    if !dry_run {
+        let ids: Vec<EnvironmentId> = picked.iter().map(|e| e.id).collect();
+        let week = Timestamp::now().minus_seconds(-7 * 86_400);
+        db::environments::schedule_deletion(&mut &app.store, &ids, week).await?;
+    }
+    Ok(ReviewAppCleanup {
+        scheduled: picked,
+        unprocessable: Vec::new(),
+    })
+}
+
+/// Stops the project's environments not deployed to since `before`.
+pub async fn stop_stale(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    before: Timestamp,
+) -> Result<u64> {
+    access::project_for(app, who, project, Scope::create(Resource::Environments)).await?;
+    db::environments::stop_stale(&mut &app.store, project, before, Timestamp::now()).await
+}
+
+/// The background sweep: deletes environments whose scheduled deletion has come.
+pub async fn delete_scheduled(app: &App) -> Result<u64> {
+    db::environments::delete_scheduled(&mut &app.store, Timestamp::now()).await
+}

@@ -619,7 +619,264 @@ async fn last_deployment_comes_from_slipway_deployments(backend: Backend) {
     assert_eq!(last["deployable"], Value::Null);
 }
 
+async fn review_apps_are_picked_scheduled_and_deleted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let project = app.project("Shop").await;
+    let base = format!("/projects/{project}/environments");
+    let mut ids = std::collections::HashMap::new();
+    // name, stopped, days old
+    for (name, stop, age) in [
+        ("review/a", true, 40),
+        ("review/b", false, 40),
+        ("reviews/c", true, 40),
+        ("review/d", true, 50),
+        ("staging", true, 40),
+        ("review/e", true, 1),
+        ("Review/f", true, 40),
+    ] {
+        let created = gl(
+            &app,
+            Method::POST,
+            &base,
+            Some(&app.token),
+            Body::Json(json!({"name": name})),
+        )
+        .await;
+        let id = created.body["id"].as_i64().unwrap();
+        if stop {
+            gl(
+                &app,
+                Method::POST,
+                &format!("{base}/{id}/stop"),
+                Some(&app.token),
+                Body::None,
+            )
+            .await;
+        }
+        let micros = slipway::domain::time::Timestamp::now()
+            .minus_seconds(age * 86_400)
+            .micros();
+        execute_sql(
+            &app,
+            &format!("UPDATE environments SET created_at = {micros} WHERE id = {id}"),
+        )
+        .await;
+        ids.insert(name, id);
+    }
+    let names = |reply: &Reply, key: &str| -> Vec<String> {
+        reply.body[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let dry = gl(
+        &app,
+        Method::DELETE,
+        &format!("{base}/review_apps"),
+        Some(&app.token),
+        Body::None,
+    )
+    .await;
+    assert_eq!(dry.status, 200, "{dry:?}");
+    assert_eq!(
+        names(&dry, "scheduled_entries"),
+        ["review/d", "review/a"],
+        "oldest first, only stopped review/* before the cutoff"
+    );
+    assert_eq!(dry.body["unprocessable_entries"], json!([]));
+    assert_eq!(
+        keys(&dry.body["scheduled_entries"][0]),
+        [
+            "id",
+            "name",
+            "slug",
+            "external_url",
+            "created_at",
+            "updated_at"
+        ]
+    );
+    assert_eq!(
+        count_rows(&app, "environments", "delete_at IS NOT NULL").await,
+        0,
+        "a dry run writes nothing"
+    );
+
+    let one = gl(
+        &app,
+        Method::DELETE,
+        &format!("{base}/review_apps?dry_run=false&limit=1"),
+        Some(&app.token),
+        Body::None,
+    )
+    .await;
+    assert_eq!(names(&one, "scheduled_entries"), ["review/d"]);
+    let rest = gl(
+        &app,
+        Method::DELETE,
+        &format!("{base}/review_apps"),
+        Some(&app.token),
+        Body::Form(&[("dry_run", "0")]),
+    )
+    .await;
+    assert_eq!(
+        names(&rest, "scheduled_entries"),
+        ["review/a"],
+        "already scheduled ones are not picked again"
+    );
+    let none = gl(
+        &app,
+        Method::DELETE,
+        &format!("{base}/review_apps?dry_run=false"),
+        Some(&app.token),
+        Body::None,
+    )
+    .await;
+    assert_eq!(
+        (none.status, none.body.clone()),
+        (
+            400,
+            json!({"message": {"scheduled_entries": [], "unprocessable_entries": []}})
+        )
+    );
+    let bad = gl(
+        &app,
+        Method::DELETE,
+        &format!("{base}/review_apps?limit=5000"),
+        Some(&app.token),
+        Body::None,
+    )
+    .await;
+    assert_eq!(
+        bad.body,
+        json!({"error": "limit does not have a valid value"})
+    );
+
+    // A week later the worker's sweep deletes them.
+    assert_eq!(
+        count_rows(&app, "environments", "delete_at IS NOT NULL").await,
+        2
+    );
+    execute_sql(
+        &app,
+        "UPDATE environments SET delete_at = 1 WHERE delete_at IS NOT NULL",
+    )
+    .await;
+    let deleted = slipway::services::environments::delete_scheduled(&app.app)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 2);
+    for name in ["review/a", "review/d"] {
+        let gone = gl(
+            &app,
+            Method::GET,
+            &format!("{base}/{}", ids[name]),
+            Some(&app.token),
+            Body::None,
+        )
+        .await;
+        assert_eq!(gone.status, 404, "{name}");
+    }
+    let kept = gl(
+        &app,
+        Method::GET,
+        &format!("{base}/{}", ids["review/e"]),
+        Some(&app.token),
+        Body::None,
+    )
+    .await;
+    assert_eq!(kept.status, 200);
+}
+
+async fn stop_stale_stops_environments_not_deployed_to_since(backend: Backend) {
+    use slipway::db::deployments::{self, NewDeployment};
+    use slipway::domain::ids::ProjectId;
+    use slipway::domain::time::Timestamp;
+    let app = spawn_app(backend).await;
+    let project = app.project("Shop").await;
+    let base = format!("/projects/{project}/environments");
+    let old = Timestamp::now().minus_seconds(60 * 86_400);
+    deployments::insert(
+        &mut &app.app.store,
+        ProjectId(project),
+        &NewDeployment {
+            status: "finished".into(),
+            ..Default::default()
+        },
+        old,
+    )
+    .await
+    .unwrap();
+    let never = gl(
+        &app,
+        Method::POST,
+        &base,
+        Some(&app.token),
+        Body::Json(json!({"name": "never-deployed"})),
+    )
+    .await;
+    execute_sql(
+        &app,
+        &format!("UPDATE environments SET updated_at = {}", old.micros()),
+    )
+    .await;
+
+    let before = (time::OffsetDateTime::now_utc() - time::Duration::days(30))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    for (value, expected) in [
+        (
+            "2001-01-01T00:00:00Z",
+            json!({"message": "400 Bad request - Invalid Date"}),
+        ),
+        ("yesterday", json!({"error": "before is invalid"})),
+    ] {
+        let reply = gl(
+            &app,
+            Method::POST,
+            &format!("{base}/stop_stale"),
+            Some(&app.token),
+            Body::Json(json!({"before": value})),
+        )
+        .await;
+        assert_eq!((reply.status, reply.body), (400, expected));
+    }
+    let reply = gl(
+        &app,
+        Method::POST,
+        &format!("{base}/stop_stale"),
+        Some(&app.token),
+        Body::Json(json!({"before": before})),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let production = gl(
+        &app,
+        Method::GET,
+        &format!("{base}/1"),
+        Some(&app.token),
+        Body::None,
+    )
+    .await;
+    assert_eq!(production.body["state"], "stopped");
+    let untouched = gl(
+        &app,
+        Method::GET,
+        &format!("{base}/{}", never.body["id"]),
+        Some(&app.token),
+        Body::None,
+    )
+    .await;
+    assert_eq!(
+        untouched.body["state"], "available",
+        "never deployed to: not stale"
+    );
+}
+
 on_both_databases!(
+    review_apps_are_picked_scheduled_and_deleted,
+    stop_stale_stops_environments_not_deployed_to_since,
     create_get_list_update_stop_delete,
     deleting_honours_if_unmodified_since,
     errors_have_gitlab_bodies_in_gitlab_order,

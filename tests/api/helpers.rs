@@ -258,6 +258,24 @@ impl TestApp {
     }
 }
 
+/// Runs a statement written by the test itself (to set up what the API cannot, such as age).
+pub async fn execute_sql(app: &TestApp, sql: &str) {
+    match &app.app.store {
+        slipway::db::Store::Sqlite(pool) => {
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        slipway::db::Store::Postgres(pool) => {
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+}
+
 /// Counts the rows of `table` matching `filter` (SQL written by the test itself).
 pub async fn count_rows(app: &TestApp, table: &str, filter: &str) -> i64 {
     let sql = format!("SELECT COUNT(*) FROM {table} WHERE {filter}");

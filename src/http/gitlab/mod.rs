@@ -31,6 +31,11 @@ pub fn router(app: AppState) -> Router {
             get(show).put(update).delete(remove),
         )
         .route("/projects/{id}/environments/{environment}/stop", post(stop))
+        .route(
+            "/projects/{id}/environments/review_apps",
+            axum::routing::delete(clean_up_review_apps),
+        )
+        .route("/projects/{id}/environments/stop_stale", post(stop_stale))
         .fallback(|| async { GitlabError::NotFound("404 Not Found") })
         .with_state(app)
 }
@@ -457,6 +462,87 @@ async fn stop(
     Ok(json_response(
         StatusCode::OK,
         &views::environment(&stopped, Some(&view)),
+    ))
+}
+
+/// An ISO 8601 date-time parameter, or the error GitLab gives for it.
+fn datetime(params: &Params, name: &str) -> Result<Option<Timestamp>, GitlabError> {
+    use time::format_description::well_known::Rfc3339;
+    match text(params, name)? {
+        None => Ok(None),
+        Some(value) => time::OffsetDateTime::parse(&value, &Rfc3339)
+            .map(|t| Some(Timestamp((t.unix_timestamp_nanos() / 1_000) as i64)))
+            .map_err(|_| GitlabError::Param(format!("{name} is invalid"))),
+    }
+}
+
+async fn clean_up_review_apps(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, GitlabError> {
+    let call = call(&app, &headers, &uri, &body).await?;
+    let params = &call.params;
+    let before =
+        datetime(params, "before")?.unwrap_or_else(|| Timestamp::now().minus_seconds(30 * 86_400));
+    let limit = positive(params, "limit", 100)?;
+    if limit > 1000 {
+        return Err(GitlabError::Param(
+            "limit does not have a valid value".into(),
+        ));
+    }
+    let dry_run = boolean(params, "dry_run")?.unwrap_or(true);
+    let view = project(&app, &call, &id).await?;
+    let cleanup = environments::clean_up_review_apps(
+        &app,
+        &call.who,
+        view.project.id,
+        before,
+        limit,
+        dry_run,
+    )
+    .await
+    .map_err(environment_error)?;
+    let body = json!({
+        "scheduled_entries": cleanup.scheduled.iter().map(views::entry).collect::<Vec<_>>(),
+        "unprocessable_entries": cleanup.unprocessable.iter().map(views::entry).collect::<Vec<_>>(),
+    });
+    if cleanup.scheduled.is_empty() && cleanup.unprocessable.is_empty() {
+        return Ok(json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"message": body}),
+        ));
+    }
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+async fn stop_stale(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, GitlabError> {
+    let call = call(&app, &headers, &uri, &body).await?;
+    let before = datetime(&call.params, "before")?
+        .ok_or_else(|| GitlabError::Param("before is missing".into()))?;
+    let now = Timestamp::now();
+    let (oldest, newest) = (
+        now.minus_seconds(10 * 365 * 86_400),
+        now.minus_seconds(7 * 86_400),
+    );
+    if before < oldest || before > newest {
+        return Err(GitlabError::BadRequest("Invalid Date".into()));
+    }
+    let view = project(&app, &call, &id).await?;
+    environments::stop_stale(&app, &call.who, view.project.id, before)
+        .await
+        .map_err(environment_error)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"message": "Successfully requested stop for all stale environments"}),
     ))
 }
 

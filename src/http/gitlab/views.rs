@@ -37,6 +37,18 @@ pub fn environment(e: &Environment, project: Option<&ProjectView>) -> Value {
     value
 }
 
+/// An entry of a review-app clean-up.
+pub fn entry(e: &Environment) -> Value {
+    json!({
+        "id": e.id,
+        "name": e.name,
+        "slug": e.slug,
+        "external_url": e.external_url,
+        "created_at": time(e.created_at.micros()),
+        "updated_at": time(e.updated_at.micros()),
+    })
+}
+
 /// Get one: no `project`, and the latest successful deployment (or null).
 pub async fn environment_detail(
     e: &Environment,
