@@ -26,3 +26,9 @@ ALTER TABLE deployments ADD COLUMN environment TEXT NOT NULL DEFAULT 'production
 INSERT INTO environments (project_id, name, slug, tier, state, created_at, updated_at)
 SELECT id, 'production', 'production', 'production', 'available', created_at, created_at
 FROM projects;
+
+-- Stopping an environment with an on_stop script queues a "stop" run; it must not replace
+-- (or be replaced by) the project's waiting deployment.
+DROP INDEX deployments_one_pending;
+CREATE UNIQUE INDEX deployments_one_pending ON deployments(project_id)
+    WHERE status = 'pending' AND requested_from <> 'stop';

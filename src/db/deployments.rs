@@ -230,7 +230,7 @@ pub async fn enqueue(
             "INSERT INTO deployments (project_id, user_id, status, requested_from, requested_ref, \
                created_at, updated_at, environment) \
              VALUES ($1, $2, 'pending', $3, $4, $5, $5, $6) \
-             ON CONFLICT (project_id) WHERE status = 'pending' DO UPDATE SET \
+             ON CONFLICT (project_id) WHERE status = 'pending' AND requested_from <> 'stop' DO UPDATE SET \
                user_id = excluded.user_id, requested_from = excluded.requested_from, \
                requested_ref = excluded.requested_ref, environment = excluded.environment, \
                updated_at = excluded.updated_at \
@@ -496,7 +496,7 @@ pub async fn last_successful(
 ) -> Result<Option<(Deployment, i64)>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM deployments WHERE project_id = $1 AND environment = $2 \
-           AND status = 'finished' ORDER BY id DESC LIMIT 1"
+           AND status = 'finished' AND requested_from <> 'stop' ORDER BY id DESC LIMIT 1"
     );
     let Some(deployment) = db
         .fetch_optional::<Deployment>(&sql, args![project, environment])
@@ -511,4 +511,22 @@ pub async fn last_successful(
         )
         .await?;
     Ok(Some((deployment, number)))
+}
+
+/// Queues the teardown of a stopping environment (its on_stop script on its servers).
+pub async fn enqueue_stop(
+    db: &mut impl Db,
+    project: ProjectId,
+    user: Option<i64>,
+    environment: &str,
+    now: Timestamp,
+) -> Result<DeploymentId> {
+    let (id,): (i64,) = db
+        .fetch_one(
+            "INSERT INTO deployments (project_id, user_id, status, requested_from, created_at, \
+               updated_at, environment) VALUES ($1, $2, 'pending', 'stop', $3, $3, $4) RETURNING id",
+            args![project, user, now, environment],
+        )
+        .await?;
+    Ok(DeploymentId(id))
 }

@@ -194,6 +194,19 @@ pub async fn stop(
     Ok(changed == 1)
 }
 
+/// Marks an available environment as stopping while its on_stop script runs; `false` when
+/// it was not available.
+pub async fn start_stopping(db: &mut impl Db, id: EnvironmentId, now: Timestamp) -> Result<bool> {
+    let changed = db
+        .execute(
+            "UPDATE environments SET state = 'stopping', updated_at = $2 \
+             WHERE id = $1 AND state <> 'stopped'",
+            args![id, now],
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
 /// A deployment to a stopped environment makes it available again.
 pub async fn make_available(db: &mut impl Db, id: EnvironmentId, now: Timestamp) -> Result<()> {
     db.execute(

@@ -141,9 +141,11 @@ fn select_projects(postgres: bool, filter: &str) -> String {
              AS pending_deployments, \
            (SELECT MAX(d.started_at) FROM deployments d WHERE d.project_id = p.id \
              AND d.status = 'running') AS deployment_started_at, \
-           (SELECT COUNT(*) FROM deployments d WHERE d.project_id = p.id AND d.created_at >= $2) \
+           (SELECT COUNT(*) FROM deployments d WHERE d.project_id = p.id AND d.created_at >= $2 \
+             AND d.requested_from <> 'stop') \
              AS daily_deploys, \
-           (SELECT COUNT(*) FROM deployments d WHERE d.project_id = p.id AND d.created_at >= $3) \
+           (SELECT COUNT(*) FROM deployments d WHERE d.project_id = p.id AND d.created_at >= $3 \
+             AND d.requested_from <> 'stop') \
              AS weekly_deploys, \
            EXISTS (SELECT 1 FROM heartbeats h WHERE h.project_id = p.id AND h.status = 'missing') \
              AS has_missing_heartbeats, \
@@ -155,7 +157,8 @@ fn select_projects(postgres: bool, filter: &str) -> String {
            {servers} AS servers \
          FROM projects p \
          LEFT JOIN deployments l ON l.id = (SELECT MAX(d.id) FROM deployments d \
-           WHERE d.project_id = p.id AND d.status IN ('finished', 'error', 'cancelled')) \
+           WHERE d.project_id = p.id AND d.status IN ('finished', 'error', 'cancelled') \
+             AND d.requested_from <> 'stop') \
          WHERE {filter}"
     )
 }

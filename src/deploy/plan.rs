@@ -17,6 +17,10 @@ pub enum Work {
         script: String,
         run_as: String,
     },
+    /// An environment's on_stop script, run as each server's user.
+    Teardown {
+        script: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

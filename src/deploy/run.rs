@@ -91,6 +91,9 @@ pub(super) async fn deploy(
     // Only the servers of the environment this deployment targets.
     view.servers
         .retain(|s| s.environment == deployment.environment);
+    if deployment.requested_from == "stop" {
+        return teardown(app, &deployment, &view, cancel).await;
+    }
     let project = &view.project;
     if view.servers.is_empty() {
         return Ok(Ending::error(format!(
@@ -203,31 +206,10 @@ pub(super) async fn deploy(
         processes.push(ids);
     }
 
-    let mut keys = HashMap::new();
-    for server in &view.servers {
-        let sealed = db::servers::private_key_sealed(&mut &app.store, server.id).await?;
-        let text = String::from_utf8(app.vault.open(&sealed)?)?;
-        let key = crate::ssh::load_private_key(&text).context("a server key does not load")?;
-        keys.insert(server.id, key);
-    }
-    let run = Run {
-        app,
-        id,
-        pins: std::sync::Mutex::new(
-            view.servers
-                .iter()
-                .filter_map(|s| s.host_key.clone().map(|k| (s.id, k)))
-                .collect(),
-        ),
-        servers: view.servers.iter().map(|s| (s.id, s.clone())).collect(),
-        keys,
-        sessions: Mutex::new(HashMap::new()),
-        connecting: Semaphore::new(app.engine.max_connecting.max(1)),
-        cancel,
-        timeout: Duration::from_secs(project.step_timeout_seconds.max(1) as u64),
-        archive: archive.clone(),
-    };
+    let run = Run::new(app, id, &view, cancel, archive.clone()).await?;
+    let environment_slug = crate::domain::environment::slug(&deployment.environment);
     let context = Scripting {
+        environment_slug,
         time: time.clone(),
         sha: commit.sha.clone(),
         branch: project.branch.clone(),
@@ -256,6 +238,7 @@ pub(super) async fn deploy(
 
 /// What the scripts of one deployment are made from.
 struct Scripting {
+    environment_slug: String,
     time: String,
     sha: String,
     branch: String,
@@ -284,7 +267,40 @@ async fn release_name(app: &App, project: ProjectId) -> anyhow::Result<String> {
     Ok(name)
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    async fn new(
+        app: &'a App,
+        id: DeploymentId,
+        view: &projects::ProjectView,
+        cancel: watch::Receiver<bool>,
+        archive: PathBuf,
+    ) -> anyhow::Result<Run<'a>> {
+        let mut keys = HashMap::new();
+        for server in &view.servers {
+            let sealed = db::servers::private_key_sealed(&mut &app.store, server.id).await?;
+            let text = String::from_utf8(app.vault.open(&sealed)?)?;
+            let key = crate::ssh::load_private_key(&text).context("a server key does not load")?;
+            keys.insert(server.id, key);
+        }
+        Ok(Run {
+            app,
+            id,
+            pins: std::sync::Mutex::new(
+                view.servers
+                    .iter()
+                    .filter_map(|s| s.host_key.clone().map(|k| (s.id, k)))
+                    .collect(),
+            ),
+            servers: view.servers.iter().map(|s| (s.id, s.clone())).collect(),
+            keys,
+            sessions: Mutex::new(HashMap::new()),
+            connecting: Semaphore::new(app.engine.max_connecting.max(1)),
+            cancel,
+            timeout: Duration::from_secs(view.project.step_timeout_seconds.max(1) as u64),
+            archive,
+        })
+    }
+
     fn layout(&self, server: &Server, context: &Scripting) -> Layout {
         Layout {
             base: server.deployment_path.clone(),
@@ -474,6 +490,24 @@ impl Run<'_> {
                 server.connect_as.clone(),
                 scripts::purge(&layout, context.retain),
             ),
+            Work::Teardown { script } => {
+                let live = layout.current();
+                let values = [
+                    ("release", live.as_str()),
+                    ("time", ""),
+                    ("project", server.deployment_path.as_str()),
+                    ("sha", ""),
+                    ("branch", context.branch.as_str()),
+                    ("author", ""),
+                    ("message", ""),
+                    ("name", context.name.as_str()),
+                    ("php", server.php_path.as_str()),
+                    ("composer", server.composer_path.as_str()),
+                    ("environment", server.environment.as_str()),
+                    ("environment_slug", context.environment_slug.as_str()),
+                ];
+                (server.connect_as.clone(), scripts::hook(script, &values))
+            }
             Work::Hook { script, run_as, .. } => {
                 let release = layout.release();
                 let values = [
@@ -487,6 +521,8 @@ impl Run<'_> {
                     ("name", context.name.as_str()),
                     ("php", server.php_path.as_str()),
                     ("composer", server.composer_path.as_str()),
+                    ("environment", server.environment.as_str()),
+                    ("environment_slug", context.environment_slug.as_str()),
                 ];
                 (run_as.clone(), scripts::hook(script, &values))
             }
@@ -858,4 +894,83 @@ async fn pin(app: &App, server: &Server, seen: &str) -> Result<(), SshError> {
         }
         _ => Ok(()),
     }
+}
+
+/// Stopping an environment: its on_stop script on each of its servers, recorded like a
+/// deployment, then the environment is stopped.
+async fn teardown(
+    app: &App,
+    deployment: &db::deployments::Deployment,
+    view: &projects::ProjectView,
+    cancel: watch::Receiver<bool>,
+) -> anyhow::Result<Ending> {
+    let environment = db::environments::get_by_name(
+        &mut &app.store,
+        deployment.project_id,
+        &deployment.environment,
+    )
+    .await?;
+    let Some(environment) = environment else {
+        return Ok(Ending::error("The environment no longer exists."));
+    };
+    let ending = match (&environment.on_stop, view.servers.is_empty()) {
+        (Some(script), false) => {
+            let step = Step {
+                name: "Stop Environment".to_owned(),
+                action_id: 0,
+                work: Work::Teardown {
+                    script: script.clone(),
+                },
+                servers: view.servers.iter().map(|s| s.id).collect(),
+            };
+            let mut processes = Vec::new();
+            for server in &view.servers {
+                let process = db::deployments::insert_process(
+                    &mut &app.store,
+                    deployment.id,
+                    deployment.project_id,
+                    &NewProcess {
+                        server_id: Some(server.id.0),
+                        server_name: Some(server.name.clone()),
+                        sequence: 1,
+                        name: step.name.clone(),
+                        action_id: None,
+                        hook_id: None,
+                        status: "pending".into(),
+                    },
+                    Timestamp::now(),
+                )
+                .await?;
+                processes.push((server.id, process));
+            }
+            let run = Run::new(app, deployment.id, view, cancel, PathBuf::new()).await?;
+            let context = Scripting {
+                environment_slug: environment.slug.clone(),
+                time: String::new(),
+                sha: String::new(),
+                branch: view.project.branch.clone(),
+                author: String::new(),
+                message: String::new(),
+                name: view.project.name.clone(),
+                laravel: false,
+                links: Vec::new(),
+                retain: view.project.retain_deployments,
+                composer_dev: false,
+                composer_quiet: false,
+            };
+            let outcomes = run.run_step(&step, &processes, &context).await;
+            run.close().await;
+            let failures = failures(&outcomes);
+            if outcomes.iter().any(|(_, o)| *o == Outcome::Cancelled) {
+                Ending::cancelled()
+            } else if failures.is_empty() {
+                Ending::finished()
+            } else {
+                Ending::error(failures.join("; "))
+            }
+        }
+        _ => Ending::finished(),
+    };
+    db::environments::stop(&mut &app.store, environment.id, true, Timestamp::now()).await?;
+    Ok(ending)
 }

@@ -168,7 +168,26 @@ pub async fn stop(
     force: bool,
 ) -> Result<Environment> {
     access::project_for(app, who, project, Scope::create(Resource::Environments)).await?;
-    find(app, project, id).await?;
+    let environment = find(app, project, id).await?;
+    // With a teardown script and servers to run it on, the environment is stopping until the
+    // script has run (the worker stops it then).
+    let has_servers = db::servers::list(&mut &app.store, project)
+        .await?
+        .iter()
+        .any(|s| s.environment == environment.name);
+    if environment.on_stop.is_some() && has_servers && environment.state != "stopped" {
+        db::environments::start_stopping(&mut &app.store, id, Timestamp::now()).await?;
+        db::deployments::enqueue_stop(
+            &mut &app.store,
+            project,
+            Some(who.user.0),
+            &environment.name,
+            Timestamp::now(),
+        )
+        .await?;
+        app.engine.wake();
+        return find(app, project, id).await;
+    }
     if !db::environments::stop(&mut &app.store, id, force, Timestamp::now()).await? {
         return Err(Error::Failed(
             "Attempted to stop the environment but failed to change the status".into(),

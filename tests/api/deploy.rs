@@ -936,7 +936,94 @@ async fn deployments_reach_only_their_environment(backend: Backend) {
     assert_invalid(&bad, &["environment"]);
 }
 
+/// Stopping a review app runs its on_stop script on the environment's servers (recorded like
+/// a deployment), and the environment is stopped once it has run.
+async fn stopping_an_environment_runs_its_teardown(backend: Backend) {
+    let mut fleet = Fleet::new(backend, 1, json!({})).await;
+    fleet
+        .add_server("review-box", json!({"environment": "review/fix-foo"}))
+        .await;
+    let traces = shared_dir(fleet.root(), "traces");
+    let review = fleet.deploy(json!({"environment": "review/fix-foo"})).await;
+    assert_eq!(review["status"], "finished", "{review}");
+
+    let base = format!(
+        "{}/api/v4/projects/{}/environments",
+        fleet.app.address, fleet.project
+    );
+    let client = &fleet.app.client;
+    let token = fleet.app.token.clone();
+    let list: serde_json::Value = client
+        .get(format!("{base}?name=review%2Ffix-foo"))
+        .header("PRIVATE-TOKEN", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = list[0]["id"].as_i64().unwrap();
+    let script = format!(
+        "rm -rf {{{{ project }}}}/releases\necho \"{{{{ environment }}}} {{{{ environment_slug }}}}\" > {}/stopped",
+        traces.display()
+    );
+    let updated = client
+        .put(format!("{base}/{id}"))
+        .header("PRIVATE-TOKEN", &token)
+        .json(&json!({"on_stop": script}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), 200);
+
+    let stopping: serde_json::Value = client
+        .post(format!("{base}/{id}/stop"))
+        .header("PRIVATE-TOKEN", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stopping["state"], "stopping", "{stopping}");
+    let runs = fleet
+        .app
+        .get(&format!("/api/projects/{}/deployments", fleet.project))
+        .await;
+    let teardown = runs.body["deployments"][0]["id"].as_i64().unwrap();
+    let record = fleet.wait(teardown).await;
+    assert_eq!(record["status"], "finished", "{record}");
+    let processes = record["processes"].as_array().unwrap();
+    assert_eq!(processes.len(), 1, "only the environment's server");
+    assert_eq!(processes[0]["name"], "Stop Environment");
+    assert_eq!(processes[0]["server_name"], "review-box");
+
+    let stopped: serde_json::Value = client
+        .get(format!("{base}/{id}"))
+        .header("PRIVATE-TOKEN", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stopped["state"], "stopped");
+    assert!(
+        !fleet.path(1).join("releases").exists(),
+        "the teardown did not run"
+    );
+    let said = std::fs::read_to_string(traces.join("stopped")).unwrap();
+    assert_eq!(said.trim(), "review/fix-foo review-fix-foo-v25cyx");
+    // The project's summary still shows its last real deployment.
+    let project = fleet
+        .app
+        .get(&format!("/api/projects/{}", fleet.project))
+        .await;
+    assert_eq!(project.body["project"]["last_deployment_id"], review["id"]);
+}
+
 on_both_databases!(
+    stopping_an_environment_runs_its_teardown,
     deployments_reach_only_their_environment,
     output_is_streamed_stored_and_capped,
     a_failed_reload_after_the_switch_is_rolled_back,

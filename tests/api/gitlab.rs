@@ -54,6 +54,7 @@ const LISTED: &[&str] = &[
     "auto_stop_at",
     "description",
     "auto_stop_setting",
+    "on_stop",
 ];
 
 async fn create_get_list_update_stop_delete(backend: Backend) {

@@ -329,6 +329,21 @@ fn read_fields(params: &Params, fields: &mut EnvironmentFields) -> Result<(), Gi
     if params.sent("description") {
         fields.description = text(params, "description")?;
     }
+    if params.sent("on_stop") {
+        let mut errors = FieldErrors::default();
+        let script = params
+            .raw_string("on_stop", &mut errors)
+            .filter(|s| !s.trim().is_empty());
+        if let Some(script) = &script
+            && script.len() > 64 * 1024
+        {
+            errors.add("on_stop", "is too long (maximum is 65536 characters)");
+        }
+        if !errors.is_empty() {
+            return Err(GitlabError::Model(errors));
+        }
+        fields.on_stop = script;
+    }
     if let Some(setting) = text(params, "auto_stop_setting")? {
         if !["always", "with_action"].contains(&setting.as_str()) {
             return Err(GitlabError::Param(

@@ -34,6 +34,8 @@ pub fn environment(e: &Environment, project: Option<&ProjectView>) -> Value {
     map.insert("auto_stop_at".into(), json!(e.auto_stop_at.map(time)));
     map.insert("description".into(), json!(e.description));
     map.insert("auto_stop_setting".into(), json!(e.auto_stop_setting));
+    // Slipway: the teardown script run on the environment's servers when it stops.
+    map.insert("on_stop".into(), json!(e.on_stop));
     value
 }
 
