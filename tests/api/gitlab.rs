@@ -450,6 +450,34 @@ async fn errors_have_gitlab_bodies_in_gitlab_order(backend: Backend) {
     );
     let listed = gl(&app, Method::GET, &base, Some(&reader), Body::None).await;
     assert_eq!(listed.status, 200);
+
+    // GitLab's order: parameters before the project, 403 before the environment.
+    let early = gl(
+        &app,
+        Method::GET,
+        "/projects/999/environments?per_page=0",
+        t,
+        Body::None,
+    )
+    .await;
+    assert_eq!(
+        early.body,
+        json!({"error": "per_page does not have a valid value"})
+    );
+    let creator = app
+        .token_for("admin@slipway.local", "environments:create")
+        .await;
+    for (method, path) in [
+        (Method::DELETE, format!("{base}/999")),
+        (Method::DELETE, format!("{base}/review_apps")),
+    ] {
+        let reply = gl(&app, method.clone(), &path, Some(&creator), Body::None).await;
+        assert_eq!(
+            (reply.status, &reply.body),
+            (403, &json!({"message": "403 Forbidden"})),
+            "{method} {path}"
+        );
+    }
 }
 
 async fn every_way_of_sending_a_token_works(backend: Backend) {
