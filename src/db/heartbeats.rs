@@ -72,3 +72,30 @@ pub async fn delete(db: &mut impl Db, id: HeartbeatId) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// Records a check-in; `false` when no heartbeat has this token.
+pub async fn check_in(db: &mut impl Db, token_hash: &str, now: Timestamp) -> Result<bool> {
+    let updated = db
+        .execute(
+            "UPDATE heartbeats SET last_checked_in_at = $2, status = 'healthy', updated_at = $2 \
+             WHERE token_hash = $1",
+            args![token_hash, now],
+        )
+        .await?;
+    Ok(updated == 1)
+}
+
+/// Marks missing the healthy heartbeats whose interval passed without a check-in; answers
+/// the ones that changed.
+pub async fn mark_missing(db: &mut impl Db, now: Timestamp) -> Result<Vec<HeartbeatId>> {
+    let rows: Vec<(i64,)> = db
+        .fetch_all(
+            "UPDATE heartbeats SET status = 'missing', updated_at = $1 \
+             WHERE status = 'healthy' \
+               AND COALESCE(last_checked_in_at, created_at) + interval_minutes * 60000000 < $1 \
+             RETURNING id",
+            args![now],
+        )
+        .await?;
+    Ok(rows.into_iter().map(|(id,)| HeartbeatId(id)).collect())
+}

@@ -397,3 +397,17 @@ pub async fn find_visible_by_repository(
     let row: Option<(i64,)> = db.fetch_optional(&sql, args![user, path]).await?;
     Ok(row.map(|(id,)| ProjectId(id)))
 }
+
+/// The project whose deploy token has this hash, and its owner.
+pub async fn find_by_token_hash(
+    db: &mut impl Db,
+    token_hash: &str,
+) -> Result<Option<(ProjectId, UserId)>> {
+    let row: Option<(i64, i64)> = db
+        .fetch_optional(
+            "SELECT id, user_id FROM projects WHERE token_hash = $1",
+            args![token_hash],
+        )
+        .await?;
+    Ok(row.map(|(id, user)| (ProjectId(id), UserId(user))))
+}

@@ -54,6 +54,9 @@ pub async fn run(app: Arc<App>) {
                 if let Err(err) = crate::services::environments::delete_scheduled(&app).await {
                     tracing::error!(error = %err, "deleting scheduled environments failed");
                 }
+                if let Err(err) = crate::services::heartbeats::mark_missing(&app, Timestamp::now()).await {
+                    tracing::error!(error = %err, "checking heartbeats failed");
+                }
             }
         }
     }

@@ -19,6 +19,7 @@ use crate::app::AppState;
 pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(envoyer::token_router(app.clone()))
         .nest("/api/v4", gitlab::router(app.clone()))
         .nest("/api", envoyer::router(app.clone()))
         .layer(

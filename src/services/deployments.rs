@@ -3,7 +3,7 @@
 use crate::app::App;
 use crate::db::{self, deployments::Deployment, deployments::Process};
 use crate::deploy::hub::LogEvent;
-use crate::domain::ids::{DeploymentId, ProjectId};
+use crate::domain::ids::{DeploymentId, ProjectId, UserId};
 use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
 use crate::domain::validation::{FieldErrors, Params, invalid_choice_message, is_git_ref_name};
@@ -51,6 +51,11 @@ pub async fn create(
     params: &Params,
 ) -> Result<Deployment> {
     access::project_for(app, who, project, Scope::create(Resource::Deployments)).await?;
+    queue(app, project, who.user, params).await
+}
+
+/// Queues a deployment the caller was allowed to ask for.
+async fn queue(app: &App, project: ProjectId, user: UserId, params: &Params) -> Result<Deployment> {
     let view = projects::load(app, project).await?;
     let (from, name) = read_target(params, &view.project.branch)?;
     let mut errors = FieldErrors::default();
@@ -77,7 +82,7 @@ pub async fn create(
     let id = db::deployments::enqueue(
         &mut &app.store,
         project,
-        Some(who.user.0),
+        Some(user.0),
         &environment,
         from,
         &name,
@@ -215,4 +220,15 @@ pub async fn follow(
         status: deployment.status,
     });
     Ok(Follow::Ended(events))
+}
+
+/// Deploy by URL (`/deploy/{token}`): the project's token is the only credential. Deploys
+/// the project's branch, or the `branch` or `sha` given, to `environment` (production).
+pub async fn create_by_token(app: &App, token: &str, params: &Params) -> Result<Deployment> {
+    let hash = crate::crypto::token_hash(token);
+    let (project, owner) = db::projects::find_by_token_hash(&mut &app.store, &hash)
+        .await?
+        .ok_or(Error::NotFound)?;
+    // Deployed in the owner's name: the token stands for the project.
+    queue(app, project, owner, params).await
 }

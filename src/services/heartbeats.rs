@@ -97,3 +97,24 @@ pub async fn delete(app: &App, who: &Principal, project: ProjectId, id: Heartbea
     find(app, project, id).await?;
     db::heartbeats::delete(&mut &app.store, id).await
 }
+
+/// A check-in by URL (`/heartbeat/{token}`): the token is the only credential.
+pub async fn check_in(app: &App, token: &str) -> Result<()> {
+    if db::heartbeats::check_in(
+        &mut &app.store,
+        &crypto::token_hash(token),
+        Timestamp::now(),
+    )
+    .await?
+    {
+        Ok(())
+    } else {
+        Err(Error::NotFound)
+    }
+}
+
+/// The sweep: heartbeats whose interval passed without a check-in become missing (as of
+/// `now`, so tests can move the clock).
+pub async fn mark_missing(app: &App, now: Timestamp) -> Result<Vec<HeartbeatId>> {
+    db::heartbeats::mark_missing(&mut &app.store, now).await
+}

@@ -1022,7 +1022,72 @@ async fn stopping_an_environment_runs_its_teardown(backend: Backend) {
     assert_eq!(project.body["project"]["last_deployment_id"], review["id"]);
 }
 
+/// `/deploy/{token}` deploys with the project's token as the only credential.
+async fn the_deploy_url_deploys_with_the_project_token(backend: Backend) {
+    let fleet = Fleet::new(backend, 1, json!({})).await;
+    let project = fleet
+        .app
+        .get(&format!("/api/projects/{}", fleet.project))
+        .await;
+    let token = project.body["project"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = |suffix: &str| format!("{}/deploy/{token}{suffix}", fleet.app.address);
+
+    let reply = fleet
+        .app
+        .client
+        .get(url("?branch=main"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let body: serde_json::Value = reply.json().await.unwrap();
+    let first = fleet.wait(body["deployment"]["id"].as_i64().unwrap()).await;
+    assert_eq!(
+        (first["status"].as_str(), first["user_id"].as_i64()),
+        (Some("finished"), Some(1))
+    );
+
+    let sha = fleet.repo.commit(
+        &[("public/index.html", "by url\n")],
+        "By URL",
+        "Eve",
+        "eve@example.com",
+    );
+    let reply = fleet
+        .app
+        .client
+        .post(url(""))
+        .form(&[("sha", sha.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = reply.json().await.unwrap();
+    let second = fleet.wait(body["deployment"]["id"].as_i64().unwrap()).await;
+    assert_eq!(second["commit_hash"], sha);
+
+    let unknown = fleet
+        .app
+        .client
+        .get(format!("{}/deploy/not-a-token", fleet.app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let bad = fleet
+        .app
+        .client
+        .get(url("?branch=$(id)"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+}
+
 on_both_databases!(
+    the_deploy_url_deploys_with_the_project_token,
     stopping_an_environment_runs_its_teardown,
     deployments_reach_only_their_environment,
     output_is_streamed_stored_and_capped,

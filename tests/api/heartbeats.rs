@@ -65,4 +65,80 @@ async fn create_validates(backend: Backend) {
     assert_eq!(app.get(&path).await.body, json!({"heartbeats": []}));
 }
 
-on_both_databases!(create_list_get_delete, create_validates);
+/// Check-ins by URL keep a heartbeat healthy; an interval without one makes it missing (the
+/// sweep is run with a clock moved forward), and the next check-in makes it healthy again.
+async fn check_ins_and_missing_heartbeats(backend: Backend) {
+    use slipway::domain::time::Timestamp;
+    let app = spawn_app(backend).await;
+    let project = app.project("Beats").await;
+    let path = format!("/api/projects/{project}/heartbeats");
+    let created = app
+        .post(&path, json!({"name": "cron", "interval": 10}))
+        .await;
+    let token = created.body["heartbeat"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = created.body["heartbeat"]["id"].as_i64().unwrap();
+    let check_in = format!("{}/heartbeat/{token}", app.address);
+
+    let reply = app.client.get(&check_in).send().await.unwrap();
+    assert_eq!(reply.status(), 200);
+    let checked =
+        app.get(&format!("{path}/{id}")).await.body["heartbeat"]["last_checked_in_at"].clone();
+    assert!(checked.is_string());
+
+    // Nine minutes later nothing is missing; eleven minutes later it is.
+    let now = Timestamp::now();
+    assert!(
+        slipway::services::heartbeats::mark_missing(&app.app, now.minus_seconds(-9 * 60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let missing =
+        slipway::services::heartbeats::mark_missing(&app.app, now.minus_seconds(-11 * 60))
+            .await
+            .unwrap();
+    assert_eq!(missing.len(), 1);
+    assert_eq!(
+        app.get(&format!("{path}/{id}")).await.body["heartbeat"]["status"],
+        "missing"
+    );
+    assert_eq!(
+        app.get(&format!("/api/projects/{project}")).await.body["project"]["has_missing_heartbeats"],
+        true
+    );
+    assert!(
+        slipway::services::heartbeats::mark_missing(&app.app, now.minus_seconds(-20 * 60))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a transition happens once"
+    );
+
+    let reply = app.client.post(&check_in).send().await.unwrap();
+    assert_eq!(reply.status(), 200);
+    assert_eq!(
+        app.get(&format!("{path}/{id}")).await.body["heartbeat"]["status"],
+        "healthy"
+    );
+    assert_eq!(
+        app.get(&format!("/api/projects/{project}")).await.body["project"]["has_missing_heartbeats"],
+        false
+    );
+
+    let unknown = app
+        .client
+        .get(format!("{}/heartbeat/nope", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+}
+
+on_both_databases!(
+    check_ins_and_missing_heartbeats,
+    create_list_get_delete,
+    create_validates
+);

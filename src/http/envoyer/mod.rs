@@ -153,6 +153,31 @@ pub fn router(app: AppState) -> Router {
         .with_state(app)
 }
 
+/// The URLs whose token is their only credential: deploy a project, check a heartbeat in.
+pub fn token_router(app: AppState) -> Router {
+    Router::new()
+        .route(
+            "/deploy/{token}",
+            get(deploy_by_token).post(deploy_by_token),
+        )
+        .route("/heartbeat/{token}", get(check_in).post(check_in))
+        .with_state(app)
+}
+
+async fn deploy_by_token(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+    Payload(params): Payload,
+) -> ApiResult<Response> {
+    let deployment = deployments::create_by_token(&app, &token, &params).await?;
+    Ok(Json(Keyed("deployment", views::deployment(&deployment))).into_response())
+}
+
+async fn check_in(State(app): State<AppState>, Path(token): Path<String>) -> ApiResult<Response> {
+    heartbeats::check_in(&app, &token).await?;
+    Ok(Json(json!({"message": "Checked in."})).into_response())
+}
+
 async fn not_found() -> ApiError {
     ApiError(Error::NotFound)
 }
