@@ -195,23 +195,36 @@ pub async fn stop(
 }
 
 /// Marks an available environment as stopping while its on_stop script runs; `false` when
-/// it was not available.
+/// it was not available (already stopping or stopped).
 pub async fn start_stopping(db: &mut impl Db, id: EnvironmentId, now: Timestamp) -> Result<bool> {
     let changed = db
         .execute(
             "UPDATE environments SET state = 'stopping', updated_at = $2 \
-             WHERE id = $1 AND state <> 'stopped'",
+             WHERE id = $1 AND state = 'available'",
             args![id, now],
         )
         .await?;
     Ok(changed == 1)
 }
 
-/// A deployment to a stopped environment makes it available again.
+/// Ends a teardown: stops the environment only if it is still stopping (a deployment since
+/// made it available again).
+pub async fn finish_stopping(db: &mut impl Db, id: EnvironmentId, now: Timestamp) -> Result<()> {
+    db.execute(
+        "UPDATE environments SET state = 'stopped', auto_stop_at = NULL, updated_at = $2 \
+         WHERE id = $1 AND state = 'stopping'",
+        args![id, now],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A deployment to a stopped environment makes it available again (and cancels a scheduled
+/// deletion).
 pub async fn make_available(db: &mut impl Db, id: EnvironmentId, now: Timestamp) -> Result<()> {
     db.execute(
-        "UPDATE environments SET state = 'available', updated_at = $2 \
-         WHERE id = $1 AND state <> 'available'",
+        "UPDATE environments SET state = 'available', delete_at = NULL, updated_at = $2 \
+         WHERE id = $1 AND (state <> 'available' OR delete_at IS NOT NULL)",
         args![id, now],
     )
     .await?;
@@ -259,28 +272,28 @@ pub async fn schedule_deletion(
 /// Deletes the environments whose scheduled time has come; answers how many.
 pub async fn delete_scheduled(db: &mut impl Db, now: Timestamp) -> Result<u64> {
     db.execute(
-        "DELETE FROM environments WHERE delete_at IS NOT NULL AND delete_at <= $1",
+        "DELETE FROM environments WHERE delete_at IS NOT NULL AND delete_at <= $1 \
+           AND state = 'stopped'",
         args![now],
     )
     .await
 }
 
-/// Stops the available environments that were deployed to, and last deployed and changed
-/// before `before`; answers how many.
-pub async fn stop_stale(
+/// The available environments not deployed to, nor changed, since `before`.
+pub async fn stale(
     db: &mut impl Db,
     project: ProjectId,
     before: Timestamp,
-    now: Timestamp,
-) -> Result<u64> {
-    db.execute(
-        "UPDATE environments SET state = 'stopped', auto_stop_at = NULL, updated_at = $3 \
-         WHERE project_id = $1 AND state = 'available' AND updated_at < $2 \
-           AND EXISTS (SELECT 1 FROM deployments d WHERE d.project_id = environments.project_id \
-             AND d.environment = environments.name) \
-           AND NOT EXISTS (SELECT 1 FROM deployments d WHERE d.project_id = environments.project_id \
-             AND d.environment = environments.name AND d.created_at >= $2)",
-        args![project, before, now],
-    )
-    .await
+) -> Result<Vec<EnvironmentId>> {
+    let rows: Vec<(i64,)> = db
+        .fetch_all(
+            "SELECT id FROM environments WHERE project_id = $1 AND state = 'available' \
+               AND updated_at < $2 \
+               AND NOT EXISTS (SELECT 1 FROM deployments d WHERE d.project_id = environments.project_id \
+                 AND d.environment = environments.name AND d.created_at >= $2) \
+             ORDER BY id",
+            args![project, before],
+        )
+        .await?;
+    Ok(rows.into_iter().map(|(id,)| EnvironmentId(id)).collect())
 }

@@ -971,6 +971,6 @@ async fn teardown(
         }
         _ => Ending::finished(),
     };
-    db::environments::stop(&mut &app.store, environment.id, true, Timestamp::now()).await?;
+    db::environments::finish_stopping(&mut &app.store, environment.id, Timestamp::now()).await?;
     Ok(ending)
 }

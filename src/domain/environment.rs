@@ -56,18 +56,21 @@ fn suffix(name: &str) -> String {
 
 pub const TIERS: &[&str] = &["production", "staging", "testing", "development", "other"];
 
-/// The tier GitLab guesses from an environment's name.
+/// The tier GitLab guesses from an environment's name, with GitLab's patterns in GitLab's
+/// order (development first, production last).
 pub fn guess_tier(name: &str) -> &'static str {
-    let lower = name.to_lowercase();
-    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
-    if has(&["prod", "live"]) && !has(&["non-prod", "nonprod", "pre-prod", "preprod"]) {
-        "production"
-    } else if has(&["stag", "model", "pre", "demo"]) {
-        "staging"
-    } else if has(&["test", "qc", "qa", "acc"]) {
-        "testing"
-    } else if has(&["dev", "review", "trunk"]) {
+    let lower = name.to_ascii_lowercase();
+    let any = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    if any(&["dev", "review", "trunk"]) {
         "development"
+    } else if any(&[
+        "test", "tst", "int", "accept", "acpt", "qa", "qc", "control", "quality",
+    ]) {
+        "testing"
+    } else if any(&["stag", "stg", "model", "modl", "pre", "demo", "non"]) {
+        "staging"
+    } else if any(&["prod", "prd", "live"]) {
+        "production"
     } else {
         "other"
     }
@@ -81,7 +84,7 @@ pub fn is_valid_name(name: &str) -> bool {
         && !name.ends_with('/')
         && name
             .chars()
-            .all(|c| c.is_alphanumeric() || "-_/${}. ".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || "-_/${}. ".contains(c))
 }
 
 #[cfg(test)]
@@ -121,6 +124,12 @@ mod tests {
         assert_eq!(guess_tier("staging"), "staging");
         assert_eq!(guess_tier("qa"), "testing");
         assert_eq!(guess_tier("canary"), "other");
+        assert_eq!(guess_tier("preview"), "development");
+        assert_eq!(guess_tier("review/prod-x"), "development");
+        assert_eq!(guess_tier("stg"), "staging");
+        assert_eq!(guess_tier("prd"), "production");
+        assert_eq!(guess_tier("integration"), "testing");
+        assert!(!is_valid_name("prodüction"));
         assert!(is_valid_name("review/fix-foo ${x}"));
         assert!(!is_valid_name("/review"));
         assert!(!is_valid_name("review/"));

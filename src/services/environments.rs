@@ -51,14 +51,12 @@ pub async fn list(
     per_page: i64,
 ) -> Result<(Vec<Environment>, i64)> {
     access::project(app, who, project).await?;
-    db::environments::list(
-        &mut &app.store,
-        project,
-        filter,
-        per_page,
-        (page - 1) * per_page,
-    )
-    .await
+    // A page far past the end is simply empty.
+    let Some(offset) = (page - 1).checked_mul(per_page) else {
+        let (_, total) = db::environments::list(&mut &app.store, project, filter, 0, 0).await?;
+        return Ok((Vec::new(), total));
+    };
+    db::environments::list(&mut &app.store, project, filter, per_page, offset).await
 }
 
 pub async fn get(
@@ -168,6 +166,18 @@ pub async fn stop(
     force: bool,
 ) -> Result<Environment> {
     access::project_for(app, who, project, Scope::create(Resource::Environments)).await?;
+    stop_one(app, who, project, id, force).await
+}
+
+/// Stops one environment of a project the caller may change: with a teardown script and
+/// servers to run it on, it is stopping until the script has run.
+async fn stop_one(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    id: EnvironmentId,
+    force: bool,
+) -> Result<Environment> {
     let environment = find(app, project, id).await?;
     // With a teardown script and servers to run it on, the environment is stopping until the
     // script has run (the worker stops it then).
@@ -175,8 +185,10 @@ pub async fn stop(
         .await?
         .iter()
         .any(|s| s.environment == environment.name);
-    if environment.on_stop.is_some() && has_servers && environment.state != "stopped" {
-        db::environments::start_stopping(&mut &app.store, id, Timestamp::now()).await?;
+    if environment.on_stop.is_some()
+        && has_servers
+        && db::environments::start_stopping(&mut &app.store, id, Timestamp::now()).await?
+    {
         db::deployments::enqueue_stop(
             &mut &app.store,
             project,
@@ -234,7 +246,12 @@ pub async fn stop_stale(
     before: Timestamp,
 ) -> Result<u64> {
     access::project_for(app, who, project, Scope::create(Resource::Environments)).await?;
-    db::environments::stop_stale(&mut &app.store, project, before, Timestamp::now()).await
+    let stale = db::environments::stale(&mut &app.store, project, before).await?;
+    // Each goes through the usual stop, so teardown scripts run.
+    for id in &stale {
+        stop_one(app, who, project, *id, false).await?;
+    }
+    Ok(stale.len() as u64)
 }
 
 /// The background sweep: deletes environments whose scheduled deletion has come.

@@ -247,15 +247,18 @@ async fn deleting_honours_if_unmodified_since(backend: Backend) {
         response.json::<Value>().await.unwrap(),
         json!({"message": "412 Precondition Failed"})
     );
-    let deleted = gl(
-        &app,
-        Method::DELETE,
-        &format!("{base}/{id}"),
-        Some(&app.token),
-        Body::None,
-    )
-    .await;
-    assert_eq!((deleted.status, deleted.text.as_str()), (204, ""));
+    let deleter = app
+        .token_for("admin@slipway.local", "environments:delete")
+        .await;
+    let response = app
+        .client
+        .delete(format!("{}/api/v4{base}/{id}", app.address))
+        .header("PRIVATE-TOKEN", &deleter)
+        .header("If-Unmodified-Since", "Fri, 01 Jan 2100 00:00:00 GMT")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204, "unmodified since then: deleted");
     let gone = gl(
         &app,
         Method::GET,
@@ -451,7 +454,49 @@ async fn errors_have_gitlab_bodies_in_gitlab_order(backend: Backend) {
     let listed = gl(&app, Method::GET, &base, Some(&reader), Body::None).await;
     assert_eq!(listed.status, 200);
 
-    // GitLab's order: parameters before the project, 403 before the environment.
+    // GitLab's order: 401 even before a bad body; parameters before the project; model
+    // errors only after the project and the caller's rights; 403 before the environment.
+    let anonymous = gl(
+        &app,
+        Method::POST,
+        &base,
+        None,
+        Body::Raw("application/json", "{broken"),
+    )
+    .await;
+    assert_eq!(
+        (anonymous.status, anonymous.body.clone()),
+        (401, json!({"message": "401 Unauthorized"}))
+    );
+    let blocked = Body::Form(&[("name", "x"), ("external_url", "javascript:alert(1)")]);
+    let unknown = gl(&app, Method::POST, "/projects/999/environments", t, blocked).await;
+    assert_eq!(unknown.body, json!({"message": "404 Project Not Found"}));
+    let blocked = Body::Form(&[("name", "x"), ("external_url", "javascript:alert(1)")]);
+    let unauthorised = gl(&app, Method::POST, &base, Some(&reader), blocked).await;
+    assert_eq!(unauthorised.status, 403);
+    // A teardown script runs on servers: setting one needs hooks:create too.
+    let env_only = app
+        .token_for("admin@slipway.local", "environments:create")
+        .await;
+    let script = gl(
+        &app,
+        Method::POST,
+        &base,
+        Some(&env_only),
+        Body::Form(&[("name", "y"), ("on_stop", "rm -rf /srv/app")]),
+    )
+    .await;
+    assert_eq!(script.status, 403);
+    let plain = gl(
+        &app,
+        Method::POST,
+        &base,
+        Some(&env_only),
+        Body::Form(&[("name", "y"), ("description", "line one\nline two")]),
+    )
+    .await;
+    assert_eq!(plain.status, 201, "{plain:?}");
+    assert_eq!(plain.body["description"], "line one\nline two");
     let early = gl(
         &app,
         Method::GET,
@@ -732,6 +777,20 @@ async fn review_apps_are_picked_scheduled_and_deleted(backend: Backend) {
         "a dry run writes nothing"
     );
 
+    let blank = gl(
+        &app,
+        Method::DELETE,
+        &format!("{base}/review_apps?dry_run="),
+        Some(&app.token),
+        Body::None,
+    )
+    .await;
+    assert_eq!(blank.status, 200);
+    assert_eq!(
+        count_rows(&app, "environments", "delete_at IS NOT NULL").await,
+        0,
+        "a blank dry_run is a dry run"
+    );
     let one = gl(
         &app,
         Method::DELETE,
@@ -845,9 +904,26 @@ async fn stop_stale_stops_environments_not_deployed_to_since(backend: Backend) {
         Body::Json(json!({"name": "never-deployed"})),
     )
     .await;
+    let recent = gl(
+        &app,
+        Method::POST,
+        &base,
+        Some(&app.token),
+        Body::Json(json!({"name": "recent"})),
+    )
+    .await;
     execute_sql(
         &app,
         &format!("UPDATE environments SET updated_at = {}", old.micros()),
+    )
+    .await;
+    execute_sql(
+        &app,
+        &format!(
+            "INSERT INTO deployments (project_id, status, environment, created_at, updated_at) \
+         VALUES ({project}, 'finished', 'recent', {now}, {now})",
+            now = Timestamp::now().micros()
+        ),
     )
     .await;
 
@@ -889,7 +965,7 @@ async fn stop_stale_stops_environments_not_deployed_to_since(backend: Backend) {
     )
     .await;
     assert_eq!(production.body["state"], "stopped");
-    let untouched = gl(
+    let never = gl(
         &app,
         Method::GET,
         &format!("{base}/{}", never.body["id"]),
@@ -898,12 +974,62 @@ async fn stop_stale_stops_environments_not_deployed_to_since(backend: Backend) {
     )
     .await;
     assert_eq!(
-        untouched.body["state"], "available",
-        "never deployed to: not stale"
+        never.body["state"], "stopped",
+        "not deployed to nor changed since: stale"
+    );
+    let fresh = gl(
+        &app,
+        Method::GET,
+        &format!("{base}/{}", recent.body["id"]),
+        Some(&app.token),
+        Body::None,
+    )
+    .await;
+    assert_eq!(
+        fresh.body["state"], "available",
+        "deployed to since the date"
+    );
+}
+
+/// A deployment to a stopped environment makes it available again and cancels its scheduled
+/// deletion.
+async fn deploying_revives_a_stopped_environment(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let project = app.project("Shop").await;
+    app.server(project, "web").await;
+    let base = format!("/projects/{project}/environments");
+    gl(
+        &app,
+        Method::POST,
+        &format!("{base}/1/stop"),
+        Some(&app.token),
+        Body::None,
+    )
+    .await;
+    execute_sql(&app, "UPDATE environments SET delete_at = 1 WHERE id = 1").await;
+    let queued = app
+        .post(&format!("/api/projects/{project}/deployments"), json!({}))
+        .await;
+    assert_eq!(queued.status, 200, "{queued:?}");
+    let production = gl(
+        &app,
+        Method::GET,
+        &format!("{base}/1"),
+        Some(&app.token),
+        Body::None,
+    )
+    .await;
+    assert_eq!(production.body["state"], "available");
+    assert_eq!(
+        slipway::services::environments::delete_scheduled(&app.app)
+            .await
+            .unwrap(),
+        0
     );
 }
 
 on_both_databases!(
+    deploying_revives_a_stopped_environment,
     review_apps_are_picked_scheduled_and_deleted,
     stop_stale_stops_environments_not_deployed_to_since,
     create_get_list_update_stop_delete,

@@ -133,8 +133,10 @@ async fn call(
     uri: &Uri,
     body: &Bytes,
 ) -> Result<Call, GitlabError> {
-    let mut params =
-        params::parse_body(body).map_err(|reason| GitlabError::Param(format!("body {reason}")))?;
+    // The body is read before the token (which may be in it), but a bad body is told only
+    // to an authenticated caller: 401 comes first.
+    let parsed = params::parse_body(body);
+    let mut params = parsed.clone().unwrap_or_default();
     params.merge_pairs(params::query_pairs(uri.query()));
     let header_token = ["private-token", "job-token"]
         .iter()
@@ -146,7 +148,13 @@ async fn call(
         .ok_or(GitlabError::Unauthorized)?;
     let who = accounts::authenticate(app, &token)
         .await
-        .map_err(|_| GitlabError::Unauthorized)?;
+        .map_err(|err| match err {
+            Error::Internal(cause) => GitlabError::Internal(cause),
+            _ => GitlabError::Unauthorized,
+        })?;
+    if let Err(reason) = parsed {
+        return Err(GitlabError::Param(format!("body {reason}")));
+    }
     Ok(Call { params, who })
 }
 
@@ -175,6 +183,10 @@ fn environment_id(segment: &str) -> Result<EnvironmentId, GitlabError> {
 
 /// A boolean as GitLab takes it: `true/false/True/1/0`.
 fn boolean(params: &Params, name: &str) -> Result<Option<bool>, GitlabError> {
+    // A blank value counts as not given (so a blank dry_run stays a dry run).
+    if params.sent(name) && text(params, name)?.is_none() {
+        return Ok(None);
+    }
     let mut errors = FieldErrors::default();
     match params.boolean(name, &mut errors) {
         _ if !errors.is_empty() => Err(GitlabError::Param(format!("{name} is invalid"))),
@@ -230,6 +242,7 @@ async fn list(
     }
     let page = positive(params, "page", 1)?;
     let per_page = positive(params, "per_page", 20)?.min(100);
+    let view = project(&app, &call, &id).await?;
     if let Some(search) = &search
         && search.chars().count() < 3
     {
@@ -237,7 +250,6 @@ async fn list(
             "Search query is less than 3 characters".into(),
         ));
     }
-    let view = project(&app, &call, &id).await?;
     let filter = Filter {
         name,
         search,
@@ -288,8 +300,14 @@ async fn show(
     ))
 }
 
-/// The fields create and update share, checked as GitLab checks them.
-fn read_fields(params: &Params, fields: &mut EnvironmentFields) -> Result<(), GitlabError> {
+/// The fields create and update share. Parameter problems fail at once; model problems
+/// (GitLab's `{"message": {field: [...]}}`) are collected, to be told only after the project
+/// and the caller's rights were checked, as GitLab orders them.
+fn read_fields(
+    params: &Params,
+    fields: &mut EnvironmentFields,
+) -> Result<FieldErrors, GitlabError> {
+    let mut model = FieldErrors::default();
     if params.sent("slug") {
         return Err(GitlabError::Param(
             "slug is automatically generated and cannot be changed".into(),
@@ -303,17 +321,12 @@ fn read_fields(params: &Params, fields: &mut EnvironmentFields) -> Result<(), Gi
                 .iter()
                 .any(|s| lower.starts_with(s))
             {
-                let mut errors = FieldErrors::default();
-                errors.add(
+                model.add(
                     "external_url",
                     "is blocked: Only allowed schemes are http, https",
                 );
-                return Err(GitlabError::Model(errors));
-            }
-            if url.len() > 255 {
-                let mut errors = FieldErrors::default();
-                errors.add("external_url", "is too long (maximum is 255 characters)");
-                return Err(GitlabError::Model(errors));
+            } else if url.len() > 255 {
+                model.add("external_url", "is too long (maximum is 255 characters)");
             }
         }
         fields.external_url = url;
@@ -327,20 +340,27 @@ fn read_fields(params: &Params, fields: &mut EnvironmentFields) -> Result<(), Gi
         fields.tier = tier;
     }
     if params.sent("description") {
-        fields.description = text(params, "description")?;
+        // Descriptions may span lines.
+        let mut errors = FieldErrors::default();
+        let description = params.raw_string("description", &mut errors);
+        if !errors.is_empty() {
+            return Err(GitlabError::Param("description is invalid".into()));
+        }
+        if description.as_deref().is_some_and(|d| d.len() > 10_000) {
+            model.add("description", "is too long (maximum is 10000 characters)");
+        }
+        fields.description = description.filter(|d| !d.trim().is_empty());
     }
     if params.sent("on_stop") {
         let mut errors = FieldErrors::default();
         let script = params
             .raw_string("on_stop", &mut errors)
             .filter(|s| !s.trim().is_empty());
-        if let Some(script) = &script
-            && script.len() > 64 * 1024
-        {
-            errors.add("on_stop", "is too long (maximum is 65536 characters)");
-        }
         if !errors.is_empty() {
-            return Err(GitlabError::Model(errors));
+            return Err(GitlabError::Param("on_stop is invalid".into()));
+        }
+        if script.as_deref().is_some_and(|s| s.len() > 64 * 1024) {
+            model.add("on_stop", "is too long (maximum is 65536 characters)");
         }
         fields.on_stop = script;
     }
@@ -351,6 +371,19 @@ fn read_fields(params: &Params, fields: &mut EnvironmentFields) -> Result<(), Gi
             ));
         }
         fields.auto_stop_setting = setting;
+    }
+    Ok(model)
+}
+
+/// Writing needs environments:create; a teardown script runs commands on servers, so setting
+/// one needs hooks:create as well.
+fn require_write(who: &Principal, params: &Params) -> Result<(), GitlabError> {
+    use crate::domain::scopes::{Resource, Scope};
+    who.require(Scope::create(Resource::Environments))
+        .map_err(|_| GitlabError::Forbidden)?;
+    if params.contains("on_stop") {
+        who.require(Scope::create(Resource::Hooks))
+            .map_err(|_| GitlabError::Forbidden)?;
     }
     Ok(())
 }
@@ -372,16 +405,18 @@ async fn create(
         auto_stop_setting: "always".to_owned(),
         on_stop: None,
     };
-    read_fields(&call.params, &mut fields)?;
+    let mut model = read_fields(&call.params, &mut fields)?;
     let view = project(&app, &call, &id).await?;
+    require_write(&call.who, &call.params)?;
     if !is_valid_name(&name) {
-        let mut errors = FieldErrors::default();
-        errors.add(
+        model.add(
             "name",
             "can contain only letters, digits, '-', '_', '/', '$', '{', '}', '.', and spaces, \
              but it cannot start or end with '/'",
         );
-        return Err(GitlabError::Model(errors));
+    }
+    if !model.is_empty() {
+        return Err(GitlabError::Model(model));
     }
     let environment = environments::create(&app, &call.who, view.project.id, &name, &fields)
         .await
@@ -400,7 +435,7 @@ async fn update(
     body: Bytes,
 ) -> Result<Response, GitlabError> {
     let call = call(&app, &headers, &uri, &body).await?;
-    // Validated against a blank slate first, so parameter errors come before the lookups.
+    // Checked against a blank slate first, so that parameter errors come before the lookups.
     let mut probe = EnvironmentFields {
         external_url: None,
         tier: "other".into(),
@@ -408,13 +443,17 @@ async fn update(
         auto_stop_setting: "always".into(),
         on_stop: None,
     };
-    read_fields(&call.params, &mut probe)?;
+    let model = read_fields(&call.params, &mut probe)?;
     let view = project(&app, &call, &id).await?;
+    require_write(&call.who, &call.params)?;
+    if !model.is_empty() {
+        return Err(GitlabError::Model(model));
+    }
     let environment_id = environment_id(&environment)?;
     let params = call.params.clone();
     let updated =
         environments::update(&app, &call.who, view.project.id, environment_id, |fields| {
-            // Already validated above; `name` is ignored, as GitLab does.
+            // Checked above; `name` is ignored, as GitLab does.
             let _ = read_fields(&params, fields);
         })
         .await
@@ -543,6 +582,8 @@ async fn stop_stale(
     let call = call(&app, &headers, &uri, &body).await?;
     let before = datetime(&call.params, "before")?
         .ok_or_else(|| GitlabError::Param("before is missing".into()))?;
+    let view = project(&app, &call, &id).await?;
+    require_write(&call.who, &call.params)?;
     let now = Timestamp::now();
     let (oldest, newest) = (
         now.minus_seconds(10 * 365 * 86_400),
@@ -551,7 +592,6 @@ async fn stop_stale(
     if before < oldest || before > newest {
         return Err(GitlabError::BadRequest("Invalid Date".into()));
     }
-    let view = project(&app, &call, &id).await?;
     environments::stop_stale(&app, &call.who, view.project.id, before)
         .await
         .map_err(environment_error)?;
