@@ -265,6 +265,31 @@ pub fn new_ssh_key(vault: &Vault, comment: &str) -> SshKeyPair {
     }
 }
 
+/// Whether `signature` (`sha256=<hex>`, as GitHub and Bitbucket send it) is the HMAC-SHA256
+/// of `body` under `secret`, compared in constant time.
+pub fn verify_hmac_sha256(secret: &str, body: &[u8], signature: &str) -> bool {
+    use hmac::{Hmac, Mac};
+    use subtle::ConstantTimeEq;
+    let Some(given) = signature
+        .strip_prefix("sha256=")
+        .and_then(|h| hex::decode(h).ok())
+    else {
+        return false;
+    };
+    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()) else {
+        return false;
+    };
+    mac.update(body);
+    let expected = mac.finalize().into_bytes();
+    expected.as_slice().ct_eq(&given).into()
+}
+
+/// Constant-time equality of two secrets.
+pub fn secrets_match(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

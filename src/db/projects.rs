@@ -411,3 +411,28 @@ pub async fn find_by_token_hash(
         .await?;
     Ok(row.map(|(id, user)| (ProjectId(id), UserId(user))))
 }
+
+/// The project's web hook secret, sealed with the master key.
+pub async fn webhook_secret_sealed(db: &mut impl Db, id: ProjectId) -> Result<Option<String>> {
+    let row: Option<(Option<String>,)> = db
+        .fetch_optional(
+            "SELECT webhook_secret_sealed FROM projects WHERE id = $1",
+            args![id],
+        )
+        .await?;
+    Ok(row.and_then(|(secret,)| secret))
+}
+
+pub async fn set_webhook_secret(
+    db: &mut impl Db,
+    id: ProjectId,
+    sealed: &str,
+    now: Timestamp,
+) -> Result<()> {
+    db.execute(
+        "UPDATE projects SET webhook_secret_sealed = $2, updated_at = $3 WHERE id = $1",
+        args![id, sealed, now],
+    )
+    .await?;
+    Ok(())
+}

@@ -54,6 +54,17 @@ pub async fn create(
     queue(app, project, who.user, params).await
 }
 
+/// Queues a deployment asked for by something other than a token holder (a push); the
+/// project's owner is recorded as the deployer.
+pub(crate) async fn queue_for(
+    app: &App,
+    project: ProjectId,
+    owner: UserId,
+    params: &Params,
+) -> Result<Deployment> {
+    queue(app, project, owner, params).await
+}
+
 /// Queues a deployment the caller was allowed to ask for.
 async fn queue(app: &App, project: ProjectId, user: UserId, params: &Params) -> Result<Deployment> {
     let view = projects::load(app, project).await?;

@@ -11,6 +11,7 @@ pub mod heartbeats;
 pub mod hooks;
 pub mod notifications;
 pub mod projects;
+pub mod push;
 pub mod servers;
 
 /// Reads an id from a path segment; anything that is not a positive integer names nothing.

@@ -16,6 +16,7 @@ mod hooks;
 mod notifications;
 mod openapi;
 mod projects;
+mod push;
 mod python_gitlab;
 mod servers;
 mod ssh;

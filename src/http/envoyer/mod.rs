@@ -53,6 +53,10 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/projects/{project}/source", put(update_source))
         .route(
+            "/projects/{project}/webhook-secret",
+            post(rotate_webhook_secret),
+        )
+        .route(
             "/projects/{project}/folders",
             get(list_folders).post(create_folder).delete(delete_folder),
         )
@@ -161,6 +165,7 @@ pub fn token_router(app: AppState) -> Router {
             get(deploy_by_token).post(deploy_by_token),
         )
         .route("/heartbeat/{token}", get(check_in).post(check_in))
+        .route("/webhooks/{token}", post(provider_push))
         .with_state(app)
 }
 
@@ -171,6 +176,55 @@ async fn deploy_by_token(
 ) -> ApiResult<Response> {
     let deployment = deployments::create_by_token(&app, &token, &params).await?;
     Ok(Json(Keyed("deployment", views::deployment(&deployment))).into_response())
+}
+
+/// A GitHub, GitLab or Bitbucket push web hook, told apart by its event header.
+async fn provider_push(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    use crate::services::push::{Delivery, Outcome, Provider};
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (provider, event, signature) = if let Some(event) = header("x-github-event") {
+        (Provider::Github, event, header("x-hub-signature-256"))
+    } else if let Some(event) = header("x-gitlab-event") {
+        (Provider::Gitlab, event, header("x-gitlab-token"))
+    } else if let Some(event) = header("x-event-key") {
+        (Provider::Bitbucket, event, header("x-hub-signature"))
+    } else {
+        return Err(ApiError(Error::invalid(
+            "event",
+            "Send X-GitHub-Event, X-Gitlab-Event or X-Event-Key: this is a provider web hook.",
+        )));
+    };
+    let delivery = Delivery {
+        provider,
+        event,
+        signature,
+        body: &body,
+    };
+    Ok(
+        match crate::services::push::receive(&app, &token, &delivery).await? {
+            Outcome::Deployed(deployment) => Json(json!({
+                "message": "Deploying.",
+                "deployment": views::deployment(&deployment),
+            }))
+            .into_response(),
+            Outcome::Ignored(reason) => Json(json!({"message": reason})).into_response(),
+        },
+    )
+}
+
+async fn rotate_webhook_secret(
+    State(app): State<AppState>,
+    Extension(who): Who,
+    Path(p): One,
+) -> ApiResult<Response> {
+    let secret = crate::services::push::rotate_secret(&app, &who, id(&p)?).await?;
+    // Shown only now: afterwards it exists only sealed.
+    Ok(Json(json!({"secret": secret.expose_secret()})).into_response())
 }
 
 async fn check_in(State(app): State<AppState>, Path(token): Path<String>) -> ApiResult<Response> {

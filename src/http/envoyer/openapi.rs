@@ -47,6 +47,8 @@ enum Answer {
     Empty,
     /// `text/event-stream` of `output`, `process` and `end` events.
     EventStream,
+    /// `{"secret": "…"}`
+    Secret,
 }
 
 struct Route {
@@ -407,6 +409,15 @@ fn routes() -> Vec<Route> {
         ),
         route(
             Post,
+            "/api/projects/{projectId}/webhook-secret",
+            "Create or Rotate the Push Web Hook Secret (Slipway)",
+            "Projects",
+            c("projects:create"),
+            &[],
+            Secret,
+        ),
+        route(
+            Post,
             "/api/projects/{projectId}/deployments",
             "Deploy Project",
             "Deployments",
@@ -646,6 +657,10 @@ fn answer_schema(answer: Answer) -> Option<Schema> {
         )),
         Answer::Environment => Some(wrap(
             "environment",
+            ObjectBuilder::new().schema_type(Type::String).into(),
+        )),
+        Answer::Secret => Some(wrap(
+            "secret",
             ObjectBuilder::new().schema_type(Type::String).into(),
         )),
         Answer::Empty | Answer::EventStream => None,
