@@ -75,13 +75,36 @@ async fn find(app: &App, project: ProjectId, id: EnvironmentId) -> Result<Enviro
         .ok_or(Error::NotFound)
 }
 
-/// The newest successful deployment to an environment, with its number within the project.
+/// The newest successful deployment to an environment: the record, its number within the
+/// project, and who asked for it.
+pub struct LastDeployment {
+    pub deployment: db::deployments::Deployment,
+    pub number: i64,
+    pub user: Option<db::users::User>,
+}
+
 pub async fn last_deployment(
     app: &App,
     environment: &Environment,
-) -> Result<Option<(db::deployments::Deployment, i64)>> {
-    db::deployments::last_successful(&mut &app.store, environment.project_id, &environment.name)
-        .await
+) -> Result<Option<LastDeployment>> {
+    let found = db::deployments::last_successful(
+        &mut &app.store,
+        environment.project_id,
+        &environment.name,
+    )
+    .await?;
+    let Some((deployment, number)) = found else {
+        return Ok(None);
+    };
+    let user = match deployment.user_id {
+        Some(id) => db::users::get(&mut &app.store, crate::domain::ids::UserId(id)).await?,
+        None => None,
+    };
+    Ok(Some(LastDeployment {
+        deployment,
+        number,
+        user,
+    }))
 }
 
 /// Creates an environment; a taken name is an invalid `name`.

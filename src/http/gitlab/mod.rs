@@ -296,7 +296,7 @@ async fn show(
         .map_err(environment_error)?;
     Ok(json_response(
         StatusCode::OK,
-        &views::environment_detail(&environment, last.as_ref(), &app).await,
+        &views::environment_detail(&environment, last.as_ref()),
     ))
 }
 

@@ -4,11 +4,10 @@
 use axum::http::{HeaderMap, HeaderValue, Uri};
 use serde_json::{Value, json};
 
-use crate::app::App;
-use crate::db::deployments::Deployment;
 use crate::db::environments::Environment;
 use crate::domain::catalog::Provider;
 use crate::domain::time::Timestamp;
+use crate::services::environments::LastDeployment;
 use crate::services::projects::ProjectView;
 
 fn time(micros: i64) -> String {
@@ -52,41 +51,32 @@ pub fn entry(e: &Environment) -> Value {
 }
 
 /// Get one: no `project`, and the latest successful deployment (or null).
-pub async fn environment_detail(
-    e: &Environment,
-    last: Option<&(Deployment, i64)>,
-    app: &App,
-) -> Value {
+pub fn environment_detail(e: &Environment, last: Option<&LastDeployment>) -> Value {
     let mut value = environment(e, None);
     let last_deployment = match last {
         None => Value::Null,
-        Some((deployment, iid)) => {
-            let user = match deployment.user_id {
-                Some(id) => crate::db::users::get(&mut &app.store, crate::domain::ids::UserId(id))
-                    .await
-                    .ok()
-                    .flatten(),
-                None => None,
-            };
-            json!({
-                "id": deployment.id,
-                "iid": iid,
-                "ref": deployment.commit_branch,
-                "sha": deployment.commit_hash,
-                "created_at": time(deployment.created_at.micros()),
-                "updated_at": time(deployment.updated_at.micros()),
-                "status": gitlab_status(&deployment.status),
-                "user": user.map(|u| json!({
-                    "id": u.id,
-                    "name": u.name,
-                    "username": u.email.split('@').next().unwrap_or_default(),
-                    "state": "active",
-                    "avatar_url": crate::git::avatar_url(&u.email),
-                    "web_url": Value::Null,
-                })),
-                "deployable": Value::Null,
-            })
-        }
+        Some(LastDeployment {
+            deployment,
+            number,
+            user,
+        }) => json!({
+            "id": deployment.id,
+            "iid": number,
+            "ref": deployment.commit_branch,
+            "sha": deployment.commit_hash,
+            "created_at": time(deployment.created_at.micros()),
+            "updated_at": time(deployment.updated_at.micros()),
+            "status": gitlab_status(&deployment.status),
+            "user": user.as_ref().map(|u| json!({
+                "id": u.id,
+                "name": u.name,
+                "username": u.email.split('@').next().unwrap_or_default(),
+                "state": "active",
+                "avatar_url": crate::git::avatar_url(&u.email),
+                "web_url": Value::Null,
+            })),
+            "deployable": Value::Null,
+        }),
     };
     value
         .as_object_mut()
