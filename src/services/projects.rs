@@ -103,13 +103,7 @@ pub async fn create(app: &App, who: &Principal, params: &Params) -> Result<Proje
         id,
         "production",
         "production",
-        &db::environments::EnvironmentFields {
-            external_url: None,
-            tier: "production".to_owned(),
-            description: None,
-            auto_stop_setting: "always".to_owned(),
-            on_stop: None,
-        },
+        &super::environments::new_fields("production"),
         now,
     )
     .await?;

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::db::environments::{EnvironmentFields, Filter};
-use crate::domain::environment::{TIERS, guess_tier, is_valid_name};
+use crate::domain::environment::{TIERS, is_valid_name};
 use crate::domain::ids::EnvironmentId;
 use crate::domain::time::Timestamp;
 use crate::domain::validation::{FieldErrors, Params};
@@ -303,10 +303,8 @@ async fn show(
 /// The fields create and update share. Parameter problems fail at once; model problems
 /// (GitLab's `{"message": {field: [...]}}`) are collected, to be told only after the project
 /// and the caller's rights were checked, as GitLab orders them.
-fn read_fields(
-    params: &Params,
-    fields: &mut EnvironmentFields,
-) -> Result<FieldErrors, GitlabError> {
+fn read_fields(params: &Params) -> Result<(Change, FieldErrors), GitlabError> {
+    let mut change = Change::default();
     let mut model = FieldErrors::default();
     if params.sent("slug") {
         return Err(GitlabError::Param(
@@ -329,7 +327,7 @@ fn read_fields(
                 model.add("external_url", "is too long (maximum is 255 characters)");
             }
         }
-        fields.external_url = url;
+        change.external_url = Some(url);
     }
     if let Some(tier) = text(params, "tier")? {
         if !TIERS.contains(&tier.as_str()) {
@@ -337,7 +335,7 @@ fn read_fields(
                 "tier does not have a valid value".into(),
             ));
         }
-        fields.tier = tier;
+        change.tier = Some(tier);
     }
     if params.sent("description") {
         // Descriptions may span lines.
@@ -349,7 +347,7 @@ fn read_fields(
         if description.as_deref().is_some_and(|d| d.len() > 10_000) {
             model.add("description", "is too long (maximum is 10000 characters)");
         }
-        fields.description = description.filter(|d| !d.trim().is_empty());
+        change.description = Some(description.filter(|d| !d.trim().is_empty()));
     }
     if params.sent("on_stop") {
         let mut errors = FieldErrors::default();
@@ -362,7 +360,7 @@ fn read_fields(
         if script.as_deref().is_some_and(|s| s.len() > 64 * 1024) {
             model.add("on_stop", "is too long (maximum is 65536 characters)");
         }
-        fields.on_stop = script;
+        change.on_stop = Some(script);
     }
     if let Some(setting) = text(params, "auto_stop_setting")? {
         if !["always", "with_action"].contains(&setting.as_str()) {
@@ -370,9 +368,39 @@ fn read_fields(
                 "auto_stop_setting does not have a valid value".into(),
             ));
         }
-        fields.auto_stop_setting = setting;
+        change.auto_stop_setting = Some(setting);
     }
-    Ok(model)
+    Ok((change, model))
+}
+
+/// What a create or update request sets; `None` leaves a field as it is.
+#[derive(Default, Clone)]
+struct Change {
+    external_url: Option<Option<String>>,
+    tier: Option<String>,
+    description: Option<Option<String>>,
+    on_stop: Option<Option<String>>,
+    auto_stop_setting: Option<String>,
+}
+
+impl Change {
+    fn apply(self, fields: &mut EnvironmentFields) {
+        if let Some(url) = self.external_url {
+            fields.external_url = url;
+        }
+        if let Some(tier) = self.tier {
+            fields.tier = tier;
+        }
+        if let Some(description) = self.description {
+            fields.description = description;
+        }
+        if let Some(script) = self.on_stop {
+            fields.on_stop = script;
+        }
+        if let Some(setting) = self.auto_stop_setting {
+            fields.auto_stop_setting = setting;
+        }
+    }
 }
 
 /// Writing needs environments:create; a teardown script runs commands on servers, so setting
@@ -398,14 +426,9 @@ async fn create(
     let call = call(&app, &headers, &uri, &body).await?;
     let name =
         text(&call.params, "name")?.ok_or_else(|| GitlabError::Param("name is missing".into()))?;
-    let mut fields = EnvironmentFields {
-        external_url: None,
-        tier: guess_tier(&name).to_owned(),
-        description: None,
-        auto_stop_setting: "always".to_owned(),
-        on_stop: None,
-    };
-    let mut model = read_fields(&call.params, &mut fields)?;
+    let mut fields = environments::new_fields(&name);
+    let (change, mut model) = read_fields(&call.params)?;
+    change.apply(&mut fields);
     let view = project(&app, &call, &id).await?;
     require_write(&call.who, &call.params)?;
     if !is_valid_name(&name) {
@@ -435,26 +458,18 @@ async fn update(
     body: Bytes,
 ) -> Result<Response, GitlabError> {
     let call = call(&app, &headers, &uri, &body).await?;
-    // Checked against a blank slate first, so that parameter errors come before the lookups.
-    let mut probe = EnvironmentFields {
-        external_url: None,
-        tier: "other".into(),
-        description: None,
-        auto_stop_setting: "always".into(),
-        on_stop: None,
-    };
-    let model = read_fields(&call.params, &mut probe)?;
+    // Parameter errors come before the lookups.
+    let (change, model) = read_fields(&call.params)?;
     let view = project(&app, &call, &id).await?;
     require_write(&call.who, &call.params)?;
     if !model.is_empty() {
         return Err(GitlabError::Model(model));
     }
     let environment_id = environment_id(&environment)?;
-    let params = call.params.clone();
+    // `name` is ignored, as GitLab does.
     let updated =
         environments::update(&app, &call.who, view.project.id, environment_id, |fields| {
-            // Checked above; `name` is ignored, as GitLab does.
-            let _ = read_fields(&params, fields);
+            change.apply(fields)
         })
         .await
         .map_err(environment_error)?;
