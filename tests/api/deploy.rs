@@ -1,5 +1,6 @@
 //! Deployments end to end: real git repositories, real OpenSSH servers on loopback.
 
+use reqwest::Method;
 use serde_json::json;
 
 use crate::fleet::{Fleet, assert_stopped, shared_dir};
@@ -947,45 +948,31 @@ async fn stopping_an_environment_runs_its_teardown(backend: Backend) {
     let review = fleet.deploy(json!({"environment": "review/fix-foo"})).await;
     assert_eq!(review["status"], "finished", "{review}");
 
-    let base = format!(
-        "{}/api/v4/projects/{}/environments",
-        fleet.app.address, fleet.project
-    );
-    let client = &fleet.app.client;
-    let token = fleet.app.token.clone();
-    let list: serde_json::Value = client
-        .get(format!("{base}?name=review%2Ffix-foo"))
-        .header("PRIVATE-TOKEN", &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = list[0]["id"].as_i64().unwrap();
+    let base = format!("/projects/{}/environments", fleet.project);
+    let token = Some(fleet.app.token.as_str());
+    let gitlab =
+        async |method, path: String, body| fleet.app.gitlab(method, &path, token, body).await;
+    let list = gitlab(
+        Method::GET,
+        format!("{base}?name=review%2Ffix-foo"),
+        Body::None,
+    )
+    .await;
+    let id = list.body[0]["id"].as_i64().unwrap();
     let script = format!(
         "rm -rf {{{{ project }}}}/releases\necho \"{{{{ environment }}}} {{{{ environment_slug }}}}\" > {}/stopped",
         traces.display()
     );
-    let updated = client
-        .put(format!("{base}/{id}"))
-        .header("PRIVATE-TOKEN", &token)
-        .json(&json!({"on_stop": script}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(updated.status(), 200);
+    let updated = gitlab(
+        Method::PUT,
+        format!("{base}/{id}"),
+        Body::Json(json!({"on_stop": script})),
+    )
+    .await;
+    assert_eq!(updated.status, 200, "{updated:?}");
 
-    let stopping: serde_json::Value = client
-        .post(format!("{base}/{id}/stop"))
-        .header("PRIVATE-TOKEN", &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(stopping["state"], "stopping", "{stopping}");
+    let stopping = gitlab(Method::POST, format!("{base}/{id}/stop"), Body::None).await;
+    assert_eq!(stopping.body["state"], "stopping", "{stopping:?}");
     let runs = fleet
         .app
         .get(&format!("/api/projects/{}/deployments", fleet.project))
@@ -998,16 +985,8 @@ async fn stopping_an_environment_runs_its_teardown(backend: Backend) {
     assert_eq!(processes[0]["name"], "Stop Environment");
     assert_eq!(processes[0]["server_name"], "review-box");
 
-    let stopped: serde_json::Value = client
-        .get(format!("{base}/{id}"))
-        .header("PRIVATE-TOKEN", &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(stopped["state"], "stopped");
+    let stopped = gitlab(Method::GET, format!("{base}/{id}"), Body::None).await;
+    assert_eq!(stopped.body["state"], "stopped");
     assert!(
         !fleet.path(1).join("releases").exists(),
         "the teardown did not run"

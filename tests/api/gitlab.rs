@@ -5,33 +5,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// A request the GitLab way: `PRIVATE-TOKEN` unless told otherwise.
-async fn gl(app: &TestApp, method: Method, path: &str, token: Option<&str>, body: Body) -> Reply {
-    let mut request = app
-        .client
-        .request(method, format!("{}/api/v4{path}", app.address));
-    if let Some(token) = token {
-        request = request.header("PRIVATE-TOKEN", token);
-    }
-    request = match body {
-        Body::None => request,
-        Body::Json(value) => request.json(&value),
-        Body::Form(fields) => request.form(fields),
-        Body::Raw(content_type, text) => request.header("Content-Type", content_type).body(text),
-    };
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Reply {
-        status,
-        headers,
-        text,
-        body,
-    }
-}
-
 fn keys(value: &Value) -> Vec<&str> {
     value
         .as_object()
@@ -63,17 +36,17 @@ async fn create_get_list_update_stop_delete(backend: Backend) {
     let token = app.token.clone();
     let base = format!("/projects/{project}/environments");
 
-    let created = gl(
-        &app,
-        Method::POST,
-        &base,
-        Some(&token),
-        Body::Form(&[
-            ("name", "review/fix-foo"),
-            ("external_url", "https://fix-foo.example.com"),
-        ]),
-    )
-    .await;
+    let created = app
+        .gitlab(
+            Method::POST,
+            &base,
+            Some(&token),
+            Body::Form(&[
+                ("name", "review/fix-foo"),
+                ("external_url", "https://fix-foo.example.com"),
+            ]),
+        )
+        .await;
     assert_eq!(created.status, 201, "{created:?}");
     assert_eq!(created.headers["content-type"], "application/json");
     assert_eq!(keys(&created.body), LISTED);
@@ -93,14 +66,14 @@ async fn create_get_list_update_stop_delete(backend: Backend) {
     let id = created.body["id"].as_i64().unwrap();
 
     // Get one: no project, with last_deployment.
-    let one = gl(
-        &app,
-        Method::GET,
-        &format!("{base}/{id}"),
-        Some(&token),
-        Body::None,
-    )
-    .await;
+    let one = app
+        .gitlab(
+            Method::GET,
+            &format!("{base}/{id}"),
+            Some(&token),
+            Body::None,
+        )
+        .await;
     assert_eq!(one.status, 200);
     let mut expected: Vec<&str> = LISTED.iter().copied().filter(|k| *k != "project").collect();
     expected.push("last_deployment");
@@ -108,14 +81,14 @@ async fn create_get_list_update_stop_delete(backend: Backend) {
     assert_eq!(one.body["last_deployment"], Value::Null);
 
     // The project by its URL-encoded path; production exists from the start.
-    let list = gl(
-        &app,
-        Method::GET,
-        "/projects/laravel%2Flaravel/environments",
-        Some(&token),
-        Body::None,
-    )
-    .await;
+    let list = app
+        .gitlab(
+            Method::GET,
+            "/projects/laravel%2Flaravel/environments",
+            Some(&token),
+            Body::None,
+        )
+        .await;
     assert_eq!(list.status, 200, "{list:?}");
     let names: Vec<&str> = list
         .body
@@ -127,7 +100,7 @@ async fn create_get_list_update_stop_delete(backend: Backend) {
     assert_eq!(names, ["production", "review/fix-foo"]);
     assert_eq!(keys(&list.body[0]), LISTED);
 
-    let updated = gl(&app, Method::PUT, &format!("{base}/{id}"), Some(&token), Body::Json(json!({
+    let updated = app.gitlab(Method::PUT, &format!("{base}/{id}"), Some(&token), Body::Json(json!({
         "name": "ignored", "external_url": "", "tier": "staging", "description": "Fix foo", "auto_stop_setting": "with_action"
     }))).await;
     assert_eq!(updated.status, 200, "{updated:?}");
@@ -143,69 +116,69 @@ async fn create_get_list_update_stop_delete(backend: Backend) {
     assert_eq!(updated.body["auto_stop_setting"], "with_action");
 
     // Deleting needs a stopped environment.
-    let refused = gl(
-        &app,
-        Method::DELETE,
-        &format!("{base}/{id}"),
-        Some(&token),
-        Body::None,
-    )
-    .await;
+    let refused = app
+        .gitlab(
+            Method::DELETE,
+            &format!("{base}/{id}"),
+            Some(&token),
+            Body::None,
+        )
+        .await;
     assert_eq!(
         (refused.status, refused.body.clone()),
         (403, json!({"message": "403 Forbidden"}))
     );
-    let stopped = gl(
-        &app,
-        Method::POST,
-        &format!("{base}/{id}/stop"),
-        Some(&token),
-        Body::None,
-    )
-    .await;
+    let stopped = app
+        .gitlab(
+            Method::POST,
+            &format!("{base}/{id}/stop"),
+            Some(&token),
+            Body::None,
+        )
+        .await;
     assert_eq!(
         (stopped.status, stopped.body["state"].as_str()),
         (200, Some("stopped"))
     );
-    let again = gl(
-        &app,
-        Method::POST,
-        &format!("{base}/{id}/stop"),
-        Some(&token),
-        Body::None,
-    )
-    .await;
+    let again = app
+        .gitlab(
+            Method::POST,
+            &format!("{base}/{id}/stop"),
+            Some(&token),
+            Body::None,
+        )
+        .await;
     assert_eq!(again.status, 400);
     assert_eq!(
         again.body,
         json!({"message": "400 Bad request - Attempted to stop the environment but failed to change the status"})
     );
-    let forced = gl(
-        &app,
-        Method::POST,
-        &format!("{base}/{id}/stop"),
-        Some(&token),
-        Body::Form(&[("force", "True")]),
-    )
-    .await;
+    let forced = app
+        .gitlab(
+            Method::POST,
+            &format!("{base}/{id}/stop"),
+            Some(&token),
+            Body::Form(&[("force", "True")]),
+        )
+        .await;
     assert_eq!(forced.status, 200);
-    let deleted = gl(
-        &app,
-        Method::DELETE,
-        &format!("{base}/{id}"),
-        Some(&token),
-        Body::None,
-    )
-    .await;
+    let deleted = app
+        .gitlab(
+            Method::DELETE,
+            &format!("{base}/{id}"),
+            Some(&token),
+            Body::None,
+        )
+        .await;
     assert_eq!((deleted.status, deleted.text.as_str()), (204, ""));
-    let list = gl(
-        &app,
-        Method::GET,
-        &format!("{base}?states=stopped"),
-        Some(&token),
-        Body::None,
-    )
-    .await;
+    let list = app
+        .gitlab(
+            Method::GET,
+            &format!("{base}?states=stopped"),
+            Some(&token),
+            Body::None,
+        )
+        .await;
     assert_eq!(
         list.body.as_array().unwrap().len(),
         0,
@@ -217,17 +190,16 @@ async fn deleting_honours_if_unmodified_since(backend: Backend) {
     let app = spawn_app(backend).await;
     let project = app.project("Shop").await;
     let base = format!("/projects/{project}/environments");
-    let created = gl(
-        &app,
-        Method::POST,
-        &base,
-        Some(&app.token),
-        Body::Form(&[("name", "old")]),
-    )
-    .await;
+    let created = app
+        .gitlab(
+            Method::POST,
+            &base,
+            Some(&app.token),
+            Body::Form(&[("name", "old")]),
+        )
+        .await;
     let id = created.body["id"].as_i64().unwrap();
-    gl(
-        &app,
+    app.gitlab(
         Method::POST,
         &format!("{base}/{id}/stop"),
         Some(&app.token),
@@ -259,14 +231,14 @@ async fn deleting_honours_if_unmodified_since(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 204, "unmodified since then: deleted");
-    let gone = gl(
-        &app,
-        Method::GET,
-        &format!("{base}/{id}"),
-        Some(&app.token),
-        Body::None,
-    )
-    .await;
+    let gone = app
+        .gitlab(
+            Method::GET,
+            &format!("{base}/{id}"),
+            Some(&app.token),
+            Body::None,
+        )
+        .await;
     assert_eq!(
         (gone.status, gone.body.clone()),
         (404, json!({"message": "404 Not found"}))
@@ -404,7 +376,7 @@ async fn errors_have_gitlab_bodies_in_gitlab_order(backend: Backend) {
         ),
     ];
     for (method, path, token, body, status, expected) in cases {
-        let reply = gl(&app, method.clone(), &path, token, body).await;
+        let reply = app.gitlab(method.clone(), &path, token, body).await;
         assert_eq!(
             (reply.status, &reply.body),
             (status, &expected),
@@ -415,14 +387,9 @@ async fn errors_have_gitlab_bodies_in_gitlab_order(backend: Backend) {
             "{method} {path}"
         );
     }
-    let bad_name = gl(
-        &app,
-        Method::POST,
-        &base,
-        t,
-        Body::Form(&[("name", "bad;name")]),
-    )
-    .await;
+    let bad_name = app
+        .gitlab(Method::POST, &base, t, Body::Form(&[("name", "bad;name")]))
+        .await;
     assert_eq!(bad_name.status, 400);
     assert!(
         bad_name.body["message"]["name"][0]
@@ -433,78 +400,86 @@ async fn errors_have_gitlab_bodies_in_gitlab_order(backend: Backend) {
 
     // Another user's project is not found; a token without the scope is forbidden.
     let stranger = app.token_for("stranger@example.com", "*").await;
-    let hidden = gl(&app, Method::GET, &base, Some(&stranger), Body::None).await;
+    let hidden = app
+        .gitlab(Method::GET, &base, Some(&stranger), Body::None)
+        .await;
     assert_eq!(
         (hidden.status, hidden.body.clone()),
         (404, json!({"message": "404 Project Not Found"}))
     );
     let reader = app.token_for("admin@slipway.local", "").await;
-    let forbidden = gl(
-        &app,
-        Method::POST,
-        &base,
-        Some(&reader),
-        Body::Form(&[("name", "x")]),
-    )
-    .await;
+    let forbidden = app
+        .gitlab(
+            Method::POST,
+            &base,
+            Some(&reader),
+            Body::Form(&[("name", "x")]),
+        )
+        .await;
     assert_eq!(
         (forbidden.status, forbidden.body.clone()),
         (403, json!({"message": "403 Forbidden"}))
     );
-    let listed = gl(&app, Method::GET, &base, Some(&reader), Body::None).await;
+    let listed = app
+        .gitlab(Method::GET, &base, Some(&reader), Body::None)
+        .await;
     assert_eq!(listed.status, 200);
 
     // GitLab's order: 401 even before a bad body; parameters before the project; model
     // errors only after the project and the caller's rights; 403 before the environment.
-    let anonymous = gl(
-        &app,
-        Method::POST,
-        &base,
-        None,
-        Body::Raw("application/json", "{broken"),
-    )
-    .await;
+    let anonymous = app
+        .gitlab(
+            Method::POST,
+            &base,
+            None,
+            Body::Raw("application/json", "{broken"),
+        )
+        .await;
     assert_eq!(
         (anonymous.status, anonymous.body.clone()),
         (401, json!({"message": "401 Unauthorized"}))
     );
     let blocked = Body::Form(&[("name", "x"), ("external_url", "javascript:alert(1)")]);
-    let unknown = gl(&app, Method::POST, "/projects/999/environments", t, blocked).await;
+    let unknown = app
+        .gitlab(Method::POST, "/projects/999/environments", t, blocked)
+        .await;
     assert_eq!(unknown.body, json!({"message": "404 Project Not Found"}));
     let blocked = Body::Form(&[("name", "x"), ("external_url", "javascript:alert(1)")]);
-    let unauthorised = gl(&app, Method::POST, &base, Some(&reader), blocked).await;
+    let unauthorised = app
+        .gitlab(Method::POST, &base, Some(&reader), blocked)
+        .await;
     assert_eq!(unauthorised.status, 403);
     // A teardown script runs on servers: setting one needs hooks:create too.
     let env_only = app
         .token_for("admin@slipway.local", "environments:create")
         .await;
-    let script = gl(
-        &app,
-        Method::POST,
-        &base,
-        Some(&env_only),
-        Body::Form(&[("name", "y"), ("on_stop", "rm -rf /srv/app")]),
-    )
-    .await;
+    let script = app
+        .gitlab(
+            Method::POST,
+            &base,
+            Some(&env_only),
+            Body::Form(&[("name", "y"), ("on_stop", "rm -rf /srv/app")]),
+        )
+        .await;
     assert_eq!(script.status, 403);
-    let plain = gl(
-        &app,
-        Method::POST,
-        &base,
-        Some(&env_only),
-        Body::Form(&[("name", "y"), ("description", "line one\nline two")]),
-    )
-    .await;
+    let plain = app
+        .gitlab(
+            Method::POST,
+            &base,
+            Some(&env_only),
+            Body::Form(&[("name", "y"), ("description", "line one\nline two")]),
+        )
+        .await;
     assert_eq!(plain.status, 201, "{plain:?}");
     assert_eq!(plain.body["description"], "line one\nline two");
-    let early = gl(
-        &app,
-        Method::GET,
-        "/projects/999/environments?per_page=0",
-        t,
-        Body::None,
-    )
-    .await;
+    let early = app
+        .gitlab(
+            Method::GET,
+            "/projects/999/environments?per_page=0",
+            t,
+            Body::None,
+        )
+        .await;
     assert_eq!(
         early.body,
         json!({"error": "per_page does not have a valid value"})
@@ -516,7 +491,9 @@ async fn errors_have_gitlab_bodies_in_gitlab_order(backend: Backend) {
         (Method::DELETE, format!("{base}/999")),
         (Method::DELETE, format!("{base}/review_apps")),
     ] {
-        let reply = gl(&app, method.clone(), &path, Some(&creator), Body::None).await;
+        let reply = app
+            .gitlab(method.clone(), &path, Some(&creator), Body::None)
+            .await;
         assert_eq!(
             (reply.status, &reply.body),
             (403, &json!({"message": "403 Forbidden"})),
@@ -546,24 +523,24 @@ async fn pagination_headers_and_links(backend: Backend) {
     let base = format!("/projects/{project}/environments");
     for index in 0..24 {
         let name = format!("review/app-{index:02}");
-        let reply = gl(
-            &app,
-            Method::POST,
-            &base,
-            Some(&app.token),
-            Body::Json(json!({"name": name})),
-        )
-        .await;
+        let reply = app
+            .gitlab(
+                Method::POST,
+                &base,
+                Some(&app.token),
+                Body::Json(json!({"name": name})),
+            )
+            .await;
         assert_eq!(reply.status, 201);
     }
-    let page = gl(
-        &app,
-        Method::GET,
-        &format!("{base}?per_page=10&page=2&search=review"),
-        Some(&app.token),
-        Body::None,
-    )
-    .await;
+    let page = app
+        .gitlab(
+            Method::GET,
+            &format!("{base}?per_page=10&page=2&search=review"),
+            Some(&app.token),
+            Body::None,
+        )
+        .await;
     assert_eq!(page.status, 200);
     let h = |name: &str| page.headers[name].to_str().unwrap().to_owned();
     assert_eq!(
@@ -594,37 +571,37 @@ async fn pagination_headers_and_links(backend: Backend) {
         "{link}"
     );
 
-    let last = gl(
-        &app,
-        Method::GET,
-        &format!("{base}?per_page=10&page=3"),
-        Some(&app.token),
-        Body::None,
-    )
-    .await;
+    let last = app
+        .gitlab(
+            Method::GET,
+            &format!("{base}?per_page=10&page=3"),
+            Some(&app.token),
+            Body::None,
+        )
+        .await;
     assert_eq!(last.headers["x-next-page"], "");
     assert_eq!(
         last.body.as_array().unwrap().len(),
         5,
         "production and 24 review apps"
     );
-    let capped = gl(
-        &app,
-        Method::GET,
-        &format!("{base}?per_page=500"),
-        Some(&app.token),
-        Body::None,
-    )
-    .await;
+    let capped = app
+        .gitlab(
+            Method::GET,
+            &format!("{base}?per_page=500"),
+            Some(&app.token),
+            Body::None,
+        )
+        .await;
     assert_eq!(capped.headers["x-per-page"], "100");
-    let empty = gl(
-        &app,
-        Method::GET,
-        &format!("{base}?name=nothing"),
-        Some(&app.token),
-        Body::None,
-    )
-    .await;
+    let empty = app
+        .gitlab(
+            Method::GET,
+            &format!("{base}?name=nothing"),
+            Some(&app.token),
+            Body::None,
+        )
+        .await;
     assert_eq!(
         (
             empty.headers["x-total"].to_str().unwrap(),
@@ -632,14 +609,14 @@ async fn pagination_headers_and_links(backend: Backend) {
         ),
         ("0", "1")
     );
-    let exact = gl(
-        &app,
-        Method::GET,
-        &format!("{base}?name=review%2Fapp-03"),
-        Some(&app.token),
-        Body::None,
-    )
-    .await;
+    let exact = app
+        .gitlab(
+            Method::GET,
+            &format!("{base}?name=review%2Fapp-03"),
+            Some(&app.token),
+            Body::None,
+        )
+        .await;
     assert_eq!(exact.body.as_array().unwrap().len(), 1);
 }
 
@@ -675,14 +652,14 @@ async fn last_deployment_comes_from_slipway_deployments(backend: Backend) {
     )
     .await
     .unwrap();
-    let one = gl(
-        &app,
-        Method::GET,
-        &format!("/projects/{project}/environments/1"),
-        Some(&app.token),
-        Body::None,
-    )
-    .await;
+    let one = app
+        .gitlab(
+            Method::GET,
+            &format!("/projects/{project}/environments/1"),
+            Some(&app.token),
+            Body::None,
+        )
+        .await;
     let last = &one.body["last_deployment"];
     assert_eq!(last["id"], id.0);
     assert_eq!(last["iid"], 1);
@@ -708,18 +685,17 @@ async fn review_apps_are_picked_scheduled_and_deleted(backend: Backend) {
         ("review/e", true, 1),
         ("Review/f", true, 40),
     ] {
-        let created = gl(
-            &app,
-            Method::POST,
-            &base,
-            Some(&app.token),
-            Body::Json(json!({"name": name})),
-        )
-        .await;
+        let created = app
+            .gitlab(
+                Method::POST,
+                &base,
+                Some(&app.token),
+                Body::Json(json!({"name": name})),
+            )
+            .await;
         let id = created.body["id"].as_i64().unwrap();
         if stop {
-            gl(
-                &app,
+            app.gitlab(
                 Method::POST,
                 &format!("{base}/{id}/stop"),
                 Some(&app.token),
@@ -745,14 +721,14 @@ async fn review_apps_are_picked_scheduled_and_deleted(backend: Backend) {
             .map(|e| e["name"].as_str().unwrap().to_owned())
             .collect()
     };
-    let dry = gl(
-        &app,
-        Method::DELETE,
-        &format!("{base}/review_apps"),
-        Some(&app.token),
-        Body::None,
-    )
-    .await;
+    let dry = app
+        .gitlab(
+            Method::DELETE,
+            &format!("{base}/review_apps"),
+            Some(&app.token),
+            Body::None,
+        )
+        .await;
     assert_eq!(dry.status, 200, "{dry:?}");
     assert_eq!(
         names(&dry, "scheduled_entries"),
@@ -777,50 +753,50 @@ async fn review_apps_are_picked_scheduled_and_deleted(backend: Backend) {
         "a dry run writes nothing"
     );
 
-    let blank = gl(
-        &app,
-        Method::DELETE,
-        &format!("{base}/review_apps?dry_run="),
-        Some(&app.token),
-        Body::None,
-    )
-    .await;
+    let blank = app
+        .gitlab(
+            Method::DELETE,
+            &format!("{base}/review_apps?dry_run="),
+            Some(&app.token),
+            Body::None,
+        )
+        .await;
     assert_eq!(blank.status, 200);
     assert_eq!(
         count_rows(&app, "environments", "delete_at IS NOT NULL").await,
         0,
         "a blank dry_run is a dry run"
     );
-    let one = gl(
-        &app,
-        Method::DELETE,
-        &format!("{base}/review_apps?dry_run=false&limit=1"),
-        Some(&app.token),
-        Body::None,
-    )
-    .await;
+    let one = app
+        .gitlab(
+            Method::DELETE,
+            &format!("{base}/review_apps?dry_run=false&limit=1"),
+            Some(&app.token),
+            Body::None,
+        )
+        .await;
     assert_eq!(names(&one, "scheduled_entries"), ["review/d"]);
-    let rest = gl(
-        &app,
-        Method::DELETE,
-        &format!("{base}/review_apps"),
-        Some(&app.token),
-        Body::Form(&[("dry_run", "0")]),
-    )
-    .await;
+    let rest = app
+        .gitlab(
+            Method::DELETE,
+            &format!("{base}/review_apps"),
+            Some(&app.token),
+            Body::Form(&[("dry_run", "0")]),
+        )
+        .await;
     assert_eq!(
         names(&rest, "scheduled_entries"),
         ["review/a"],
         "already scheduled ones are not picked again"
     );
-    let none = gl(
-        &app,
-        Method::DELETE,
-        &format!("{base}/review_apps?dry_run=false"),
-        Some(&app.token),
-        Body::None,
-    )
-    .await;
+    let none = app
+        .gitlab(
+            Method::DELETE,
+            &format!("{base}/review_apps?dry_run=false"),
+            Some(&app.token),
+            Body::None,
+        )
+        .await;
     assert_eq!(
         (none.status, none.body.clone()),
         (
@@ -828,14 +804,14 @@ async fn review_apps_are_picked_scheduled_and_deleted(backend: Backend) {
             json!({"message": {"scheduled_entries": [], "unprocessable_entries": []}})
         )
     );
-    let bad = gl(
-        &app,
-        Method::DELETE,
-        &format!("{base}/review_apps?limit=5000"),
-        Some(&app.token),
-        Body::None,
-    )
-    .await;
+    let bad = app
+        .gitlab(
+            Method::DELETE,
+            &format!("{base}/review_apps?limit=5000"),
+            Some(&app.token),
+            Body::None,
+        )
+        .await;
     assert_eq!(
         bad.body,
         json!({"error": "limit does not have a valid value"})
@@ -856,24 +832,24 @@ async fn review_apps_are_picked_scheduled_and_deleted(backend: Backend) {
         .unwrap();
     assert_eq!(deleted, 2);
     for name in ["review/a", "review/d"] {
-        let gone = gl(
-            &app,
+        let gone = app
+            .gitlab(
+                Method::GET,
+                &format!("{base}/{}", ids[name]),
+                Some(&app.token),
+                Body::None,
+            )
+            .await;
+        assert_eq!(gone.status, 404, "{name}");
+    }
+    let kept = app
+        .gitlab(
             Method::GET,
-            &format!("{base}/{}", ids[name]),
+            &format!("{base}/{}", ids["review/e"]),
             Some(&app.token),
             Body::None,
         )
         .await;
-        assert_eq!(gone.status, 404, "{name}");
-    }
-    let kept = gl(
-        &app,
-        Method::GET,
-        &format!("{base}/{}", ids["review/e"]),
-        Some(&app.token),
-        Body::None,
-    )
-    .await;
     assert_eq!(kept.status, 200);
 }
 
@@ -896,22 +872,22 @@ async fn stop_stale_stops_environments_not_deployed_to_since(backend: Backend) {
     )
     .await
     .unwrap();
-    let never = gl(
-        &app,
-        Method::POST,
-        &base,
-        Some(&app.token),
-        Body::Json(json!({"name": "never-deployed"})),
-    )
-    .await;
-    let recent = gl(
-        &app,
-        Method::POST,
-        &base,
-        Some(&app.token),
-        Body::Json(json!({"name": "recent"})),
-    )
-    .await;
+    let never = app
+        .gitlab(
+            Method::POST,
+            &base,
+            Some(&app.token),
+            Body::Json(json!({"name": "never-deployed"})),
+        )
+        .await;
+    let recent = app
+        .gitlab(
+            Method::POST,
+            &base,
+            Some(&app.token),
+            Body::Json(json!({"name": "recent"})),
+        )
+        .await;
     execute_sql(
         &app,
         &format!("UPDATE environments SET updated_at = {}", old.micros()),
@@ -937,54 +913,54 @@ async fn stop_stale_stops_environments_not_deployed_to_since(backend: Backend) {
         ),
         ("yesterday", json!({"error": "before is invalid"})),
     ] {
-        let reply = gl(
-            &app,
+        let reply = app
+            .gitlab(
+                Method::POST,
+                &format!("{base}/stop_stale"),
+                Some(&app.token),
+                Body::Json(json!({"before": value})),
+            )
+            .await;
+        assert_eq!((reply.status, reply.body), (400, expected));
+    }
+    let reply = app
+        .gitlab(
             Method::POST,
             &format!("{base}/stop_stale"),
             Some(&app.token),
-            Body::Json(json!({"before": value})),
+            Body::Json(json!({"before": before})),
         )
         .await;
-        assert_eq!((reply.status, reply.body), (400, expected));
-    }
-    let reply = gl(
-        &app,
-        Method::POST,
-        &format!("{base}/stop_stale"),
-        Some(&app.token),
-        Body::Json(json!({"before": before})),
-    )
-    .await;
     assert_eq!(reply.status, 200, "{reply:?}");
-    let production = gl(
-        &app,
-        Method::GET,
-        &format!("{base}/1"),
-        Some(&app.token),
-        Body::None,
-    )
-    .await;
+    let production = app
+        .gitlab(
+            Method::GET,
+            &format!("{base}/1"),
+            Some(&app.token),
+            Body::None,
+        )
+        .await;
     assert_eq!(production.body["state"], "stopped");
-    let never = gl(
-        &app,
-        Method::GET,
-        &format!("{base}/{}", never.body["id"]),
-        Some(&app.token),
-        Body::None,
-    )
-    .await;
+    let never = app
+        .gitlab(
+            Method::GET,
+            &format!("{base}/{}", never.body["id"]),
+            Some(&app.token),
+            Body::None,
+        )
+        .await;
     assert_eq!(
         never.body["state"], "stopped",
         "not deployed to nor changed since: stale"
     );
-    let fresh = gl(
-        &app,
-        Method::GET,
-        &format!("{base}/{}", recent.body["id"]),
-        Some(&app.token),
-        Body::None,
-    )
-    .await;
+    let fresh = app
+        .gitlab(
+            Method::GET,
+            &format!("{base}/{}", recent.body["id"]),
+            Some(&app.token),
+            Body::None,
+        )
+        .await;
     assert_eq!(
         fresh.body["state"], "available",
         "deployed to since the date"
@@ -998,8 +974,7 @@ async fn deploying_revives_a_stopped_environment(backend: Backend) {
     let project = app.project("Shop").await;
     app.server(project, "web").await;
     let base = format!("/projects/{project}/environments");
-    gl(
-        &app,
+    app.gitlab(
         Method::POST,
         &format!("{base}/1/stop"),
         Some(&app.token),
@@ -1011,14 +986,14 @@ async fn deploying_revives_a_stopped_environment(backend: Backend) {
         .post(&format!("/api/projects/{project}/deployments"), json!({}))
         .await;
     assert_eq!(queued.status, 200, "{queued:?}");
-    let production = gl(
-        &app,
-        Method::GET,
-        &format!("{base}/1"),
-        Some(&app.token),
-        Body::None,
-    )
-    .await;
+    let production = app
+        .gitlab(
+            Method::GET,
+            &format!("{base}/1"),
+            Some(&app.token),
+            Body::None,
+        )
+        .await;
     assert_eq!(production.body["state"], "available");
     assert_eq!(
         slipway::services::environments::delete_scheduled(&app.app)

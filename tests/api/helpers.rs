@@ -171,6 +171,7 @@ impl TestApp {
             .to_owned()
     }
 
+    /// An Envoyer-dialect request: the token as `Authorization: Bearer`.
     pub async fn request(
         &self,
         method: Method,
@@ -178,12 +179,36 @@ impl TestApp {
         token: Option<&str>,
         body: Body,
     ) -> Reply {
+        let auth = token.map(|t| ("Authorization", format!("Bearer {t}")));
+        self.send(method, path, auth, body).await
+    }
+
+    /// A GitLab-dialect request under `/api/v4`: the token as `PRIVATE-TOKEN`.
+    pub async fn gitlab(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Body,
+    ) -> Reply {
+        let auth = token.map(|t| ("PRIVATE-TOKEN", t.to_owned()));
+        self.send(method, &format!("/api/v4{path}"), auth, body)
+            .await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Option<(&str, String)>,
+        body: Body,
+    ) -> Reply {
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.address))
             .header("Accept", "application/json");
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
+        if let Some((header, value)) = auth {
+            request = request.header(header, value);
         }
         request = match body {
             Body::None => request,
