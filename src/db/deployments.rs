@@ -134,9 +134,34 @@ pub async fn set_status(
     finished_at: Option<Timestamp>,
     now: Timestamp,
 ) -> Result<()> {
+    record_progress(
+        db,
+        "deployments",
+        id.0,
+        status,
+        started_at,
+        finished_at,
+        now,
+    )
+    .await
+}
+
+/// A status and, once known, start and end times, for a deployment or a process.
+async fn record_progress(
+    db: &mut impl Db,
+    table: &'static str,
+    id: i64,
+    status: &str,
+    started_at: Option<Timestamp>,
+    finished_at: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<()> {
+    let sql = format!(
+        "UPDATE {table} SET status = $2, started_at = COALESCE($3, started_at), \
+           finished_at = COALESCE($4, finished_at), updated_at = $5 WHERE id = $1"
+    );
     db.execute(
-        "UPDATE deployments SET status = $2, started_at = COALESCE($3, started_at), \
-           finished_at = COALESCE($4, finished_at), updated_at = $5 WHERE id = $1",
+        &sql,
         args![
             id,
             status,
@@ -199,19 +224,16 @@ pub async fn set_process_status(
     finished_at: Option<Timestamp>,
     now: Timestamp,
 ) -> Result<()> {
-    db.execute(
-        "UPDATE deployment_processes SET status = $2, started_at = COALESCE($3, started_at), \
-           finished_at = COALESCE($4, finished_at), updated_at = $5 WHERE id = $1",
-        args![
-            process,
-            status,
-            started_at.map(Timestamp::micros),
-            finished_at.map(Timestamp::micros),
-            now
-        ],
+    record_progress(
+        db,
+        "deployment_processes",
+        process,
+        status,
+        started_at,
+        finished_at,
+        now,
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Queues a deployment of `requested_ref`: a new pending deployment, or, when the project
