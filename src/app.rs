@@ -8,7 +8,11 @@ use crate::config::Config;
 use crate::crypto::{PassphraseSealer, Vault};
 use crate::db::Store;
 use crate::deploy::Engine;
+use crate::domain::network::AddressPolicy;
+use crate::net::Outbound;
+use crate::notify::Notifier;
 use crate::services::accounts::TokenCache;
+use crate::services::heartbeats::CheckIns;
 
 pub struct App {
     pub config: Config,
@@ -17,6 +21,10 @@ pub struct App {
     pub tokens: TokenCache,
     pub passphrases: PassphraseSealer,
     pub engine: Engine,
+    /// Web hook and monitor requests, held to the address policy.
+    pub outbound: Outbound,
+    pub notifier: Notifier,
+    pub check_ins: CheckIns,
 }
 
 pub type AppState = Arc<App>;
@@ -31,6 +39,11 @@ impl App {
         let store = Store::connect(&config.database_url()).await?;
         store.migrate().await?;
         let engine = Engine::new(node_id(&config.data_dir)?, config.max_connecting);
+        let outbound = Outbound::new(
+            AddressPolicy::new(config.allow_private_targets.clone()),
+            std::time::Duration::from_secs(config.health_check_timeout),
+        )?;
+        let notifier = Notifier::new(&config)?;
         Ok(App {
             config,
             store,
@@ -38,6 +51,9 @@ impl App {
             tokens: TokenCache::new(),
             passphrases: PassphraseSealer::new(2),
             engine,
+            outbound,
+            notifier,
+            check_ins: CheckIns::default(),
         })
     }
 }

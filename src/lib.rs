@@ -11,5 +11,8 @@ pub mod domain;
 pub mod error;
 pub mod git;
 pub mod http;
+pub mod jobs;
+pub mod net;
+pub mod notify;
 pub mod services;
 pub mod ssh;

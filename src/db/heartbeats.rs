@@ -73,29 +73,71 @@ pub async fn delete(db: &mut impl Db, id: HeartbeatId) -> Result<()> {
     Ok(())
 }
 
-/// Records a check-in; `false` when no heartbeat has this token.
-pub async fn check_in(db: &mut impl Db, token_hash: &str, now: Timestamp) -> Result<bool> {
-    let updated = db
-        .execute(
-            "UPDATE heartbeats SET last_checked_in_at = $2, status = 'healthy', updated_at = $2 \
-             WHERE token_hash = $1",
-            args![token_hash, now],
+/// The heartbeat a check-in token belongs to.
+pub async fn id_by_token(db: &mut impl Db, token_hash: &str) -> Result<Option<HeartbeatId>> {
+    let row: Option<(i64,)> = db
+        .fetch_optional(
+            "SELECT id FROM heartbeats WHERE token_hash = $1",
+            args![token_hash],
         )
         .await?;
-    Ok(updated == 1)
+    Ok(row.map(|(id,)| HeartbeatId(id)))
+}
+
+/// A heartbeat whose status just changed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Transition {
+    #[sqlx(try_from = "i64")]
+    pub id: HeartbeatId,
+    #[sqlx(try_from = "i64")]
+    pub project_id: ProjectId,
+    pub name: String,
+}
+
+/// Check-ins gathered since the last flush: per heartbeat, the latest time and how many.
+pub struct CheckIn {
+    pub id: HeartbeatId,
+    pub at: Timestamp,
+    pub count: i64,
+}
+
+/// Records a batch of check-ins; answers the heartbeats that were missing and are healthy
+/// again.
+pub async fn record_check_ins(db: &mut impl Db, check_ins: &[CheckIn]) -> Result<Vec<Transition>> {
+    let mut recovered = Vec::new();
+    for chunk in check_ins.chunks(500) {
+        let placeholders = (1..=chunk.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE heartbeats SET status = 'healthy' \
+             WHERE status = 'missing' AND id IN ({placeholders}) \
+             RETURNING id, project_id, name"
+        );
+        let ids = chunk.iter().map(|c| super::Arg::from(c.id)).collect();
+        recovered.extend(db.fetch_all::<Transition>(&sql, ids).await?);
+    }
+    for check_in in check_ins {
+        db.execute(
+            "UPDATE heartbeats SET last_checked_in_at = $2, check_ins = check_ins + $3, \
+               updated_at = $2 WHERE id = $1",
+            args![check_in.id, check_in.at, check_in.count],
+        )
+        .await?;
+    }
+    Ok(recovered)
 }
 
 /// Marks missing the healthy heartbeats whose interval passed without a check-in; answers
 /// the ones that changed.
-pub async fn mark_missing(db: &mut impl Db, now: Timestamp) -> Result<Vec<HeartbeatId>> {
-    let rows: Vec<(i64,)> = db
-        .fetch_all(
-            "UPDATE heartbeats SET status = 'missing', updated_at = $1 \
-             WHERE status = 'healthy' \
-               AND COALESCE(last_checked_in_at, created_at) + interval_minutes * 60000000 < $1 \
-             RETURNING id",
-            args![now],
-        )
-        .await?;
-    Ok(rows.into_iter().map(|(id,)| HeartbeatId(id)).collect())
+pub async fn mark_missing(db: &mut impl Db, now: Timestamp) -> Result<Vec<Transition>> {
+    db.fetch_all(
+        "UPDATE heartbeats SET status = 'missing', updated_at = $1 \
+         WHERE status = 'healthy' \
+           AND COALESCE(last_checked_in_at, created_at) + interval_minutes * 60000000 < $1 \
+         RETURNING id, project_id, name",
+        args![now],
+    )
+    .await
 }

@@ -16,6 +16,9 @@ pub struct Notification {
     pub notification_type: String,
     pub address_sealed: String,
     pub active: bool,
+    /// Why the latest delivery failed; cleared by the next successful one.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
     #[sqlx(try_from = "i64")]
     pub created_at: Timestamp,
     #[sqlx(try_from = "i64")]
@@ -30,8 +33,8 @@ pub struct NotificationFields {
     pub active: bool,
 }
 
-const COLUMNS: &str =
-    "id, project_id, name, notification_type, address_sealed, active, created_at, updated_at";
+const COLUMNS: &str = "id, project_id, name, notification_type, address_sealed, active, \
+    last_error, last_error_at, created_at, updated_at";
 
 pub async fn list(db: &mut impl Db, project: ProjectId) -> Result<Vec<Notification>> {
     let sql = format!("SELECT {COLUMNS} FROM notifications WHERE project_id = $1 ORDER BY id");

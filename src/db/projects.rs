@@ -3,6 +3,7 @@
 //! rather than kept in step by hand.
 
 use super::folders::LinkedFolder;
+use super::health_checks::HealthCheck;
 use super::servers::Server;
 use super::{Db, args};
 use crate::domain::ids::{ProjectId, ServerId, UserId};
@@ -55,6 +56,10 @@ pub struct Project {
     /// The project's servers, in id order.
     #[sqlx(try_from = "String")]
     pub servers: Aggregated<Server>,
+    pub has_monitoring_error: bool,
+    /// The latest health check from each region, in region order.
+    #[sqlx(try_from = "String")]
+    pub health_checks: Aggregated<HealthCheck>,
 }
 
 /// A list that the project query gathers in SQL, so that one round trip reads a whole
@@ -91,28 +96,35 @@ pub struct ProjectFields {
 pub(super) const VISIBLE_TO_USER: &str = "(p.user_id = $1 OR EXISTS (SELECT 1 FROM collaborators c \
      WHERE c.project_id = p.id AND c.user_id = $1 AND c.status = 'accepted'))";
 
-/// The project's servers as a JSON array of objects, one field per column.
-fn servers_aggregate(postgres: bool) -> String {
-    let pairs = super::servers::FIELDS
+/// Rows of `table` belonging to the project as a JSON array of objects, one field per
+/// column, in `order`.
+fn rows_aggregate(postgres: bool, table: &str, fields: &[&str], order: &str) -> String {
+    let pairs = fields
         .iter()
         .map(|field| format!("'{field}', s.{field}"))
         .collect::<Vec<_>>()
         .join(", ");
     if postgres {
         format!(
-            "(SELECT COALESCE(json_agg(json_build_object({pairs}) ORDER BY s.id)::text, '[]') \
-             FROM servers s WHERE s.project_id = p.id)"
+            "(SELECT COALESCE(json_agg(json_build_object({pairs}) ORDER BY s.{order})::text, \
+             '[]') FROM {table} s WHERE s.project_id = p.id)"
         )
     } else {
         format!(
             "(SELECT json_group_array(json_object({pairs})) FROM \
-             (SELECT * FROM servers WHERE project_id = p.id ORDER BY id) s)"
+             (SELECT * FROM {table} WHERE project_id = p.id ORDER BY {order}) s)"
         )
     }
 }
 
 fn select_projects(postgres: bool, filter: &str) -> String {
-    let servers = servers_aggregate(postgres);
+    let servers = rows_aggregate(postgres, "servers", super::servers::FIELDS, "id");
+    let health_checks = rows_aggregate(
+        postgres,
+        "health_checks",
+        super::health_checks::FIELDS,
+        "region",
+    );
     let (folders, environment_servers) = if postgres {
         (
             "(SELECT COALESCE(json_agg(json_build_object('from', f.from_path, 'to', f.to_path) \
@@ -154,7 +166,10 @@ fn select_projects(postgres: bool, filter: &str) -> String {
            l.commit_author AS last_deployment_author, l.commit_avatar AS last_deployment_avatar, \
            l.started_at AS last_deployment_started_at, l.finished_at AS last_deployment_finished_at, \
            {folders} AS folders, {environment_servers} AS environment_servers, \
-           {servers} AS servers \
+           {servers} AS servers, \
+           EXISTS (SELECT 1 FROM health_checks h WHERE h.project_id = p.id \
+             AND h.status = 'failing') AS has_monitoring_error, \
+           {health_checks} AS health_checks \
          FROM projects p \
          LEFT JOIN deployments l ON l.id = (SELECT MAX(d.id) FROM deployments d \
            WHERE d.project_id = p.id AND d.status IN ('finished', 'error', 'cancelled') \
@@ -435,4 +450,12 @@ pub async fn set_webhook_secret(
     )
     .await?;
     Ok(())
+}
+
+/// A project's name, for messages about it.
+pub async fn name(db: &mut impl Db, id: ProjectId) -> Result<Option<String>> {
+    let row: Option<(String,)> = db
+        .fetch_optional("SELECT name FROM projects WHERE id = $1", args![id])
+        .await?;
+    Ok(row.map(|(name,)| name))
 }

@@ -13,6 +13,7 @@ use crate::app::App;
 use crate::db;
 use crate::domain::ids::DeploymentId;
 use crate::domain::time::Timestamp;
+use crate::error::Result;
 
 /// Deployments of different projects that may run at once on one node.
 const MAX_RUNNING: usize = 16;
@@ -49,15 +50,7 @@ pub async fn run(app: Arc<App>) {
         tokio::select! {
             _ = app.engine.wake.notified() => {}
             Some(_) = running.join_next(), if !running.is_empty() => {}
-            _ = sweep.tick() => {
-                recover(&app).await;
-                if let Err(err) = crate::services::environments::delete_scheduled(&app).await {
-                    tracing::error!(error = %err, "deleting scheduled environments failed");
-                }
-                if let Err(err) = crate::services::heartbeats::mark_missing(&app, Timestamp::now()).await {
-                    tracing::error!(error = %err, "checking heartbeats failed");
-                }
-            }
+            _ = sweep.tick() => recover(&app).await,
         }
     }
 }
@@ -123,16 +116,7 @@ async fn deploy(app: Arc<App>, id: DeploymentId, cancel: watch::Receiver<bool>) 
     keeper.abort();
     let now = Timestamp::now();
     let _ = db::deployments::close_open_processes(&mut &app.store, id, "skipped", now).await;
-    match db::deployments::finish(
-        &mut &app.store,
-        id,
-        &app.engine.node,
-        ending.status,
-        ending.error.as_deref(),
-        now,
-    )
-    .await
-    {
+    match end(&app, id, ending.status, ending.error.as_deref()).await {
         Ok(true) => {}
         Ok(false) => tracing::warn!(deployment = %id, "another node ended this deployment"),
         Err(err) => {
@@ -143,6 +127,27 @@ async fn deploy(app: Arc<App>, id: DeploymentId, cancel: watch::Receiver<bool>) 
     app.engine.hub.close(id, ending.status);
     tracing::info!(deployment = %id, status = ending.status, "deployment ended");
     app.engine.wake();
+    // The monitor is checked after every deployment, not only on the next minute.
+    if let Ok(Some(deployment)) = db::deployments::get_by_id(&mut &app.store, id).await
+        && let Err(err) = crate::services::health::check_project(&app, deployment.project_id).await
+    {
+        tracing::error!(deployment = %id, error = %err, "the health check after a deployment failed");
+    }
+}
+
+/// Records the end of a deployment this node runs, together with the notification of it.
+async fn end(app: &App, id: DeploymentId, status: &str, error: Option<&str>) -> Result<bool> {
+    let now = Timestamp::now();
+    let mut tx = app.store.begin().await?;
+    if !db::deployments::finish(&mut tx, id, &app.engine.node, status, error, now).await? {
+        return Ok(false);
+    }
+    let stored = crate::services::deployments::notify_ended(app, &mut tx, id, now).await?;
+    tx.commit().await?;
+    if stored > 0 {
+        app.notifier.wake();
+    }
+    Ok(true)
 }
 
 /// Ends the deployments whose runner is gone: this node's own from before a restart, and any
@@ -185,18 +190,19 @@ async fn recover(app: &App) {
         let _ =
             db::deployments::close_open_processes(&mut &app.store, deployment.id, "cancelled", now)
                 .await;
-        let _ = db::deployments::finish(
-            &mut &app.store,
+        let ended = end(
+            app,
             deployment.id,
-            &app.engine.node,
             "error",
             Some(
                 "Slipway stopped while this deployment was running; it was ended and its \
                  unactivated release removed.",
             ),
-            now,
         )
         .await;
+        if let Err(err) = ended {
+            tracing::error!(deployment = %deployment.id, error = %err, "ending an interrupted deployment failed");
+        }
     }
     app.engine.wake();
 }

@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod environment;
 pub mod ids;
+pub mod network;
 pub mod scopes;
 pub mod time;
 pub mod validation;

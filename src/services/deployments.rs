@@ -8,6 +8,7 @@ use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
 use crate::domain::validation::{FieldErrors, Params, invalid_choice_message, is_git_ref_name};
 use crate::error::{Error, Result};
+use crate::notify::{self, Event, Message};
 use crate::services::access::{self, Principal};
 use crate::services::environments;
 use crate::services::projects::{self, ProjectView};
@@ -162,7 +163,17 @@ pub async fn cancel(
             deployment.status
         )));
     }
-    if !db::deployments::request_cancel(&mut &app.store, id, Timestamp::now()).await? {
+    let now = Timestamp::now();
+    let mut tx = app.store.begin().await?;
+    if db::deployments::request_cancel(&mut tx, id, now).await? {
+        // A pending deployment ended here and now; a running one is announced by its runner.
+        let stored = notify_ended(app, &mut tx, id, now).await?;
+        tx.commit().await?;
+        if stored > 0 {
+            app.notifier.wake();
+        }
+    } else {
+        tx.commit().await?;
         // Running: stop it now if it runs here; another node's runner sees the flag.
         app.engine.cancel(id);
     }
@@ -242,4 +253,50 @@ pub async fn create_by_token(app: &App, token: &str, params: &Params) -> Result<
         .ok_or(Error::NotFound)?;
     // Deployed in the owner's name: the token stands for the project.
     queue(app, project, owner, params).await
+}
+
+/// Stores, in the transaction that ends the deployment, the message about its end for the
+/// project's channels; answers how many were stored. Stops of review apps are not announced.
+pub async fn notify_ended(
+    app: &App,
+    tx: &mut db::Tx,
+    id: DeploymentId,
+    now: Timestamp,
+) -> Result<u64> {
+    let Some(deployment) = db::deployments::get_by_id(tx, id).await? else {
+        return Ok(0);
+    };
+    if deployment.requested_from == "stop" {
+        return Ok(0);
+    }
+    let event = match deployment.status.as_str() {
+        "finished" => Event::DeploymentFinished,
+        "cancelled" => Event::DeploymentCancelled,
+        _ => Event::DeploymentFailed,
+    };
+    let commit = deployment.commit_hash.as_deref().map(|hash| {
+        let short = hash.get(..7).unwrap_or(hash);
+        match &deployment.commit_branch {
+            Some(branch) => format!("{short} ({branch})"),
+            None => short.to_owned(),
+        }
+    });
+    let message = Message {
+        event,
+        project_id: deployment.project_id.0,
+        project: db::projects::name(tx, deployment.project_id)
+            .await?
+            .unwrap_or_default(),
+        subject: None,
+        commit,
+        author: deployment.commit_author.clone(),
+        status: deployment.status.clone(),
+        detail: deployment.error.clone(),
+        link: format!(
+            "{}/api/projects/{}/deployments/{id}",
+            app.config.public_url(),
+            deployment.project_id
+        ),
+    };
+    notify::enqueue(tx, &message, now).await
 }

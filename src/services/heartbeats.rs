@@ -1,16 +1,21 @@
 //! Heartbeats of a project.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use secrecy::SecretString;
 
 use crate::app::App;
 use crate::crypto;
-use crate::db::{self, heartbeats::Heartbeat};
+use crate::db::{self, heartbeats::CheckIn, heartbeats::Heartbeat, heartbeats::Transition};
 use crate::domain::catalog::HEARTBEAT_INTERVALS;
 use crate::domain::ids::{HeartbeatId, ProjectId};
 use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
 use crate::domain::validation::{FieldErrors, Params, check_max_len, invalid_choice_message};
 use crate::error::{Error, Result};
+use crate::notify::{self, Event, Message};
 use crate::services::access::{self, Principal};
 
 const TOKEN_LEN: usize = 15;
@@ -95,26 +100,174 @@ pub async fn create(
 pub async fn delete(app: &App, who: &Principal, project: ProjectId, id: HeartbeatId) -> Result<()> {
     access::project_for(app, who, project, Scope::delete(Resource::Heartbeats)).await?;
     find(app, project, id).await?;
-    db::heartbeats::delete(&mut &app.store, id).await
+    db::heartbeats::delete(&mut &app.store, id).await?;
+    app.check_ins.forget(id);
+    Ok(())
+}
+
+/// Check-ins are answered from memory and written in batches ([`flush`], at least every
+/// [`FLUSH_EVERY`]): a heartbeat URL can be called thousands of times a second, and one write
+/// per call would make the database the bottleneck.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
+
+/// How long a token's heartbeat id is remembered; a heartbeat deleted through another node
+/// may accept check-ins (which change nothing) for this long.
+const KNOWN_FOR: Duration = Duration::from_secs(60);
+
+#[derive(Default)]
+pub struct CheckIns {
+    known: Mutex<HashMap<String, (HeartbeatId, Instant)>>,
+    pending: Mutex<HashMap<HeartbeatId, (Timestamp, i64)>>,
+}
+
+impl CheckIns {
+    fn known(&self, token_hash: &str) -> Option<HeartbeatId> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known
+            .get(token_hash)
+            .filter(|(_, since)| since.elapsed() < KNOWN_FOR)
+            .map(|(id, _)| *id)
+    }
+
+    fn remember(&self, token_hash: String, id: HeartbeatId) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if known.len() > 100_000 {
+            known.retain(|_, (_, since)| since.elapsed() < KNOWN_FOR);
+        }
+        known.insert(token_hash, (id, Instant::now()));
+    }
+
+    fn forget(&self, id: HeartbeatId) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known.retain(|_, (known_id, _)| *known_id != id);
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+    }
+
+    fn record(&self, id: HeartbeatId, at: Timestamp) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = pending.entry(id).or_insert((at, 0));
+        entry.0 = entry.0.max(at);
+        entry.1 += 1;
+    }
+
+    fn take(&self) -> HashMap<HeartbeatId, (Timestamp, i64)> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Puts back a batch that could not be written, to be tried with the next one.
+    fn restore(&self, batch: HashMap<HeartbeatId, (Timestamp, i64)>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, (at, count)) in batch {
+            let entry = pending.entry(id).or_insert((at, 0));
+            entry.0 = entry.0.max(at);
+            entry.1 += count;
+        }
+    }
 }
 
 /// A check-in by URL (`/heartbeat/{token}`): the token is the only credential.
 pub async fn check_in(app: &App, token: &str) -> Result<()> {
-    if db::heartbeats::check_in(
-        &mut &app.store,
-        &crypto::token_hash(token),
-        Timestamp::now(),
-    )
-    .await?
-    {
-        Ok(())
-    } else {
-        Err(Error::NotFound)
+    let hash = crypto::token_hash(token);
+    let id = match app.check_ins.known(&hash) {
+        Some(id) => id,
+        None => {
+            let id = db::heartbeats::id_by_token(&mut &app.store, &hash)
+                .await?
+                .ok_or(Error::NotFound)?;
+            app.check_ins.remember(hash, id);
+            id
+        }
+    };
+    app.check_ins.record(id, Timestamp::now());
+    Ok(())
+}
+
+/// Writes the check-ins received since the last flush, in one transaction, and notifies of
+/// the heartbeats that were missing and are back.
+pub async fn flush(app: &App) -> Result<()> {
+    let batch = app.check_ins.take();
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let check_ins: Vec<CheckIn> = batch
+        .iter()
+        .map(|(id, (at, count))| CheckIn {
+            id: *id,
+            at: *at,
+            count: *count,
+        })
+        .collect();
+    let written = async {
+        let mut tx = app.store.begin().await?;
+        let recovered = db::heartbeats::record_check_ins(&mut tx, &check_ins).await?;
+        let notified =
+            notify_transitions(app, &mut tx, &recovered, Event::HeartbeatRecovered).await?;
+        tx.commit().await?;
+        Ok::<_, Error>(notified)
+    }
+    .await;
+    match written {
+        Ok(notified) => {
+            if notified {
+                app.notifier.wake();
+            }
+            Ok(())
+        }
+        Err(err) => {
+            app.check_ins.restore(batch);
+            Err(err)
+        }
     }
 }
 
 /// The sweep: heartbeats whose interval passed without a check-in become missing (as of
-/// `now`, so tests can move the clock).
+/// `now`, so tests can move the clock), and their projects' channels hear of it.
 pub async fn mark_missing(app: &App, now: Timestamp) -> Result<Vec<HeartbeatId>> {
-    db::heartbeats::mark_missing(&mut &app.store, now).await
+    let mut tx = app.store.begin().await?;
+    let missing = db::heartbeats::mark_missing(&mut tx, now).await?;
+    let notified = notify_transitions(app, &mut tx, &missing, Event::HeartbeatMissing).await?;
+    tx.commit().await?;
+    if notified {
+        app.notifier.wake();
+    }
+    Ok(missing.into_iter().map(|t| t.id).collect())
+}
+
+async fn notify_transitions(
+    app: &App,
+    tx: &mut db::Tx,
+    transitions: &[Transition],
+    event: Event,
+) -> Result<bool> {
+    let now = Timestamp::now();
+    let base = app.config.public_url();
+    let mut stored = 0;
+    for transition in transitions {
+        let project = db::projects::name(tx, transition.project_id)
+            .await?
+            .unwrap_or_default();
+        let message = Message {
+            event,
+            project_id: transition.project_id.0,
+            project,
+            subject: Some(transition.name.clone()),
+            commit: None,
+            author: None,
+            status: match event {
+                Event::HeartbeatMissing => "missing",
+                _ => "healthy",
+            }
+            .to_owned(),
+            detail: None,
+            link: format!(
+                "{base}/api/projects/{}/heartbeats/{}",
+                transition.project_id, transition.id
+            ),
+        };
+        stored += notify::enqueue(tx, &message, now).await?;
+    }
+    Ok(stored > 0)
 }

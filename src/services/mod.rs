@@ -7,6 +7,7 @@ pub mod collaborators;
 pub mod deployments;
 pub mod env_file;
 pub mod environments;
+pub mod health;
 pub mod heartbeats;
 pub mod hooks;
 pub mod notifications;
@@ -21,4 +22,21 @@ pub fn parse_id(segment: &str) -> crate::error::Result<i64> {
         .ok()
         .filter(|id| *id > 0)
         .ok_or(crate::error::Error::NotFound)
+}
+
+/// Refuses (422 on `field`) a web hook or monitor URL that points at a loopback or private
+/// address the config does not allow.
+pub(crate) async fn check_outbound_url(
+    app: &crate::app::App,
+    field: &str,
+    url: Option<&str>,
+) -> crate::error::Result<()> {
+    match url {
+        Some(url) => app
+            .outbound
+            .check_url(url)
+            .await
+            .map_err(|problem| crate::error::Error::invalid(field, problem)),
+        None => Ok(()),
+    }
 }

@@ -68,6 +68,7 @@ pub async fn create(
 ) -> Result<Vec<NotificationView>> {
     access::project_for(app, who, project, Scope::create(Resource::Notifications)).await?;
     let fields = read_fields(app, params, None)?;
+    check_webhook(app, params, &fields).await?;
     db::notifications::insert(&mut &app.store, project, &fields, Timestamp::now()).await?;
     all(app, project).await
 }
@@ -82,6 +83,7 @@ pub async fn update(
     access::project_for(app, who, project, Scope::create(Resource::Notifications)).await?;
     let current = find(app, project, id).await?;
     let fields = read_fields(app, params, Some(&current))?;
+    check_webhook(app, params, &fields).await?;
     db::notifications::update(&mut &app.store, id, &fields, Timestamp::now()).await?;
     find(app, project, id).await
 }
@@ -95,6 +97,20 @@ pub async fn delete(
     access::project_for(app, who, project, Scope::delete(Resource::Notifications)).await?;
     find(app, project, id).await?;
     db::notifications::delete(&mut &app.store, id).await
+}
+
+/// A web hook URL given in this request must not point into private networks.
+async fn check_webhook(app: &App, params: &Params, fields: &NotificationFields) -> Result<()> {
+    let Some(kind) = NotificationType::parse(&fields.notification_type) else {
+        return Ok(());
+    };
+    if kind == NotificationType::Email {
+        return Ok(());
+    }
+    let field = kind.address_field();
+    let mut ignored = FieldErrors::default();
+    let url = params.string(field, &mut ignored);
+    super::check_outbound_url(app, field, url.as_deref()).await
 }
 
 fn read_fields(

@@ -80,6 +80,7 @@ pub async fn get(app: &App, who: &Principal, id: ProjectId) -> Result<ProjectVie
 pub async fn create(app: &App, who: &Principal, params: &Params) -> Result<ProjectView> {
     who.require(Scope::create(Resource::Projects))?;
     let fields = read_fields(app, params, None)?;
+    super::check_outbound_url(app, "monitor", fields.monitor.as_deref()).await?;
     let token = crypto::random_token(40);
     let now = Timestamp::now();
     let deploy_key = crypto::new_ssh_key(&app.vault, "slipway-deploy-key");
@@ -120,7 +121,17 @@ pub async fn update(
     access::project_for(app, who, id, Scope::create(Resource::Projects)).await?;
     let current = load(app, id).await?;
     let fields = read_fields(app, params, Some(&current.project))?;
-    db::projects::update(&mut &app.store, id, &fields, Timestamp::now()).await?;
+    let monitor_changed = fields.monitor != current.project.monitor;
+    if monitor_changed {
+        super::check_outbound_url(app, "monitor", fields.monitor.as_deref()).await?;
+    }
+    let mut tx = app.store.begin().await?;
+    db::projects::update(&mut tx, id, &fields, Timestamp::now()).await?;
+    // Results for another URL say nothing about this one.
+    if monitor_changed {
+        db::health_checks::clear(&mut tx, id).await?;
+    }
+    tx.commit().await?;
     load(app, id).await
 }
 

@@ -82,11 +82,18 @@ async fn check_ins_and_missing_heartbeats(backend: Backend) {
     let id = created.body["heartbeat"]["id"].as_i64().unwrap();
     let check_in = format!("{}/heartbeat/{token}", app.address);
 
+    let created_at = created.body["heartbeat"]["last_checked_in_at"].clone();
     let reply = app.client.get(&check_in).send().await.unwrap();
     assert_eq!(reply.status(), 200);
+    // Check-ins are written in batches; the jobs flush at least every 250 ms, this at once.
+    slipway::services::heartbeats::flush(&app.app)
+        .await
+        .unwrap();
     let checked =
         app.get(&format!("{path}/{id}")).await.body["heartbeat"]["last_checked_in_at"].clone();
     assert!(checked.is_string());
+    assert_ne!(checked, created_at, "the check-in time was recorded");
+    assert_eq!(count_rows(&app, "heartbeats", "check_ins = 1").await, 1);
 
     // Nine minutes later nothing is missing; eleven minutes later it is.
     let now = Timestamp::now();
@@ -119,6 +126,9 @@ async fn check_ins_and_missing_heartbeats(backend: Backend) {
 
     let reply = app.client.post(&check_in).send().await.unwrap();
     assert_eq!(reply.status(), 200);
+    slipway::services::heartbeats::flush(&app.app)
+        .await
+        .unwrap();
     assert_eq!(
         app.get(&format!("{path}/{id}")).await.body["heartbeat"]["status"],
         "healthy"

@@ -91,19 +91,46 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, rate_limit_per_minute: u32) -> TestApp {
+    spawn_app_with_flags(backend, rate_limit_per_minute, &[]).await
+}
+
+/// An app started with `serve` flags added to the tests' defaults.
+pub async fn spawn_app_with_flags(
+    backend: Backend,
+    rate_limit_per_minute: u32,
+    extra_flags: &[&str],
+) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temporary data directory");
     let database_url = match backend {
         Backend::Sqlite => None,
         Backend::Postgres => Some(fresh_postgres_database().await),
     };
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data_dir.path().to_path_buf(),
-        database_url,
-        local_repositories: Some(std::env::temp_dir()),
-        max_connecting: 10,
-        rate_limit_per_minute,
-    };
+    let mut flags = vec![
+        "--listen".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--data-dir".to_owned(),
+        data_dir.path().display().to_string(),
+        "--local-repositories".to_owned(),
+        std::env::temp_dir().display().to_string(),
+        "--rate-limit-per-minute".to_owned(),
+        rate_limit_per_minute.to_string(),
+        "--notification-retry-ms".to_owned(),
+        "50".to_owned(),
+        "--public-url".to_owned(),
+        "https://slipway.example.com".to_owned(),
+    ];
+    // The tests' receivers (chat web hooks, monitors) listen on loopback.
+    if !extra_flags.contains(&"--allow-private-targets") {
+        flags.extend([
+            "--allow-private-targets".to_owned(),
+            "127.0.0.0/8".to_owned(),
+        ]);
+    }
+    if let Some(url) = database_url {
+        flags.extend(["--database-url".to_owned(), url]);
+    }
+    flags.extend(extra_flags.iter().map(|f| f.to_string()));
+    let config = Config::from_flags(flags).expect("valid test flags");
     let app = Arc::new(App::start(config.clone()).await.expect("start the app"));
     let (_, token) = accounts::bootstrap_admin(&app)
         .await
@@ -121,12 +148,12 @@ pub async fn spawn_app_with(backend: Backend, rate_limit_per_minute: u32) -> Tes
     }
 }
 
-/// Serves the app on a fresh loopback port and runs its deployment worker.
+/// Serves the app on a fresh loopback port and runs its background jobs.
 async fn serve(app: Arc<App>) -> (String, Vec<tokio::task::JoinHandle<()>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let router = slipway::http::router(app.clone());
-    let worker = tokio::spawn(slipway::deploy::worker::run(app));
+    let worker = tokio::spawn(slipway::jobs::run(app));
     let server = tokio::spawn(async move {
         axum::serve(listener, router).await.unwrap();
     });
@@ -134,13 +161,19 @@ async fn serve(app: Arc<App>) -> (String, Vec<tokio::task::JoinHandle<()>>) {
 }
 
 impl TestApp {
-    /// Stops this app as a crash would (its tasks end mid-flight) and starts a new one on the
-    /// same data directory and database.
-    pub async fn restart(&mut self) {
+    /// Stops the server and the background jobs as a crash would; `app` still reaches the
+    /// database.
+    pub async fn stop(&mut self) {
         for task in self.tasks.drain(..) {
             task.abort();
             let _ = task.await;
         }
+    }
+
+    /// Stops this app as a crash would (its tasks end mid-flight) and starts a new one on the
+    /// same data directory and database.
+    pub async fn restart(&mut self) {
+        self.stop().await;
         self.app = Arc::new(
             App::start(self.config.clone())
                 .await

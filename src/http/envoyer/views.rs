@@ -10,6 +10,7 @@ use serde::ser::{SerializeMap, Serializer};
 use crate::db::collaborators::Collaborator;
 use crate::db::deployments::{Deployment, Process};
 use crate::db::folders::LinkedFolder;
+use crate::db::health_checks::HealthCheck;
 use crate::db::servers::Server;
 use crate::domain::catalog::{ACTIONS, ACTIONS_CREATED_AT, NotificationType, Provider};
 use crate::domain::ids::{
@@ -114,6 +115,8 @@ pub struct ProjectJson<'a> {
     last_deployment_avatar: Option<&'a str>,
     last_deployment_hash: &'a str,
     last_deployment_timestamp: Option<String>,
+    /// Slipway: the latest health check from each region.
+    health_checks: Vec<HealthCheckJson<'a>>,
     /// Slipway: the public half of the key the control plane fetches the repository with.
     deploy_key: Option<&'a str>,
     /// Slipway: how long one step may run on a server before it fails.
@@ -158,10 +161,9 @@ pub fn project(view: &ProjectView) -> ProjectJson<'_> {
         environment_servers: &p.environment_servers.0,
         folders: folders(&p.folders.0),
         monitor: p.monitor.as_deref(),
-        // Filled by the health checks, once they run.
-        new_york_status: None,
-        london_status: None,
-        singapore_status: None,
+        new_york_status: region_status(&p.health_checks.0, "new_york"),
+        london_status: region_status(&p.health_checks.0, "london"),
+        singapore_status: region_status(&p.health_checks.0, "singapore"),
         token: view.token.expose_secret(),
         created_at: Time(p.created_at),
         updated_at: Time(p.updated_at),
@@ -170,7 +172,7 @@ pub fn project(view: &ProjectView) -> ProjectJson<'_> {
         quiet_composer: p.quiet_composer,
         servers: servers(&view.servers),
         has_environment: p.has_environment,
-        has_monitoring_error: false,
+        has_monitoring_error: p.has_monitoring_error,
         has_missing_heartbeats: p.has_missing_heartbeats,
         last_deployed_branch: p.last_deployment_branch.as_deref(),
         last_deployment_id: p.last_deployment_id,
@@ -180,8 +182,41 @@ pub fn project(view: &ProjectView) -> ProjectJson<'_> {
         last_deployment_timestamp: p
             .last_deployment_finished_at
             .map(|f| Timestamp(f).ago(view.now)),
+        health_checks: p.health_checks.0.iter().map(health_check).collect(),
         deploy_key: p.deploy_key_public.as_deref(),
         step_timeout: p.step_timeout_seconds,
+    }
+}
+
+/// The latest check from the region's own node or, when no node has that label, the latest
+/// check from any region.
+fn region_status<'a>(checks: &'a [HealthCheck], region: &str) -> Option<&'a str> {
+    checks
+        .iter()
+        .find(|c| c.region == region)
+        .or_else(|| checks.iter().max_by_key(|c| c.checked_at))
+        .map(|c| c.status.as_str())
+}
+
+#[derive(Serialize)]
+pub struct HealthCheckJson<'a> {
+    region: &'a str,
+    status: &'a str,
+    http_status: Option<i64>,
+    /// Milliseconds.
+    response_time: Option<i64>,
+    error: Option<&'a str>,
+    checked_at: Time,
+}
+
+fn health_check(check: &HealthCheck) -> HealthCheckJson<'_> {
+    HealthCheckJson {
+        region: &check.region,
+        status: &check.status,
+        http_status: check.http_status,
+        response_time: check.response_ms,
+        error: check.error.as_deref(),
+        checked_at: Time(Timestamp(check.checked_at)),
     }
 }
 
@@ -492,6 +527,9 @@ pub struct NotificationJson<'a> {
     active: i64,
     created_at: Time,
     updated_at: Time,
+    /// Slipway: why the latest delivery failed (null once one succeeds again).
+    last_delivery_error: Option<&'a str>,
+    last_delivery_error_at: Option<Time>,
 }
 
 pub fn notification(view: &NotificationView) -> NotificationJson<'_> {
@@ -508,6 +546,8 @@ pub fn notification(view: &NotificationView) -> NotificationJson<'_> {
         active: i64::from(n.active),
         created_at: Time(n.created_at),
         updated_at: Time(n.updated_at),
+        last_delivery_error: n.last_error.as_deref(),
+        last_delivery_error_at: time(n.last_error_at),
     }
 }
 

@@ -1,0 +1,137 @@
+//! What a notification says, independent of the channel it goes out on.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    DeploymentFinished,
+    DeploymentFailed,
+    DeploymentCancelled,
+    HeartbeatMissing,
+    HeartbeatRecovered,
+    HealthCheckFailing,
+    HealthCheckRecovered,
+}
+
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::DeploymentFinished => "deployment_finished",
+            Event::DeploymentFailed => "deployment_failed",
+            Event::DeploymentCancelled => "deployment_cancelled",
+            Event::HeartbeatMissing => "heartbeat_missing",
+            Event::HeartbeatRecovered => "heartbeat_recovered",
+            Event::HealthCheckFailing => "health_check_failing",
+            Event::HealthCheckRecovered => "health_check_recovered",
+        }
+    }
+
+    /// Good news is shown green, bad news red, a cancellation grey.
+    pub fn tone(self) -> Tone {
+        match self {
+            Event::DeploymentFinished | Event::HeartbeatRecovered | Event::HealthCheckRecovered => {
+                Tone::Good
+            }
+            Event::DeploymentCancelled => Tone::Neutral,
+            Event::DeploymentFailed | Event::HeartbeatMissing | Event::HealthCheckFailing => {
+                Tone::Bad
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Good,
+    Neutral,
+    Bad,
+}
+
+impl Tone {
+    pub fn rgb(self) -> u32 {
+        match self {
+            Tone::Good => 0x2e_a0_43,
+            Tone::Neutral => 0x8a_8f_98,
+            Tone::Bad => 0xd0_3b_3b,
+        }
+    }
+}
+
+/// One notification. Stored in the outbox as JSON, so fields only grow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub event: Event,
+    pub project_id: i64,
+    pub project: String,
+    /// What the event is about beyond the project: a heartbeat's name, a monitor URL.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Short commit hash and branch of a deployment.
+    #[serde(default)]
+    pub commit: Option<String>,
+    #[serde(default)]
+    pub author: Option<String>,
+    pub status: String,
+    #[serde(default)]
+    pub detail: Option<String>,
+    pub link: String,
+}
+
+impl Message {
+    pub fn title(&self) -> String {
+        let what = match self.event {
+            Event::DeploymentFinished => "Deployment finished",
+            Event::DeploymentFailed => "Deployment failed",
+            Event::DeploymentCancelled => "Deployment cancelled",
+            Event::HeartbeatMissing => "Heartbeat missing",
+            Event::HeartbeatRecovered => "Heartbeat recovered",
+            Event::HealthCheckFailing => "Health check failing",
+            Event::HealthCheckRecovered => "Health check recovered",
+        };
+        match &self.subject {
+            Some(subject) if self.event_is_heartbeat() => {
+                format!("{what}: {subject} ({})", self.project)
+            }
+            _ => format!("{what}: {}", self.project),
+        }
+    }
+
+    fn event_is_heartbeat(&self) -> bool {
+        matches!(
+            self.event,
+            Event::HeartbeatMissing | Event::HeartbeatRecovered
+        )
+    }
+
+    /// The labelled values every channel shows, in order; empty ones left out.
+    pub fn facts(&self) -> Vec<(&'static str, &str)> {
+        let subject_label = if self.event_is_heartbeat() {
+            "Heartbeat"
+        } else {
+            "Monitor"
+        };
+        [
+            ("Project", Some(self.project.as_str())),
+            (subject_label, self.subject.as_deref()),
+            ("Commit", self.commit.as_deref()),
+            ("Author", self.author.as_deref()),
+            ("Status", Some(self.status.as_str())),
+            ("Detail", self.detail.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(label, value)| value.filter(|v| !v.is_empty()).map(|v| (label, v)))
+        .collect()
+    }
+
+    /// The words on the link button.
+    pub fn link_label(&self) -> &'static str {
+        match self.event {
+            Event::DeploymentFinished | Event::DeploymentFailed | Event::DeploymentCancelled => {
+                "View deployment"
+            }
+            Event::HeartbeatMissing | Event::HeartbeatRecovered => "View heartbeat",
+            Event::HealthCheckFailing | Event::HealthCheckRecovered => "View project",
+        }
+    }
+}

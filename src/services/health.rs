@@ -1,0 +1,81 @@
+//! Health checks: each node GETs every project's monitor URL (every minute, and after each
+//! deployment) and records the result under its region. A project is failing while any
+//! region's latest check failed; each change between healthy and failing notifies once.
+
+use futures_util::StreamExt;
+
+use crate::app::App;
+use crate::db::{self, health_checks::HealthCheck};
+use crate::domain::ids::ProjectId;
+use crate::domain::time::Timestamp;
+use crate::error::Result;
+use crate::notify::{self, Event, Message};
+
+/// Monitors checked at the same time by one node.
+const CONCURRENT_CHECKS: usize = 16;
+
+/// Checks every monitored project once.
+pub async fn check_all(app: &App) -> Result<()> {
+    let projects = db::health_checks::monitored(&mut &app.store).await?;
+    futures_util::stream::iter(projects)
+        .for_each_concurrent(CONCURRENT_CHECKS, |(project, url)| async move {
+            if let Err(err) = check(app, project, &url).await {
+                tracing::error!(project = %project, error = %err, "recording a health check failed");
+            }
+        })
+        .await;
+    Ok(())
+}
+
+/// Checks one project's monitor now, if it has one.
+pub async fn check_project(app: &App, project: ProjectId) -> Result<()> {
+    match db::health_checks::monitor(&mut &app.store, project).await? {
+        Some(url) => check(app, project, &url).await,
+        None => Ok(()),
+    }
+}
+
+async fn check(app: &App, project: ProjectId, url: &str) -> Result<()> {
+    let probe = app.outbound.probe(url).await;
+    let result = HealthCheck {
+        region: app.config.region.clone(),
+        status: if probe.healthy { "healthy" } else { "failing" }.to_owned(),
+        http_status: probe.http_status.map(i64::from),
+        response_ms: Some(probe.response_ms),
+        error: probe.error,
+        checked_at: Timestamp::now().micros(),
+    };
+    let mut tx = app.store.begin().await?;
+    if !db::health_checks::record(&mut tx, project, url, &result).await? {
+        return Ok(());
+    }
+    let mut notified = 0;
+    if let Some(failing) = db::health_checks::update_failing(&mut tx, project).await? {
+        let message = Message {
+            event: if failing {
+                Event::HealthCheckFailing
+            } else {
+                Event::HealthCheckRecovered
+            },
+            project_id: project.0,
+            project: db::projects::name(&mut tx, project)
+                .await?
+                .unwrap_or_default(),
+            subject: Some(url.to_owned()),
+            commit: None,
+            author: None,
+            status: result.status.clone(),
+            detail: failing
+                .then(|| result.error.clone())
+                .flatten()
+                .map(|error| format!("{} (region {})", error, result.region)),
+            link: format!("{}/api/projects/{project}", app.config.public_url()),
+        };
+        notified = notify::enqueue(&mut tx, &message, Timestamp::now()).await?;
+    }
+    tx.commit().await?;
+    if notified > 0 {
+        app.notifier.wake();
+    }
+    Ok(())
+}
