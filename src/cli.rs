@@ -103,11 +103,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let jobs = tokio::spawn(crate::jobs::run(app.clone()));
     tracing::info!(address = %listener.local_addr()?, "slipway listening");
     crate::http::serve(listener, app.clone()).await?;
-    jobs.abort();
     // Check-ins answered since the last write are not lost on a clean stop.
     if let Err(err) = crate::services::heartbeats::flush(&app).await {
         tracing::error!(error = %err, "writing the last heartbeat check-ins failed");
     }
+    jobs.abort();
     app.store.close().await;
     Ok(())
 }

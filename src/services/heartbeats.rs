@@ -118,6 +118,9 @@ const KNOWN_FOR: Duration = Duration::from_secs(60);
 pub struct CheckIns {
     known: Mutex<HashMap<String, (HeartbeatId, Instant)>>,
     pending: Mutex<HashMap<HeartbeatId, (Timestamp, i64)>>,
+    /// Held while a batch is written, so that the last flush at shutdown waits for one in
+    /// progress instead of racing it.
+    writing: tokio::sync::Mutex<()>,
 }
 
 impl CheckIns {
@@ -188,6 +191,7 @@ pub async fn check_in(app: &App, token: &str) -> Result<()> {
 /// Writes the check-ins received since the last flush, in one transaction, and notifies of
 /// the heartbeats that were missing and are back.
 pub async fn flush(app: &App) -> Result<()> {
+    let _writing = app.check_ins.writing.lock().await;
     let batch = app.check_ins.take();
     if batch.is_empty() {
         return Ok(());
