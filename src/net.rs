@@ -34,6 +34,8 @@ impl Outbound {
         let resolver = Arc::new(GuardedResolver(policy.clone()));
         let webhooks = reqwest::Client::builder()
             .dns_resolver(resolver.clone())
+            // A proxy would resolve names itself, out of the resolver's reach.
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(WEBHOOK_TIMEOUT)
             .user_agent("Slipway")
@@ -41,6 +43,7 @@ impl Outbound {
         let redirect_policy = policy.clone();
         let monitors = reqwest::Client::builder()
             .dns_resolver(resolver)
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() >= MAX_REDIRECTS {
                     attempt.error("too many redirects")
@@ -112,8 +115,7 @@ impl Outbound {
         if status.is_success() {
             return Ok(());
         }
-        let text = response.text().await.unwrap_or_default();
-        let excerpt: String = text.chars().take(200).collect();
+        let excerpt = body_excerpt(response).await;
         Err(format!(
             "the web hook answered {status}: {}",
             excerpt.trim()
@@ -157,6 +159,19 @@ impl Outbound {
         }
         Ok(parsed)
     }
+}
+
+/// The start of an answer's body, read no further than needed: a hostile endpoint could send
+/// an endless one.
+async fn body_excerpt(mut response: reqwest::Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < 1024 {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&bytes).chars().take(200).collect()
 }
 
 /// URLs that name an IP address skip DNS, so the resolver cannot vet them.

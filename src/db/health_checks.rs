@@ -95,6 +95,16 @@ pub async fn update_failing(db: &mut impl Db, project: ProjectId) -> Result<Opti
     Ok(row.map(|(failing,)| failing))
 }
 
+/// Forgets a project's results checked before `before`.
+pub async fn forget_older(db: &mut impl Db, project: ProjectId, before: Timestamp) -> Result<()> {
+    db.execute(
+        "DELETE FROM health_checks WHERE project_id = $1 AND checked_at < $2",
+        args![project, before],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Forgets a project's results, as when its monitor URL changes.
 pub async fn clear(db: &mut impl Db, project: ProjectId) -> Result<()> {
     db.execute(

@@ -131,13 +131,17 @@ pub async fn record_check_ins(db: &mut impl Db, check_ins: &[CheckIn]) -> Result
 
 /// Marks missing the healthy heartbeats whose interval passed without a check-in; answers
 /// the ones that changed.
-pub async fn mark_missing(db: &mut impl Db, now: Timestamp) -> Result<Vec<Transition>> {
+pub async fn mark_missing(
+    db: &mut impl Db,
+    now: Timestamp,
+    grace_seconds: i64,
+) -> Result<Vec<Transition>> {
     db.fetch_all(
         "UPDATE heartbeats SET status = 'missing', updated_at = $1 \
          WHERE status = 'healthy' \
-           AND COALESCE(last_checked_in_at, created_at) + interval_minutes * 60000000 < $1 \
+           AND COALESCE(last_checked_in_at, created_at) + interval_minutes * 60000000 < $2 \
          RETURNING id, project_id, name",
-        args![now],
+        args![now, now.minus_seconds(grace_seconds)],
     )
     .await
 }

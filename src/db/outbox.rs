@@ -74,23 +74,26 @@ pub async fn claim_next(
     .await
 }
 
-/// When the next message falls due, if any is waiting.
-pub async fn next_due(db: &mut impl Db) -> Result<Option<Timestamp>> {
+/// When the next message may be claimed, if any is waiting: when it falls due, or when the
+/// lease of the node delivering it runs out.
+pub async fn next_due(db: &mut impl Db, now: Timestamp) -> Result<Option<Timestamp>> {
     let (next,): (Option<i64>,) = db
         .fetch_one(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'",
-            args![],
+            "SELECT MIN(CASE WHEN lease_expires_at >= $1 THEN lease_expires_at \
+               ELSE next_attempt_at END) FROM outbox WHERE status = 'pending'",
+            args![now],
         )
         .await?;
     Ok(next.map(Timestamp))
 }
 
-/// Records a successful delivery; the channel's last error is cleared.
-pub async fn delivered(db: &mut impl Db, due: &Due, now: Timestamp) -> Result<()> {
+/// Records a successful delivery (by the node holding the lease); the channel's last error is
+/// cleared.
+pub async fn delivered(db: &mut impl Db, due: &Due, node: &str, now: Timestamp) -> Result<()> {
     db.execute(
         "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, lease_owner = NULL, \
-           lease_expires_at = NULL, updated_at = $2 WHERE id = $1",
-        args![due.id, now],
+           lease_expires_at = NULL, updated_at = $2 WHERE id = $1 AND lease_owner = $3",
+        args![due.id, now, node],
     )
     .await?;
     db.execute(
@@ -106,6 +109,7 @@ pub async fn delivered(db: &mut impl Db, due: &Due, now: Timestamp) -> Result<()
 pub async fn failed(
     db: &mut impl Db,
     due: &Due,
+    node: &str,
     error: &str,
     retry_at: Option<Timestamp>,
     now: Timestamp,
@@ -117,8 +121,8 @@ pub async fn failed(
     db.execute(
         "UPDATE outbox SET status = $2, attempts = attempts + 1, next_attempt_at = $3, \
            last_error = $4, lease_owner = NULL, lease_expires_at = NULL, updated_at = $5 \
-         WHERE id = $1",
-        args![due.id, status, next, error, now],
+         WHERE id = $1 AND lease_owner = $6",
+        args![due.id, status, next, error, now, node],
     )
     .await?;
     db.execute(

@@ -127,11 +127,18 @@ async fn deploy(app: Arc<App>, id: DeploymentId, cancel: watch::Receiver<bool>) 
     app.engine.hub.close(id, ending.status);
     tracing::info!(deployment = %id, status = ending.status, "deployment ended");
     app.engine.wake();
-    // The monitor is checked after every deployment, not only on the next minute.
+    // The monitor is checked after every deployment, not only on the next minute; apart,
+    // so that a slow monitor does not hold this deployment's slot.
     if let Ok(Some(deployment)) = db::deployments::get_by_id(&mut &app.store, id).await
-        && let Err(err) = crate::services::health::check_project(&app, deployment.project_id).await
+        && deployment.requested_from != "stop"
     {
-        tracing::error!(deployment = %id, error = %err, "the health check after a deployment failed");
+        tokio::spawn(async move {
+            if let Err(err) =
+                crate::services::health::check_project(&app, deployment.project_id).await
+            {
+                tracing::error!(deployment = %id, error = %err, "the health check after a deployment failed");
+            }
+        });
     }
 }
 

@@ -115,13 +115,15 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         return is_public_v4(Ipv4Addr::new(octets[2], octets[3], octets[4], octets[5]));
     }
     let value = u128::from(ip);
-    const NOT_PUBLIC: [(u128, u8); 6] = [
+    const NOT_PUBLIC: [(u128, u8); 8] = [
         (0, 96),                                     // unspecified, loopback, IPv4-compatible
         (0xfc00_u128 << 112, 7),                     // unique local
         (0xfe80_u128 << 112, 10),                    // link-local
         (0xfec0_u128 << 112, 10),                    // site-local
         (0xff00_u128 << 112, 8),                     // multicast
         ((0x2001_u128 << 112) | (0x0db8 << 96), 32), // documentation
+        (0x2001_u128 << 112, 32),                    // Teredo
+        ((0x64_u128 << 112) | (0xff9b << 96) | (1 << 80), 48), // local-use NAT64
     ];
     !NOT_PUBLIC
         .iter()
@@ -173,6 +175,8 @@ mod tests {
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
             "2002:a00:1::",
+            "2001::1",
+            "64:ff9b:1::a00:1",
         ] {
             assert!(!is_public(ip(text)), "{text} counted as public");
         }

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::message::Message;
+use super::message::{Message, clip};
 
 /// Slack: a fallback `text` and Block Kit blocks (title linked, then the facts as fields).
 pub fn slack(message: &Message) -> Value {
@@ -41,7 +41,7 @@ pub fn discord(message: &Message) -> Value {
     let fields: Vec<Value> = message
         .facts()
         .into_iter()
-        .map(|(label, value)| json!({"name": label, "value": clip(value, 1024), "inline": true}))
+        .map(|(label, value)| json!({"name": label, "value": value, "inline": true}))
         .collect();
     json!({
         "username": "Slipway",
@@ -88,8 +88,4 @@ pub fn teams(message: &Message) -> Value {
             },
         }],
     })
-}
-
-fn clip(text: &str, max_chars: usize) -> String {
-    text.chars().take(max_chars).collect()
 }

@@ -58,6 +58,18 @@ impl Tone {
     }
 }
 
+/// Keeps every message within the chat services' limits (Slack: 2,000 characters a field;
+/// Discord: 1,024 a field and 6,000 a message), which would otherwise refuse it for good.
+pub const MAX_FACT_CHARS: usize = 1000;
+
+/// The first `max_chars` characters of `text`.
+pub fn clip(text: &str, max_chars: usize) -> &str {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
+
 /// One notification. Stored in the outbox as JSON, so fields only grow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
@@ -104,7 +116,8 @@ impl Message {
         )
     }
 
-    /// The labelled values every channel shows, in order; empty ones left out.
+    /// The labelled values every channel shows, in order; empty ones left out, long ones cut
+    /// to [`MAX_FACT_CHARS`].
     pub fn facts(&self) -> Vec<(&'static str, &str)> {
         let subject_label = if self.event_is_heartbeat() {
             "Heartbeat"
@@ -120,7 +133,11 @@ impl Message {
             ("Detail", self.detail.as_deref()),
         ]
         .into_iter()
-        .filter_map(|(label, value)| value.filter(|v| !v.is_empty()).map(|v| (label, v)))
+        .filter_map(|(label, value)| {
+            value
+                .filter(|v| !v.is_empty())
+                .map(|v| (label, clip(v, MAX_FACT_CHARS)))
+        })
         .collect()
     }
 

@@ -22,11 +22,14 @@ pub use message::{Event, Message};
 const RETRY_FOR_SECONDS: i64 = 24 * 3600;
 /// The longest wait between two attempts.
 const MAX_RETRY_DELAY_MS: u64 = 3600 * 1000;
-/// Longer than any single attempt (web hooks time out after 15 s, SMTP after 30 s).
+/// One attempt at most; the lease outlasts it, so no other node takes the message meanwhile.
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 const LEASE_SECONDS: i64 = 120;
 const CONCURRENT_DELIVERIES: usize = 8;
 /// Other nodes may store messages too; this node looks at least this often.
 const POLL: Duration = Duration::from_secs(2);
+/// Never busy-waits, whatever the clock says.
+const MIN_WAIT: Duration = Duration::from_millis(10);
 /// Delivered and abandoned messages are kept this long for operators, then purged.
 const KEEP_SECONDS: i64 = 7 * 86_400;
 
@@ -107,10 +110,11 @@ pub async fn run(app: Arc<App>) {
 }
 
 async fn until_next_due(app: &App) -> Duration {
-    match db::outbox::next_due(&mut &app.store).await {
+    let now = Timestamp::now();
+    match db::outbox::next_due(&mut &app.store, now).await {
         Ok(Some(at)) => {
-            let wait_ms = (at.micros() - Timestamp::now().micros()).max(0) / 1000;
-            Duration::from_millis(wait_ms as u64).min(POLL)
+            let wait_ms = (at.micros() - now.micros()).max(0) / 1000;
+            Duration::from_millis(wait_ms as u64).clamp(MIN_WAIT, POLL)
         }
         _ => POLL,
     }
@@ -124,10 +128,12 @@ async fn deliver(app: Arc<App>, due: Due) {
         }
         return;
     }
-    let outcome = send(&app, &due).await;
+    let outcome = tokio::time::timeout(SEND_TIMEOUT, send(&app, &due))
+        .await
+        .unwrap_or_else(|_| Err("sending took too long".to_owned()));
     let now = Timestamp::now();
     let recorded = match outcome {
-        Ok(()) => db::outbox::delivered(&mut &app.store, &due, now).await,
+        Ok(()) => db::outbox::delivered(&mut &app.store, &due, &app.engine.node, now).await,
         Err(error) => {
             let retry_at = retry_at(
                 due.created_at,
@@ -142,7 +148,15 @@ async fn deliver(app: Arc<App>, due: Due) {
                 %error,
                 "a notification could not be delivered"
             );
-            db::outbox::failed(&mut &app.store, &due, &error, retry_at, now).await
+            db::outbox::failed(
+                &mut &app.store,
+                &due,
+                &app.engine.node,
+                &error,
+                retry_at,
+                now,
+            )
+            .await
         }
     };
     if let Err(err) = recorded {

@@ -13,6 +13,18 @@ use crate::notify::{self, Event, Message};
 
 /// Monitors checked at the same time by one node.
 const CONCURRENT_CHECKS: usize = 16;
+/// A region's latest result counts for three check intervals, and at least this long.
+const MIN_STALE_SECONDS: i64 = 300;
+
+/// What a documented per-region status shows: the latest check by the region's own node or,
+/// when no node has that label, the latest check from any region.
+pub fn region_status<'a>(checks: &'a [HealthCheck], region: &str) -> Option<&'a str> {
+    checks
+        .iter()
+        .find(|c| c.region == region)
+        .or_else(|| checks.iter().max_by_key(|c| c.checked_at))
+        .map(|c| c.status.as_str())
+}
 
 /// Checks every monitored project once.
 pub async fn check_all(app: &App) -> Result<()> {
@@ -37,18 +49,22 @@ pub async fn check_project(app: &App, project: ProjectId) -> Result<()> {
 
 async fn check(app: &App, project: ProjectId, url: &str) -> Result<()> {
     let probe = app.outbound.probe(url).await;
+    let now = Timestamp::now();
     let result = HealthCheck {
         region: app.config.region.clone(),
         status: if probe.healthy { "healthy" } else { "failing" }.to_owned(),
         http_status: probe.http_status.map(i64::from),
         response_ms: Some(probe.response_ms),
         error: probe.error,
-        checked_at: Timestamp::now().micros(),
+        checked_at: now.micros(),
     };
     let mut tx = app.store.begin().await?;
     if !db::health_checks::record(&mut tx, project, url, &result).await? {
         return Ok(());
     }
+    // A region whose node stopped checking (retired, or relabelled) no longer counts.
+    let stale_seconds = (3 * app.config.health_check_interval as i64).max(MIN_STALE_SECONDS);
+    db::health_checks::forget_older(&mut tx, project, now.minus_seconds(stale_seconds)).await?;
     let mut notified = 0;
     if let Some(failing) = db::health_checks::update_failing(&mut tx, project).await? {
         let message = Message {
@@ -61,7 +77,7 @@ async fn check(app: &App, project: ProjectId, url: &str) -> Result<()> {
             project: db::projects::name(&mut tx, project)
                 .await?
                 .unwrap_or_default(),
-            subject: Some(url.to_owned()),
+            subject: Some(without_credentials(url)),
             commit: None,
             author: None,
             status: result.status.clone(),
@@ -71,11 +87,38 @@ async fn check(app: &App, project: ProjectId, url: &str) -> Result<()> {
                 .map(|error| format!("{} (region {})", error, result.region)),
             link: format!("{}/api/projects/{project}", app.config.public_url()),
         };
-        notified = notify::enqueue(&mut tx, &message, Timestamp::now()).await?;
+        notified = notify::enqueue(&mut tx, &message, now).await?;
     }
     tx.commit().await?;
     if notified > 0 {
         app.notifier.wake();
     }
     Ok(())
+}
+
+/// A monitor URL as messages show it: any user name and password in it left out.
+fn without_credentials(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_password(None);
+            let _ = parsed.set_username("");
+            parsed.to_string()
+        }
+        Err(_) => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn messages_leave_out_credentials_in_monitor_urls() {
+        assert_eq!(
+            super::without_credentials("https://bot:s3cret@example.com/health?x=1"),
+            "https://example.com/health?x=1"
+        );
+        assert_eq!(
+            super::without_credentials("https://example.com/up"),
+            "https://example.com/up"
+        );
+    }
 }

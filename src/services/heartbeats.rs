@@ -114,6 +114,10 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
 /// may accept check-ins (which change nothing) for this long.
 const KNOWN_FOR: Duration = Duration::from_secs(60);
 
+/// Other nodes write their check-ins up to [`FLUSH_EVERY`] late, and clocks differ a little:
+/// a heartbeat is missing only this long after its interval ran out.
+const MISSING_GRACE_SECONDS: i64 = 5;
+
 #[derive(Default)]
 pub struct CheckIns {
     known: Mutex<HashMap<String, (HeartbeatId, Instant)>>,
@@ -196,7 +200,7 @@ pub async fn flush(app: &App) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
-    let check_ins: Vec<CheckIn> = batch
+    let mut check_ins: Vec<CheckIn> = batch
         .iter()
         .map(|(id, (at, count))| CheckIn {
             id: *id,
@@ -204,6 +208,8 @@ pub async fn flush(app: &App) -> Result<()> {
             count: *count,
         })
         .collect();
+    // Rows locked in one order by every node, so that concurrent flushes cannot deadlock.
+    check_ins.sort_by_key(|c| c.id);
     let written = async {
         let mut tx = app.store.begin().await?;
         let recovered = db::heartbeats::record_check_ins(&mut tx, &check_ins).await?;
@@ -230,8 +236,10 @@ pub async fn flush(app: &App) -> Result<()> {
 /// The sweep: heartbeats whose interval passed without a check-in become missing (as of
 /// `now`, so tests can move the clock), and their projects' channels hear of it.
 pub async fn mark_missing(app: &App, now: Timestamp) -> Result<Vec<HeartbeatId>> {
+    // A check-in that came in time but waits in memory must not count as missing.
+    flush(app).await?;
     let mut tx = app.store.begin().await?;
-    let missing = db::heartbeats::mark_missing(&mut tx, now).await?;
+    let missing = db::heartbeats::mark_missing(&mut tx, now, MISSING_GRACE_SECONDS).await?;
     let notified = notify_transitions(app, &mut tx, &missing, Event::HeartbeatMissing).await?;
     tx.commit().await?;
     if notified {

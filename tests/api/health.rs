@@ -96,6 +96,13 @@ async fn monitor_checks_and_their_transitions(backend: Backend) {
         1
     );
 
+    // A redirect into a private network is not followed.
+    site.answer(&[Answer::Redirect("http://10.0.0.1/admin")]);
+    health::check_project(&app.app, id).await.unwrap();
+    let shown = project_json(&app, project).await;
+    let error = shown["health_checks"][0]["error"].as_str().unwrap();
+    assert!(error.contains("not allowed"), "{error}");
+
     // A new monitor URL starts from scratch.
     app.put(
         &format!("/api/projects/{project}"),
@@ -108,7 +115,8 @@ async fn monitor_checks_and_their_transitions(backend: Backend) {
     );
 }
 
-/// Each documented region shows its own node's check when there is one, else the latest.
+/// Each documented region shows its own node's check when there is one, else the latest; a
+/// region whose node stopped checking is forgotten.
 async fn regions_prefer_their_own_node(backend: Backend) {
     let app = spawn_app_with_flags(backend, 0, &["--region", "london"]).await;
     let site = HttpReceiver::start().await;
@@ -118,15 +126,23 @@ async fn regions_prefer_their_own_node(backend: Backend) {
         json!({"monitor": format!("{}/", site.url)}),
     )
     .await;
-    // An older failing check from a New York node.
-    execute_sql(
-        &app,
-        &format!(
-            "INSERT INTO health_checks (project_id, region, status, http_status, response_ms, \
-             checked_at) VALUES ({project}, 'new_york', 'failing', 503, 12, 1)"
-        ),
-    )
-    .await;
+    // An older failing check from a New York node, and one from a Sydney node that has not
+    // checked for an hour.
+    let now = slipway::domain::time::Timestamp::now();
+    for (region, checked_at) in [
+        ("new_york", now.minus_seconds(30)),
+        ("sydney", now.minus_seconds(3600)),
+    ] {
+        execute_sql(
+            &app,
+            &format!(
+                "INSERT INTO health_checks (project_id, region, status, http_status, \
+                 response_ms, checked_at) VALUES ({project}, '{region}', 'failing', 503, 12, {})",
+                checked_at.micros()
+            ),
+        )
+        .await;
+    }
     health::check_project(&app.app, ProjectId(project))
         .await
         .unwrap();

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::IntoResponse;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
@@ -26,6 +27,8 @@ pub struct Received {
 #[derive(Debug, Clone, Copy)]
 pub enum Answer {
     Status(u16),
+    /// A 302 to this location.
+    Redirect(&'static str),
     /// Never answers (for timeouts).
     Hang,
 }
@@ -66,7 +69,10 @@ impl HttpReceiver {
                     });
                     let answer = answers.lock().unwrap().pop_front();
                     match answer.unwrap_or(Answer::Status(200)) {
-                        Answer::Status(code) => StatusCode::from_u16(code).unwrap(),
+                        Answer::Status(code) => StatusCode::from_u16(code).unwrap().into_response(),
+                        Answer::Redirect(location) => {
+                            (StatusCode::FOUND, [("location", location)]).into_response()
+                        }
                         Answer::Hang => std::future::pending().await,
                     }
                 }

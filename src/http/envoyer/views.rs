@@ -18,6 +18,7 @@ use crate::domain::ids::{
 };
 use crate::domain::time::Timestamp;
 use crate::services::deployments::DeploymentView;
+use crate::services::health;
 use crate::services::heartbeats::HeartbeatView;
 use crate::services::hooks::HookView;
 use crate::services::notifications::NotificationView;
@@ -161,9 +162,9 @@ pub fn project(view: &ProjectView) -> ProjectJson<'_> {
         environment_servers: &p.environment_servers.0,
         folders: folders(&p.folders.0),
         monitor: p.monitor.as_deref(),
-        new_york_status: region_status(&p.health_checks.0, "new_york"),
-        london_status: region_status(&p.health_checks.0, "london"),
-        singapore_status: region_status(&p.health_checks.0, "singapore"),
+        new_york_status: health::region_status(&p.health_checks.0, "new_york"),
+        london_status: health::region_status(&p.health_checks.0, "london"),
+        singapore_status: health::region_status(&p.health_checks.0, "singapore"),
         token: view.token.expose_secret(),
         created_at: Time(p.created_at),
         updated_at: Time(p.updated_at),
@@ -186,16 +187,6 @@ pub fn project(view: &ProjectView) -> ProjectJson<'_> {
         deploy_key: p.deploy_key_public.as_deref(),
         step_timeout: p.step_timeout_seconds,
     }
-}
-
-/// The latest check from the region's own node or, when no node has that label, the latest
-/// check from any region.
-fn region_status<'a>(checks: &'a [HealthCheck], region: &str) -> Option<&'a str> {
-    checks
-        .iter()
-        .find(|c| c.region == region)
-        .or_else(|| checks.iter().max_by_key(|c| c.checked_at))
-        .map(|c| c.status.as_str())
 }
 
 #[derive(Serialize)]
