@@ -159,3 +159,64 @@ fn a_closed_log_pipe_does_not_break_requests() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// A request with curl; answers the status and the body.
+fn request(address: &str, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
+    let output = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "-X", method, "-H"])
+        .arg(format!("Authorization: Bearer {token}"))
+        .args(["-H", "Content-Type: application/json", "--data", body])
+        .arg(format!("http://{address}{path}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    (status.parse().unwrap(), body.to_owned())
+}
+
+/// Check-ins are answered before they are written; a clean stop writes those still waiting.
+#[test]
+fn check_ins_answered_before_a_clean_stop_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = slipway(dir.path())
+        .args(["token", "create", "--email", "ops@example.com"])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let (child, address) = serve(dir.path());
+    let (status, body) = request(
+        &address,
+        "POST",
+        "/api/projects",
+        &token,
+        r#"{"name":"Cron","provider":"github","repository":"team/app"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = request(
+        &address,
+        "POST",
+        "/api/projects/1/heartbeats",
+        &token,
+        r#"{"name":"nightly","interval":1440}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let heartbeat: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let created = heartbeat["heartbeat"]["last_checked_in_at"].clone();
+    let check_in = format!(
+        "/heartbeat/{}",
+        heartbeat["heartbeat"]["token"].as_str().unwrap()
+    );
+    assert_eq!(request(&address, "POST", &check_in, "", "").0, 200);
+    let (clean_exit, _) = stop(child);
+    assert!(clean_exit);
+
+    let (child, address) = serve(dir.path());
+    let (status, body) = request(&address, "GET", "/api/projects/1/heartbeats/1", &token, "");
+    assert_eq!(status, 200, "{body}");
+    let shown: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_ne!(
+        shown["heartbeat"]["last_checked_in_at"], created,
+        "the check-in was written"
+    );
+    stop(child);
+}

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request;
+use axum::response::Response;
 use axum::routing::get;
 use tokio::net::TcpListener;
-use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::{DefaultOnRequest, TraceLayer};
+use tracing::{Level, Span};
 
 use crate::app::AppState;
 
@@ -32,8 +33,24 @@ pub fn router(app: AppState) -> Router {
                     )
                 })
                 .on_request(DefaultOnRequest::new().level(Level::DEBUG))
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .on_response(log_response),
         )
+}
+
+/// Marks a successful response to a request too routine for the info log: heartbeat
+/// check-ins, which machines send in bulk and which show on the heartbeat anyway.
+#[derive(Debug, Clone, Copy)]
+pub struct RoutineRequest;
+
+fn log_response(response: &Response, latency: Duration, span: &Span) {
+    let _entered = span.enter();
+    let status = response.status().as_u16();
+    let latency = format_args!("{} ms", latency.as_millis());
+    if response.extensions().get::<RoutineRequest>().is_some() {
+        tracing::debug!(%latency, status, "finished processing request");
+    } else {
+        tracing::info!(%latency, status, "finished processing request");
+    }
 }
 
 async fn healthz() -> &'static str {
@@ -43,7 +60,7 @@ async fn healthz() -> &'static str {
 /// A path fit for logs: query strings (which may carry tokens) are never logged, and the token
 /// segment of token-authenticated URLs is masked.
 pub fn loggable_path(path: &str) -> String {
-    for prefix in ["/deploy/", "/heartbeat/"] {
+    for prefix in ["/deploy/", "/heartbeat/", "/webhooks/"] {
         if let Some(rest) = path.strip_prefix(prefix) {
             let tail = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
             return format!("{prefix}***{tail}");
@@ -91,6 +108,7 @@ mod tests {
     #[test]
     fn token_urls_are_masked_in_logs() {
         assert_eq!(loggable_path("/deploy/abcdef"), "/deploy/***");
+        assert_eq!(loggable_path("/webhooks/abcdef"), "/webhooks/***");
         assert_eq!(
             loggable_path("/heartbeat/xyz/extra"),
             "/heartbeat/***/extra"

@@ -229,7 +229,11 @@ async fn rotate_webhook_secret(
 
 async fn check_in(State(app): State<AppState>, Path(token): Path<String>) -> ApiResult<Response> {
     heartbeats::check_in(&app, &token).await?;
-    Ok(Json(json!({"message": "Checked in."})).into_response())
+    Ok((
+        Extension(crate::http::RoutineRequest),
+        Json(json!({"message": "Checked in."})),
+    )
+        .into_response())
 }
 
 async fn not_found() -> ApiError {
