@@ -160,7 +160,8 @@ async fn regions_prefer_their_own_node(backend: Backend) {
     assert_eq!(regions, ["london", "new_york"]);
 }
 
-/// A deployment announces its end with its commit, and the monitor is checked right after.
+/// Deployments announce their end with their commit (and, failing, why), and the monitor is
+/// checked right after each.
 async fn a_deployment_notifies_and_checks_the_monitor(backend: Backend) {
     let site = HttpReceiver::start().await;
     let chat = HttpReceiver::start().await;
@@ -201,6 +202,28 @@ async fn a_deployment_notifies_and_checks_the_monitor(backend: Backend) {
     );
     let check = site.next().await;
     assert_eq!(check.path, "/health");
+
+    // A failing deployment says so, with why.
+    fleet
+        .hook(json!({
+            "name": "Break", "runAs": "slipway-deploy", "actionId": 1, "timing": "after",
+            "script": "echo broken >&2; exit 3",
+        }))
+        .await;
+    let failed = fleet.deploy(json!({})).await;
+    assert_eq!(failed["status"], "error", "{failed}");
+    let message = chat.next().await;
+    let embed = &message.body["embeds"][0];
+    assert_eq!(embed["title"], "Deployment failed: Site");
+    assert_eq!(embed["color"], 0xd03b3b);
+    let fields = embed["fields"].as_array().unwrap();
+    assert_eq!(
+        fields[3],
+        json!({"name": "Status", "value": "error", "inline": true})
+    );
+    assert_eq!(fields[4]["name"], "Detail");
+    assert_eq!(fields[4]["value"], failed["error"]);
+    site.next().await;
 }
 
 /// Cancelling a queued deployment announces it.
