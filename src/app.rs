@@ -13,6 +13,7 @@ use crate::net::Outbound;
 use crate::notify::Notifier;
 use crate::services::accounts::TokenCache;
 use crate::services::heartbeats::CheckIns;
+use crate::services::rate_limits::RateLimits;
 
 pub struct App {
     pub config: Config,
@@ -25,6 +26,7 @@ pub struct App {
     pub outbound: Outbound,
     pub notifier: Notifier,
     pub check_ins: CheckIns,
+    pub rate_limits: RateLimits,
 }
 
 pub type AppState = Arc<App>;
@@ -44,6 +46,7 @@ impl App {
             std::time::Duration::from_secs(config.health_check_timeout),
         )?;
         let notifier = Notifier::new(&config)?;
+        let rate_limits = RateLimits::new(config.rate_limit_per_minute);
         Ok(App {
             config,
             store,
@@ -54,6 +57,7 @@ impl App {
             outbound,
             notifier,
             check_ins: CheckIns::default(),
+            rate_limits,
         })
     }
 }

@@ -292,7 +292,52 @@ async fn rate_limit_answers_429_with_headers(backend: Backend) {
     assert_eq!(reply.status, 200);
 }
 
+/// One allowance per token across both dialects; GitLab's 429 is its plain `Retry later`
+/// with `Retry-After`, which python-gitlab waits for.
+async fn the_rate_limit_covers_the_gitlab_dialect_too(backend: Backend) {
+    let app = spawn_app_with(backend, 3).await;
+    let project = app.project("Limited").await; // the first request
+    let path = format!("/projects/{project}/environments");
+    assert_eq!(
+        app.gitlab(Method::GET, &path, Some(&app.token), Body::None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.gitlab(Method::GET, &path, Some(&app.token), Body::None)
+            .await
+            .status,
+        200
+    );
+    let reply = app
+        .gitlab(Method::GET, &path, Some(&app.token), Body::None)
+        .await;
+    assert_eq!(reply.status, 429);
+    assert_eq!(reply.text, "Retry later\n");
+    let retry_after: u64 = reply.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&retry_after), "{retry_after}");
+    assert_eq!(reply.headers["ratelimit-limit"], "3");
+    assert_eq!(reply.headers["ratelimit-remaining"], "0");
+    assert!(reply.headers.contains_key("ratelimit-reset"));
+    assert_eq!(
+        app.get("/api/projects").await.status,
+        429,
+        "the same allowance"
+    );
+    // A bad token is still a 401 first.
+    let reply = app
+        .gitlab(Method::GET, &path, Some("slp_nope"), Body::None)
+        .await;
+    assert_eq!(reply.status, 401);
+}
+
 on_both_databases!(
+    the_rate_limit_covers_the_gitlab_dialect_too,
     missing_or_unknown_token_is_401,
     actions_are_the_four_fixed_ones,
     unknown_routes_and_methods_answer_json,

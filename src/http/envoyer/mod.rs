@@ -18,7 +18,7 @@ use serde_json::json;
 use self::error::{ApiError, ApiResult, rate_limit_headers};
 use self::input::Payload;
 use self::views::Keyed;
-use super::auth::{TokenRateLimiter, bearer_token};
+use super::auth::bearer_token;
 use crate::app::AppState;
 use crate::deploy::hub::LogEvent;
 use crate::domain::ids::{
@@ -44,7 +44,6 @@ fn deleted() -> Response {
 }
 
 pub fn router(app: AppState) -> Router {
-    let limiter = TokenRateLimiter::new(app.config.rate_limit_per_minute);
     let authenticated = Router::new()
         .route("/projects", get(list_projects).post(create_project))
         .route(
@@ -146,10 +145,7 @@ pub fn router(app: AppState) -> Router {
                 .delete(delete_notification),
         )
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(middleware::from_fn_with_state(
-            (app.clone(), limiter),
-            authenticate,
-        ));
+        .route_layer(middleware::from_fn_with_state(app.clone(), authenticate));
     Router::new()
         .route("/openapi.json", get(openapi::document))
         .merge(authenticated)
@@ -249,11 +245,7 @@ async fn method_not_allowed() -> Response {
 }
 
 /// Bearer token → Principal (401 first), then the token's rate limit (429).
-async fn authenticate(
-    State((app, limiter)): State<(AppState, TokenRateLimiter)>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
     let Some(token) = bearer_token(req.headers()) else {
         return ApiError(Error::Unauthenticated).into_response();
     };
@@ -261,7 +253,7 @@ async fn authenticate(
         Ok(principal) => principal,
         Err(err) => return ApiError(err).into_response(),
     };
-    let limit = match limiter.check(principal.token) {
+    let limit = match app.rate_limits.check(principal.token) {
         Some(Err(limit)) => return ApiError(Error::RateLimited(limit)).into_response(),
         Some(Ok(limit)) => Some(limit),
         None => None,

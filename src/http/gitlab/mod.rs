@@ -17,7 +17,7 @@ use crate::domain::environment::{TIERS, is_valid_name};
 use crate::domain::ids::EnvironmentId;
 use crate::domain::time::Timestamp;
 use crate::domain::validation::{FieldErrors, Params};
-use crate::error::Error;
+use crate::error::{Error, RateLimit};
 use crate::http::params;
 use crate::services::access::Principal;
 use crate::services::environments::{self, DeleteOutcome};
@@ -53,6 +53,8 @@ enum GitlabError {
     Forbidden,
     NotFound(&'static str),
     PreconditionFailed,
+    /// 429 with GitLab's `Retry later` and rate limit headers.
+    TooManyRequests(RateLimit),
     Internal(anyhow::Error),
 }
 
@@ -81,6 +83,18 @@ impl IntoResponse for GitlabError {
                 StatusCode::PRECONDITION_FAILED,
                 json!({"message": "412 Precondition Failed"}),
             ),
+            GitlabError::TooManyRequests(limit) => {
+                let mut response = (StatusCode::TOO_MANY_REQUESTS, "Retry later\n").into_response();
+                let headers = response.headers_mut();
+                let mut set = |name: &'static str, value: u64| {
+                    headers.insert(name, HeaderValue::from(value));
+                };
+                set("retry-after", limit.retry_after_secs);
+                set("ratelimit-limit", u64::from(limit.limit));
+                set("ratelimit-remaining", 0);
+                set("ratelimit-reset", limit.reset_at);
+                return response;
+            }
             GitlabError::Internal(cause) => {
                 tracing::error!(error = %format!("{cause:#}"), "request failed");
                 (
@@ -114,7 +128,7 @@ fn environment_error(err: Error) -> GitlabError {
         Error::Unauthenticated => GitlabError::Unauthorized,
         Error::Failed(reason) => GitlabError::BadRequest(reason),
         Error::Invalid(errors) => GitlabError::Model(errors),
-        Error::RateLimited(_) => GitlabError::BadRequest("too many requests".into()),
+        Error::RateLimited(limit) => GitlabError::TooManyRequests(limit),
         Error::Internal(cause) => GitlabError::Internal(cause),
     }
 }
@@ -152,6 +166,9 @@ async fn call(
             Error::Internal(cause) => GitlabError::Internal(cause),
             _ => GitlabError::Unauthorized,
         })?;
+    if let Some(Err(limit)) = app.rate_limits.check(who.token) {
+        return Err(GitlabError::TooManyRequests(limit));
+    }
     if let Err(reason) = parsed {
         return Err(GitlabError::Param(format!("body {reason}")));
     }
