@@ -255,6 +255,16 @@ async fn each_write_needs_its_scope(backend: Backend) {
     assert_eq!(project.body["project"]["branch"], "main");
 }
 
+/// A 429's `Retry-After`: whole seconds, soon (the allowance refills evenly over a minute).
+fn assert_retry_after_is_soon(reply: &Reply) {
+    let retry_after: u64 = reply.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&retry_after), "{retry_after}");
+}
+
 async fn rate_limit_answers_429_with_headers(backend: Backend) {
     let app = spawn_app_with(backend, 3).await;
     for remaining in [2, 1, 0] {
@@ -278,12 +288,7 @@ async fn rate_limit_answers_429_with_headers(backend: Backend) {
         assert!(reply.headers.contains_key(header), "missing {header}");
     }
     assert_eq!(reply.headers["x-ratelimit-remaining"], "0");
-    let retry_after: u64 = reply.headers["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1..=20).contains(&retry_after), "{retry_after}");
+    assert_retry_after_is_soon(&reply);
     // Another token has its own allowance.
     let other = app.token_for("other@example.com", "*").await;
     let reply = app
@@ -315,12 +320,7 @@ async fn the_rate_limit_covers_the_gitlab_dialect_too(backend: Backend) {
         .await;
     assert_eq!(reply.status, 429);
     assert_eq!(reply.text, "Retry later\n");
-    let retry_after: u64 = reply.headers["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1..=20).contains(&retry_after), "{retry_after}");
+    assert_retry_after_is_soon(&reply);
     assert_eq!(reply.headers["ratelimit-limit"], "3");
     assert_eq!(reply.headers["ratelimit-remaining"], "0");
     assert!(reply.headers.contains_key("ratelimit-reset"));
