@@ -55,10 +55,14 @@ impl Ending {
             error: Some(reason.into()),
         }
     }
-    fn cancelled() -> Ending {
+    /// Cancelled; once the release went live, the record says so rather than suggest that
+    /// nothing changed.
+    fn cancelled(activated: bool) -> Ending {
         Ending {
             status: "cancelled",
-            error: None,
+            error: activated.then(|| {
+                "Cancelled after activation: the new release is live on the servers.".to_owned()
+            }),
         }
     }
 }
@@ -122,7 +126,7 @@ pub(super) async fn deploy(
         fetched = mirror.fetch(&url) => if let Err(err) = fetched {
             return Ok(Ending::error(format!("Could not fetch the repository: {err:#}")));
         },
-        _ = watch_cancel.wait_for(|c| *c) => return Ok(Ending::cancelled()),
+        _ = watch_cancel.wait_for(|c| *c) => return Ok(Ending::cancelled(false)),
     }
     let requested = deployment
         .requested_ref
@@ -169,7 +173,7 @@ pub(super) async fn deploy(
         archived = mirror.archive(&commit.sha, &archive) => if let Err(err) = archived {
             return Ok(Ending::error(format!("Could not archive the commit: {err:#}")));
         },
-        _ = watch_cancel.wait_for(|c| *c) => return Ok(Ending::cancelled()),
+        _ = watch_cancel.wait_for(|c| *c) => return Ok(Ending::cancelled(false)),
     }
 
     // The plan, recorded as pending processes before anything runs.
@@ -328,7 +332,7 @@ impl<'a> Run<'a> {
         for (step, processes) in steps.iter().zip(processes) {
             if self.cancelled() {
                 return self
-                    .stop(code_servers, activated, Ending::cancelled())
+                    .stop(code_servers, activated, Ending::cancelled(activated))
                     .await;
             }
             if step.work == Work::Activate {
@@ -350,7 +354,7 @@ impl<'a> Run<'a> {
                 // the previous release is harmless where nothing switched.
                 self.switch_back(&step.servers, &previous, context).await;
                 let ending = if outcomes.iter().any(|(_, o)| *o == Outcome::Cancelled) {
-                    Ending::cancelled()
+                    Ending::cancelled(false)
                 } else {
                     Ending::error(failures.join("; "))
                 };
@@ -359,7 +363,7 @@ impl<'a> Run<'a> {
             let outcomes = self.run_step(step, processes, context).await;
             if outcomes.iter().any(|(_, o)| *o == Outcome::Cancelled) {
                 return self
-                    .stop(code_servers, activated, Ending::cancelled())
+                    .stop(code_servers, activated, Ending::cancelled(activated))
                     .await;
             }
             let failures = failures(&outcomes);
@@ -962,7 +966,7 @@ async fn teardown(
             run.close().await;
             let failures = failures(&outcomes);
             if outcomes.iter().any(|(_, o)| *o == Outcome::Cancelled) {
-                Ending::cancelled()
+                Ending::cancelled(false)
             } else if failures.is_empty() {
                 Ending::finished()
             } else {

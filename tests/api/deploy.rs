@@ -366,6 +366,37 @@ async fn cancel_stops_a_long_hook_and_removes_the_release(backend: Backend) {
     assert_eq!(again.status, 400);
 }
 
+/// Cancelled once the release is live: the record says so, and the release stays.
+async fn a_cancel_after_activation_says_the_release_is_live(backend: Backend) {
+    let fleet = Fleet::new(backend, 1, json!({})).await;
+    let marker = format!(
+        "sleep {}",
+        700 + fleet.project * 7 + backend_number(backend)
+    );
+    fleet
+        .hook(json!({"name": "Warm", "runAs": "slipway-deploy", "actionId": 3, "timing": "after", "script": marker}))
+        .await;
+    let id = fleet.start(json!({})).await;
+    fleet.wait_for_process(id, "Warm", "running").await;
+    let reply = fleet
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/deployments/{id}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let cancelled = fleet.wait(id).await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert_eq!(
+        cancelled["error"],
+        "Cancelled after activation: the new release is live on the servers."
+    );
+    let release = cancelled["release"].as_str().unwrap();
+    assert_eq!(fleet.current(0).as_deref(), Some(release));
+    assert_stopped(&marker);
+}
+
 /// Distinguishes the two runs of a test (one per database) in remote process names.
 fn backend_number(backend: Backend) -> i64 {
     match backend {
@@ -1082,6 +1113,7 @@ on_both_databases!(
     a_failed_activation_switches_back_the_servers_that_switched,
     branches_tags_and_commits,
     cancel_stops_a_long_hook_and_removes_the_release,
+    a_cancel_after_activation_says_the_release_is_live,
     a_second_request_waits_and_a_third_replaces_it,
     first_and_second_deployments,
     hooks_get_their_variables_and_user,
