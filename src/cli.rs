@@ -24,7 +24,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the API server (and, later, the deployment workers).
+    /// Run the API server and this node's background work: deployments, notifications,
+    /// health checks.
     Serve(#[command(flatten)] Config),
     /// Bring the database schema up to date and exit.
     Migrate(#[command(flatten)] Config),
