@@ -407,13 +407,7 @@ fn backend_number(backend: Backend) -> i64 {
 
 async fn a_second_request_waits_and_a_third_replaces_it(backend: Backend) {
     let fleet = Fleet::new(backend, 1, json!({})).await;
-    let gate = shared_dir(fleet.root(), "gate");
-    fleet
-        .hook(json!({
-            "name": "Gate", "runAs": "slipway-deploy", "actionId": 1, "timing": "after",
-            "script": format!("while [ ! -f {}/open ]; do sleep 0.05; done", gate.display()),
-        }))
-        .await;
+    let gate = fleet.add_gate().await;
     let first = fleet.start(json!({})).await;
     fleet.wait_for_process(first, "Gate", "running").await;
     fleet.repo.tag("v2");
@@ -440,7 +434,7 @@ async fn a_second_request_waits_and_a_third_replaces_it(backend: Backend) {
     assert_eq!(project.body["project"]["status"], "running");
     assert_eq!(project.body["project"]["should_deploy_again"], 1);
 
-    std::fs::write(gate.join("open"), "").unwrap();
+    gate.open();
     assert_eq!(fleet.wait(first).await["status"], "finished");
     let queued = fleet.wait(third).await;
     assert_eq!(queued["status"], "finished", "{queued}");

@@ -22,6 +22,15 @@ pub struct Fleet {
     root: tempfile::TempDir,
 }
 
+/// See [`Fleet::add_gate`].
+pub struct Gate(PathBuf);
+
+impl Gate {
+    pub fn open(&self) {
+        std::fs::write(self.0.join("open"), "").unwrap();
+    }
+}
+
 /// A directory anyone may write to (for hooks running as another user to leave traces in).
 pub fn shared_dir(parent: &Path, name: &str) -> PathBuf {
     let path = parent.join(name);
@@ -204,6 +213,18 @@ impl Fleet {
             .unwrap_or_default();
         names.sort();
         names
+    }
+
+    /// A hook after Clone New Release, named "Gate", that waits until the test opens it:
+    /// it holds a deployment running, so that later ones stay queued.
+    pub async fn add_gate(&self) -> Gate {
+        let dir = shared_dir(self.root(), "gate");
+        self.hook(json!({
+            "name": "Gate", "runAs": "slipway-deploy", "actionId": 1, "timing": "after",
+            "script": format!("while [ ! -f {}/open ]; do sleep 0.05; done", dir.display()),
+        }))
+        .await;
+        Gate(dir)
     }
 
     pub async fn hook(&self, body: Value) -> i64 {

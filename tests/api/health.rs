@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use slipway::domain::ids::ProjectId;
 use slipway::services::health;
 
-use crate::fleet::{Fleet, shared_dir};
+use crate::fleet::Fleet;
 use crate::helpers::*;
 use crate::receivers::{Answer, HttpReceiver};
 
@@ -239,13 +239,7 @@ async fn a_cancelled_deployment_notifies(backend: Backend) {
         )
         .await;
     // The first deployment waits in a hook, so the second stays queued.
-    let gate = shared_dir(fleet.root(), "gate");
-    fleet
-        .hook(json!({
-            "name": "Gate", "runAs": "slipway-deploy", "actionId": 1, "timing": "after",
-            "script": format!("while [ ! -f {}/open ]; do sleep 0.05; done", gate.display()),
-        }))
-        .await;
+    let gate = fleet.add_gate().await;
     let first = fleet.start(json!({})).await;
     fleet.wait_for_process(first, "Gate", "running").await;
     let second = fleet.start(json!({})).await;
@@ -264,7 +258,7 @@ async fn a_cancelled_deployment_notifies(backend: Backend) {
         card["actions"][0]["url"],
         format!("https://slipway.example.com/api/projects/{project}/deployments/{second}")
     );
-    std::fs::write(gate.join("open"), "").unwrap();
+    gate.open();
     let finished = fleet.wait(first).await;
     assert_eq!(finished["status"], "finished", "{finished}");
     let message = chat.next().await;
