@@ -51,7 +51,7 @@ impl App {
             config,
             store,
             vault,
-            tokens: TokenCache::new(),
+            tokens: crate::services::accounts::token_cache(),
             passphrases: PassphraseSealer::new(2),
             engine,
             outbound,

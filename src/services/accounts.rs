@@ -1,8 +1,6 @@
 //! Users and API tokens.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -15,48 +13,14 @@ use crate::domain::time::Timestamp;
 use crate::domain::validation::{FieldErrors, check_max_len, is_email};
 use crate::error::{Error, Result};
 use crate::services::access::Principal;
+use crate::services::seen_tokens::SeenTokens;
 
-/// Recently seen tokens, by hash, so that a busy client does not cost a database read per
-/// request. Entries live a few seconds: tokens are never changed in place, so the only
-/// staleness is a deleted token working that much longer.
-pub struct TokenCache {
-    entries: Mutex<HashMap<String, (Principal, Instant)>>,
-}
+/// API tokens seen lately. Tokens are never changed in place, so the only staleness is a
+/// deleted token working a few seconds longer.
+pub type TokenCache = SeenTokens<Principal>;
 
-const TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
-const TOKEN_CACHE_MAX: usize = 10_000;
-
-impl TokenCache {
-    pub fn new() -> TokenCache {
-        TokenCache {
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn get(&self, hash: &str) -> Option<Principal> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .get(hash)
-            .filter(|(_, at)| at.elapsed() < TOKEN_CACHE_TTL)
-            .map(|(principal, _)| principal.clone())
-    }
-
-    fn put(&self, hash: String, principal: Principal) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= TOKEN_CACHE_MAX {
-            entries.retain(|_, (_, at)| at.elapsed() < TOKEN_CACHE_TTL);
-            if entries.len() >= TOKEN_CACHE_MAX {
-                entries.clear();
-            }
-        }
-        entries.insert(hash, (principal, Instant::now()));
-    }
-}
-
-impl Default for TokenCache {
-    fn default() -> Self {
-        TokenCache::new()
-    }
+pub fn token_cache() -> TokenCache {
+    SeenTokens::new(Duration::from_secs(10), 10_000)
 }
 
 /// The user holding `token`, with the token's scopes; `Unauthenticated` when it is unknown.

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use secrecy::SecretString;
 
@@ -17,6 +17,7 @@ use crate::domain::validation::{FieldErrors, Params, check_max_len, invalid_choi
 use crate::error::{Error, Result};
 use crate::notify::{self, Event, Message};
 use crate::services::access::{self, Principal};
+use crate::services::seen_tokens::SeenTokens;
 
 const TOKEN_LEN: usize = 15;
 
@@ -118,35 +119,27 @@ const KNOWN_FOR: Duration = Duration::from_secs(60);
 /// a heartbeat is missing only this long after its interval ran out.
 const MISSING_GRACE_SECONDS: i64 = 5;
 
-#[derive(Default)]
 pub struct CheckIns {
-    known: Mutex<HashMap<String, (HeartbeatId, Instant)>>,
+    known: SeenTokens<HeartbeatId>,
     pending: Mutex<HashMap<HeartbeatId, (Timestamp, i64)>>,
     /// Held while a batch is written, so that the last flush at shutdown waits for one in
     /// progress instead of racing it.
     writing: tokio::sync::Mutex<()>,
 }
 
-impl CheckIns {
-    fn known(&self, token_hash: &str) -> Option<HeartbeatId> {
-        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        known
-            .get(token_hash)
-            .filter(|(_, since)| since.elapsed() < KNOWN_FOR)
-            .map(|(id, _)| *id)
-    }
-
-    fn remember(&self, token_hash: String, id: HeartbeatId) {
-        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        if known.len() > 100_000 {
-            known.retain(|_, (_, since)| since.elapsed() < KNOWN_FOR);
+impl Default for CheckIns {
+    fn default() -> Self {
+        CheckIns {
+            known: SeenTokens::new(KNOWN_FOR, 100_000),
+            pending: Mutex::default(),
+            writing: tokio::sync::Mutex::default(),
         }
-        known.insert(token_hash, (id, Instant::now()));
     }
+}
 
+impl CheckIns {
     fn forget(&self, id: HeartbeatId) {
-        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        known.retain(|_, (known_id, _)| *known_id != id);
+        self.known.forget(|known| *known == id);
         self.pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -178,13 +171,13 @@ impl CheckIns {
 /// A check-in by URL (`/heartbeat/{token}`): the token is the only credential.
 pub async fn check_in(app: &App, token: &str) -> Result<()> {
     let hash = crypto::token_hash(token);
-    let id = match app.check_ins.known(&hash) {
+    let id = match app.check_ins.known.get(&hash) {
         Some(id) => id,
         None => {
             let id = db::heartbeats::id_by_token(&mut &app.store, &hash)
                 .await?
                 .ok_or(Error::NotFound)?;
-            app.check_ins.remember(hash, id);
+            app.check_ins.known.put(hash, id);
             id
         }
     };

@@ -67,8 +67,8 @@ pub async fn create(
     params: &Params,
 ) -> Result<Vec<NotificationView>> {
     access::project_for(app, who, project, Scope::create(Resource::Notifications)).await?;
-    let fields = read_fields(app, params, None)?;
-    check_webhook(app, params, &fields).await?;
+    let (fields, webhook) = read_fields(app, params, None)?;
+    check_webhook(app, webhook.as_ref()).await?;
     db::notifications::insert(&mut &app.store, project, &fields, Timestamp::now()).await?;
     all(app, project).await
 }
@@ -82,8 +82,8 @@ pub async fn update(
 ) -> Result<NotificationView> {
     access::project_for(app, who, project, Scope::create(Resource::Notifications)).await?;
     let current = find(app, project, id).await?;
-    let fields = read_fields(app, params, Some(&current))?;
-    check_webhook(app, params, &fields).await?;
+    let (fields, webhook) = read_fields(app, params, Some(&current))?;
+    check_webhook(app, webhook.as_ref()).await?;
     db::notifications::update(&mut &app.store, id, &fields, Timestamp::now()).await?;
     find(app, project, id).await
 }
@@ -100,24 +100,22 @@ pub async fn delete(
 }
 
 /// A web hook URL given in this request must not point into private networks.
-async fn check_webhook(app: &App, params: &Params, fields: &NotificationFields) -> Result<()> {
-    let Some(kind) = NotificationType::parse(&fields.notification_type) else {
-        return Ok(());
-    };
-    if kind == NotificationType::Email {
-        return Ok(());
+async fn check_webhook(app: &App, webhook: Option<&(&'static str, String)>) -> Result<()> {
+    match webhook {
+        Some((field, url)) => super::check_outbound_url(app, field, Some(url)).await,
+        None => Ok(()),
     }
-    let field = kind.address_field();
-    let mut ignored = FieldErrors::default();
-    let url = params.string(field, &mut ignored);
-    super::check_outbound_url(app, field, url.as_deref()).await
 }
+
+/// The fields to store, and the web hook URL this request gives (its field and value), which
+/// must still pass the address policy.
+type ReadFields = (NotificationFields, Option<(&'static str, String)>);
 
 fn read_fields(
     app: &App,
     params: &Params,
     current: Option<&NotificationView>,
-) -> Result<NotificationFields> {
+) -> Result<ReadFields> {
     let mut errors = FieldErrors::default();
     let creating = current.is_none();
     let name = if creating {
@@ -167,12 +165,18 @@ fn read_fields(
     }
     errors.into_result()?;
 
+    let webhook = match (kind, &address) {
+        (Some(kind), Some(url)) if kind != NotificationType::Email => {
+            Some((kind.address_field(), url.clone()))
+        }
+        _ => None,
+    };
     let address_sealed = match (address, current) {
         (Some(address), _) => app.vault.seal_str(&address),
         (None, Some(current)) => current.notification.address_sealed.clone(),
         (None, None) => return Err(Error::invalid("type", "The type field is required.")),
     };
-    Ok(NotificationFields {
+    let fields = NotificationFields {
         name: name
             .or_else(|| current.map(|c| c.notification.name.clone()))
             .unwrap_or_default(),
@@ -181,5 +185,6 @@ fn read_fields(
         active: active
             .or(current.map(|c| c.notification.active))
             .unwrap_or(true),
-    })
+    };
+    Ok((fields, webhook))
 }

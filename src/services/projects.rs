@@ -1,6 +1,6 @@
 //! Projects and their linked folders.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::app::App;
 use crate::crypto;
@@ -428,11 +428,6 @@ pub async fn delete_folder(
         return Err(Error::NotFound);
     }
     db::projects::touch(&mut &app.store, id, Timestamp::now()).await
-}
-
-/// The plain deploy token, for callers that show it.
-pub fn token_of(view: &ProjectView) -> &str {
-    view.token.expose_secret()
 }
 
 /// A project named the GitLab way: its id, or its `owner/name` path. A project the caller
