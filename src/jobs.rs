@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::app::App;
+use crate::domain::deployment::DeploymentKind;
 use crate::domain::time::Timestamp;
 use crate::services::{environments, health, heartbeats};
 
@@ -16,6 +17,7 @@ pub async fn run(app: Arc<App>) {
         crate::deploy::worker::run(app.clone()),
         crate::notify::run(app.clone()),
         check_monitors(app.clone()),
+        check_after_deployments(app.clone()),
         write_check_ins(app.clone()),
         sweep(app),
     );
@@ -29,6 +31,28 @@ async fn check_monitors(app: Arc<App>) {
         if let Err(err) = health::check_all(&app).await {
             tracing::error!(error = %err, "health checks failed");
         }
+    }
+}
+
+/// The monitor is checked after every deployment, not only on the next interval; apart from
+/// the deployment, so that a slow monitor does not hold its slot.
+async fn check_after_deployments(app: Arc<App>) {
+    let mut endings = app.engine.endings();
+    loop {
+        let ended = match endings.recv().await {
+            Ok(ended) => ended,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        if ended.kind == DeploymentKind::Stop {
+            continue;
+        }
+        let app = app.clone();
+        tokio::spawn(async move {
+            if let Err(err) = health::check_project(&app, ended.project).await {
+                tracing::error!(deployment = %ended.id, error = %err, "the health check after a deployment failed");
+            }
+        });
     }
 }
 

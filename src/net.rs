@@ -229,3 +229,30 @@ impl reqwest::dns::Resolve for GuardedResolver {
         })
     }
 }
+
+/// A monitor URL as messages show it: any user name and password in it left out.
+pub fn without_credentials(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_password(None);
+            let _ = parsed.set_username("");
+            parsed.to_string()
+        }
+        Err(_) => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shown_urls_leave_out_credentials() {
+        assert_eq!(
+            super::without_credentials("https://bot:s3cret@example.com/health?x=1"),
+            "https://example.com/health?x=1"
+        );
+        assert_eq!(
+            super::without_credentials("https://example.com/up"),
+            "https://example.com/up"
+        );
+    }
+}

@@ -1,7 +1,8 @@
 //! Deployment records and their processes (one per step × server).
 
 use super::{Db, args};
-use crate::domain::ids::{DeploymentId, ProjectId};
+use crate::domain::deployment::{DeploymentKind, DeploymentStatus, Ending, ProcessStatus, RefKind};
+use crate::domain::ids::{DeploymentId, ProjectId, ReleaseId};
 use crate::domain::time::Timestamp;
 use crate::error::Result;
 
@@ -17,14 +18,16 @@ pub struct Deployment {
     pub commit_author: Option<String>,
     pub commit_avatar: Option<String>,
     pub commit_message: Option<String>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: DeploymentStatus,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     #[sqlx(try_from = "i64")]
     pub created_at: Timestamp,
     #[sqlx(try_from = "i64")]
     pub updated_at: Timestamp,
-    pub requested_from: String,
+    #[sqlx(try_from = "String")]
+    pub requested_from: RefKind,
     pub requested_ref: Option<String>,
     pub release_name: Option<String>,
     pub error: Option<String>,
@@ -33,6 +36,18 @@ pub struct Deployment {
     pub lease_owner: Option<String>,
     /// The environment it deploys to.
     pub environment: String,
+    #[sqlx(try_from = "String")]
+    pub kind: DeploymentKind,
+    /// The release it built, or the one a rollback activates.
+    pub release_id: Option<i64>,
+    /// The health gate failed and switched the servers back.
+    pub rolled_back: bool,
+}
+
+impl Deployment {
+    pub fn release(&self) -> Option<ReleaseId> {
+        self.release_id.map(ReleaseId)
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -48,7 +63,8 @@ pub struct Process {
     pub name: String,
     pub action_id: Option<i64>,
     pub hook_id: Option<i64>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: ProcessStatus,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     #[sqlx(try_from = "i64")]
@@ -59,7 +75,8 @@ pub struct Process {
 
 const COLUMNS: &str = "id, project_id, user_id, commit_branch, commit_hash, commit_author, \
     commit_avatar, commit_message, status, started_at, finished_at, created_at, updated_at, \
-    requested_from, requested_ref, release_name, error, cancel_requested, lease_owner, environment";
+    requested_from, requested_ref, release_name, error, cancel_requested, lease_owner, environment, kind, release_id, \
+    rolled_back";
 
 /// Newest first.
 pub async fn list(db: &mut impl Db, project: ProjectId) -> Result<Vec<Deployment>> {
@@ -95,7 +112,7 @@ pub struct NewDeployment {
     pub commit_author: Option<String>,
     pub commit_avatar: Option<String>,
     pub commit_message: Option<String>,
-    pub status: String,
+    pub status: DeploymentStatus,
 }
 
 pub async fn insert(
@@ -117,7 +134,7 @@ pub async fn insert(
                 new.commit_author.clone(),
                 new.commit_avatar.clone(),
                 new.commit_message.clone(),
-                &new.status,
+                new.status,
                 now
             ],
         )
@@ -129,7 +146,7 @@ pub async fn insert(
 pub async fn set_status(
     db: &mut impl Db,
     id: DeploymentId,
-    status: &str,
+    status: DeploymentStatus,
     started_at: Option<Timestamp>,
     finished_at: Option<Timestamp>,
     now: Timestamp,
@@ -138,7 +155,7 @@ pub async fn set_status(
         db,
         "deployments",
         id.0,
-        status,
+        status.as_str(),
         started_at,
         finished_at,
         now,
@@ -183,7 +200,7 @@ pub struct NewProcess {
     pub name: String,
     pub action_id: Option<i64>,
     pub hook_id: Option<i64>,
-    pub status: String,
+    pub status: ProcessStatus,
 }
 
 pub async fn insert_process(
@@ -207,7 +224,7 @@ pub async fn insert_process(
                 &new.name,
                 new.action_id,
                 new.hook_id,
-                &new.status,
+                new.status,
                 now
             ],
         )
@@ -219,7 +236,7 @@ pub async fn insert_process(
 pub async fn set_process_status(
     db: &mut impl Db,
     process: i64,
-    status: &str,
+    status: ProcessStatus,
     started_at: Option<Timestamp>,
     finished_at: Option<Timestamp>,
     now: Timestamp,
@@ -228,7 +245,7 @@ pub async fn set_process_status(
         db,
         "deployment_processes",
         process,
-        status,
+        status.as_str(),
         started_at,
         finished_at,
         now,
@@ -243,7 +260,7 @@ pub async fn enqueue(
     project: ProjectId,
     user: Option<i64>,
     environment: &str,
-    requested_from: &str,
+    requested_from: RefKind,
     requested_ref: &str,
     now: Timestamp,
 ) -> Result<DeploymentId> {
@@ -252,7 +269,7 @@ pub async fn enqueue(
             "INSERT INTO deployments (project_id, user_id, status, requested_from, requested_ref, \
                created_at, updated_at, environment) \
              VALUES ($1, $2, 'pending', $3, $4, $5, $5, $6) \
-             ON CONFLICT (project_id) WHERE status = 'pending' AND requested_from <> 'stop' DO UPDATE SET \
+             ON CONFLICT (project_id) WHERE status = 'pending' AND kind = 'deploy' DO UPDATE SET \
                user_id = excluded.user_id, requested_from = excluded.requested_from, \
                requested_ref = excluded.requested_ref, environment = excluded.environment, \
                updated_at = excluded.updated_at \
@@ -271,7 +288,8 @@ pub async fn enqueue(
 }
 
 /// Marks the oldest pending deployment of an idle project as running on `node`, with a lease
-/// until `lease_until`. Several nodes may ask at once: each row goes to one of them.
+/// until `lease_until`; rollbacks go first. Several nodes may ask at once: each row goes to
+/// one of them.
 pub async fn claim_next(
     db: &mut impl Db,
     node: &str,
@@ -289,7 +307,7 @@ pub async fn claim_next(
          WHERE id = (SELECT d.id FROM deployments d WHERE d.status = 'pending' \
              AND NOT EXISTS (SELECT 1 FROM deployments r WHERE r.project_id = d.project_id \
                AND r.status = 'running') \
-             ORDER BY d.id LIMIT 1{lock}) \
+             ORDER BY CASE WHEN d.kind = 'rollback' THEN 0 ELSE 1 END, d.id LIMIT 1{lock}) \
            AND status = 'pending' \
          RETURNING id"
     );
@@ -373,16 +391,22 @@ pub async fn finish(
     db: &mut impl Db,
     id: DeploymentId,
     node: &str,
-    status: &str,
-    error: Option<&str>,
+    ending: &Ending,
     now: Timestamp,
 ) -> Result<bool> {
     let ended = db
         .execute(
             "UPDATE deployments SET status = $2, error = $3, finished_at = $4, updated_at = $4, \
-               lease_expires_at = NULL \
+               lease_expires_at = NULL, rolled_back = $6 \
              WHERE id = $1 AND status = 'running' AND lease_owner = $5",
-            args![id, status, error, now, node],
+            args![
+                id,
+                ending.status,
+                ending.error.as_deref(),
+                now,
+                node,
+                ending.rolled_back
+            ],
         )
         .await?;
     Ok(ended == 1)
@@ -455,7 +479,7 @@ pub async fn last_release_name(db: &mut impl Db, project: ProjectId) -> Result<O
 pub async fn finish_process(
     db: &mut impl Db,
     process: i64,
-    status: &str,
+    status: ProcessStatus,
     output: &str,
     now: Timestamp,
 ) -> Result<()> {
@@ -475,7 +499,8 @@ pub struct ProcessOutput {
     pub id: i64,
     pub server_name: Option<String>,
     pub name: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: ProcessStatus,
     pub output: String,
 }
 
@@ -492,7 +517,7 @@ pub async fn outputs(db: &mut impl Db, deployment: DeploymentId) -> Result<Vec<P
 pub async fn close_open_processes(
     db: &mut impl Db,
     deployment: DeploymentId,
-    status: &str,
+    status: ProcessStatus,
     now: Timestamp,
 ) -> Result<()> {
     db.execute(
@@ -518,7 +543,7 @@ pub async fn last_successful(
 ) -> Result<Option<(Deployment, i64)>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM deployments WHERE project_id = $1 AND environment = $2 \
-           AND status = 'finished' AND requested_from <> 'stop' ORDER BY id DESC LIMIT 1"
+           AND status = 'finished' AND kind <> 'stop' ORDER BY id DESC LIMIT 1"
     );
     let Some(deployment) = db
         .fetch_optional::<Deployment>(&sql, args![project, environment])
@@ -546,9 +571,92 @@ pub async fn enqueue_stop(
     let (id,): (i64,) = db
         .fetch_one(
             "INSERT INTO deployments (project_id, user_id, status, requested_from, created_at, \
-               updated_at, environment) VALUES ($1, $2, 'pending', 'stop', $3, $3, $4) RETURNING id",
+               updated_at, environment, kind) VALUES ($1, $2, 'pending', 'branch', $3, $3, $4, \
+               'stop') RETURNING id",
             args![project, user, now, environment],
         )
         .await?;
     Ok(DeploymentId(id))
+}
+
+/// What a rollback activates, recorded when it is asked for.
+pub struct NewRollback<'a> {
+    pub user_id: Option<i64>,
+    pub environment: &'a str,
+    pub release: ReleaseId,
+    pub release_name: &'a str,
+    pub commit_branch: Option<&'a str>,
+    pub commit_hash: Option<&'a str>,
+    pub commit_message: Option<&'a str>,
+    pub commit_author: Option<&'a str>,
+    pub commit_avatar: Option<&'a str>,
+}
+
+/// Queues a rollback: it waits for nothing but the deployment it stops (the worker takes
+/// rollbacks first).
+pub async fn insert_rollback(
+    db: &mut impl Db,
+    project: ProjectId,
+    new: &NewRollback<'_>,
+    now: Timestamp,
+) -> Result<DeploymentId> {
+    let (id,): (i64,) = db
+        .fetch_one(
+            "INSERT INTO deployments (project_id, user_id, status, kind, environment, release_id, \
+               release_name, commit_branch, commit_hash, commit_message, commit_author, \
+               commit_avatar, created_at, updated_at) \
+             VALUES ($1, $2, 'pending', 'rollback', $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
+             RETURNING id",
+            args![
+                project,
+                new.user_id,
+                new.environment,
+                new.release,
+                new.release_name,
+                new.commit_branch,
+                new.commit_hash,
+                new.commit_message,
+                new.commit_author,
+                new.commit_avatar,
+                now
+            ],
+        )
+        .await?;
+    Ok(DeploymentId(id))
+}
+
+/// Ends the waiting deployments and rollbacks of a project's environment (a rollback takes
+/// their place); answers which.
+pub async fn cancel_waiting(
+    db: &mut impl Db,
+    project: ProjectId,
+    environment: &str,
+    now: Timestamp,
+) -> Result<Vec<DeploymentId>> {
+    let rows: Vec<(i64,)> = db
+        .fetch_all(
+            "UPDATE deployments SET status = 'cancelled', finished_at = $3, updated_at = $3 \
+             WHERE project_id = $1 AND environment = $2 AND status = 'pending' \
+               AND kind <> 'stop' RETURNING id",
+            args![project, environment, now],
+        )
+        .await?;
+    Ok(rows.into_iter().map(|(id,)| DeploymentId(id)).collect())
+}
+
+/// The project's running deployment, if any.
+pub async fn running(db: &mut impl Db, project: ProjectId) -> Result<Option<Deployment>> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM deployments WHERE project_id = $1 AND status = 'running'");
+    db.fetch_optional(&sql, args![project]).await
+}
+
+/// Links a deployment to the release it builds.
+pub async fn set_release(db: &mut impl Db, id: DeploymentId, release: ReleaseId) -> Result<()> {
+    db.execute(
+        "UPDATE deployments SET release_id = $2 WHERE id = $1",
+        args![id, release],
+    )
+    .await?;
+    Ok(())
 }

@@ -25,6 +25,30 @@ pub struct Hook {
     pub updated_at: Timestamp,
 }
 
+/// A hook with the servers it runs on.
+#[derive(Debug, Clone)]
+pub struct HookView {
+    pub hook: Hook,
+    pub servers: Vec<ServerId>,
+}
+
+/// The project's hooks in running order, with their servers.
+pub async fn list_with_servers(db: &mut impl Db, project: ProjectId) -> Result<Vec<HookView>> {
+    let hooks = list(db, project).await?;
+    let links = server_links(db, project).await?;
+    Ok(hooks
+        .into_iter()
+        .map(|hook| {
+            let servers = links
+                .iter()
+                .filter(|(h, _)| *h == hook.id)
+                .map(|(_, s)| *s)
+                .collect();
+            HookView { hook, servers }
+        })
+        .collect())
+}
+
 #[derive(Debug, Clone)]
 pub struct HookFields {
     pub action_id: i64,

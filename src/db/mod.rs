@@ -26,6 +26,7 @@ pub mod hooks;
 pub mod notifications;
 pub mod outbox;
 pub mod projects;
+pub mod releases;
 pub mod servers;
 pub mod users;
 
@@ -101,7 +102,25 @@ id_args!(
     DeploymentId,
     HeartbeatId,
     NotificationId,
-    EnvironmentId
+    EnvironmentId,
+    ReleaseId
+);
+
+macro_rules! word_args {
+    ($($word:ident),*) => {$(
+        impl From<crate::domain::deployment::$word> for Arg {
+            fn from(v: crate::domain::deployment::$word) -> Arg {
+                Arg::Text(Some(v.as_str().to_owned()))
+            }
+        }
+    )*};
+}
+word_args!(
+    DeploymentStatus,
+    DeploymentKind,
+    RefKind,
+    ProcessStatus,
+    ReleaseState
 );
 
 /// `args![a, b]` builds the argument list of a query.

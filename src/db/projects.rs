@@ -30,6 +30,8 @@ pub struct Project {
     pub token_sealed: String,
     pub deploy_key_public: Option<String>,
     pub step_timeout_seconds: i64,
+    pub health_gate: bool,
+    pub health_gate_seconds: i64,
     pub has_environment: bool,
     #[sqlx(try_from = "i64")]
     pub created_at: Timestamp,
@@ -90,6 +92,8 @@ pub struct ProjectFields {
     pub install_dev_dependencies: bool,
     pub quiet_composer: bool,
     pub step_timeout_seconds: i64,
+    pub health_gate: bool,
+    pub health_gate_seconds: i64,
 }
 
 /// Whom a query may show: the projects a user owns or has accepted an invitation to.
@@ -145,7 +149,7 @@ fn select_projects(postgres: bool, filter: &str) -> String {
         "SELECT p.id, p.user_id, p.name, p.provider, p.repository, p.project_type, p.branch, \
            p.push_to_deploy, p.retain_deployments, p.monitor, p.install_dependencies, \
            p.install_dev_dependencies, p.quiet_composer, p.token_sealed, p.deploy_key_public, \
-           p.step_timeout_seconds, \
+           p.step_timeout_seconds, p.health_gate, p.health_gate_seconds, \
            (p.environment_sealed IS NOT NULL) AS has_environment, p.created_at, p.updated_at, \
            (SELECT COUNT(*) FROM deployments d WHERE d.project_id = p.id AND d.status = 'running') \
              AS running_deployments, \
@@ -154,10 +158,10 @@ fn select_projects(postgres: bool, filter: &str) -> String {
            (SELECT MAX(d.started_at) FROM deployments d WHERE d.project_id = p.id \
              AND d.status = 'running') AS deployment_started_at, \
            (SELECT COUNT(*) FROM deployments d WHERE d.project_id = p.id AND d.created_at >= $2 \
-             AND d.requested_from <> 'stop') \
+             AND d.kind <> 'stop') \
              AS daily_deploys, \
            (SELECT COUNT(*) FROM deployments d WHERE d.project_id = p.id AND d.created_at >= $3 \
-             AND d.requested_from <> 'stop') \
+             AND d.kind <> 'stop') \
              AS weekly_deploys, \
            EXISTS (SELECT 1 FROM heartbeats h WHERE h.project_id = p.id AND h.status = 'missing') \
              AS has_missing_heartbeats, \
@@ -173,7 +177,7 @@ fn select_projects(postgres: bool, filter: &str) -> String {
          FROM projects p \
          LEFT JOIN deployments l ON l.id = (SELECT MAX(d.id) FROM deployments d \
            WHERE d.project_id = p.id AND d.status IN ('finished', 'error', 'cancelled') \
-             AND d.requested_from <> 'stop') \
+             AND d.kind <> 'stop') \
          WHERE {filter}"
     )
 }
@@ -259,9 +263,10 @@ pub async fn insert(
             "INSERT INTO projects (user_id, name, provider, repository, project_type, branch, \
                push_to_deploy, retain_deployments, monitor, install_dependencies, \
                install_dev_dependencies, quiet_composer, token_sealed, token_hash, \
-               step_timeout_seconds, deploy_key_public, deploy_key_sealed, created_at, updated_at) \
+               step_timeout_seconds, deploy_key_public, deploy_key_sealed, created_at, updated_at, \
+               health_gate, health_gate_seconds) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-               $18, $18) \
+               $18, $18, $19, $20) \
              RETURNING id",
             args![
                 owner,
@@ -281,7 +286,9 @@ pub async fn insert(
                 fields.step_timeout_seconds,
                 deploy_key.public,
                 deploy_key.sealed,
-                now
+                now,
+                fields.health_gate,
+                fields.health_gate_seconds
             ],
         )
         .await?;
@@ -298,7 +305,8 @@ pub async fn update(
         "UPDATE projects SET name = $2, provider = $3, repository = $4, project_type = $5, \
            branch = $6, push_to_deploy = $7, retain_deployments = $8, monitor = $9, \
            install_dependencies = $10, install_dev_dependencies = $11, quiet_composer = $12, \
-           step_timeout_seconds = $13, updated_at = $14 \
+           step_timeout_seconds = $13, updated_at = $14, health_gate = $15, \
+           health_gate_seconds = $16 \
          WHERE id = $1",
         args![
             id,
@@ -314,7 +322,9 @@ pub async fn update(
             fields.install_dev_dependencies,
             fields.quiet_composer,
             fields.step_timeout_seconds,
-            now
+            now,
+            fields.health_gate,
+            fields.health_gate_seconds
         ],
     )
     .await?;

@@ -1,13 +1,21 @@
 //! The deployment engine: the plan, the release scripts, running steps on all servers with
-//! barriers, the worker that takes queued deployments, and live output.
+//! barriers (`fleet`), preparing the source, the remote sessions, releases and rollbacks,
+//! environment teardown, the worker that takes queued deployments, and live output. It knows
+//! `db` and `domain`, never `services`: services call it with plain inputs.
 
+mod fleet;
 pub mod hub;
 pub mod plan;
+pub mod releases;
+mod remote;
 mod run;
 pub mod scripts;
+mod source;
+mod teardown;
 pub mod worker;
 
-pub(crate) use run::{run_once, run_once_with_input};
+pub(crate) use remote::{run_once, run_once_with_input};
+pub(crate) use run::{history, record_plan};
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -15,7 +23,17 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 
-use crate::domain::ids::DeploymentId;
+use crate::domain::deployment::DeploymentKind;
+use crate::domain::ids::{DeploymentId, ProjectId};
+
+/// A deployment that ended on this node, for whoever acts on endings (the health check after
+/// a deployment).
+#[derive(Debug, Clone, Copy)]
+pub struct Ended {
+    pub id: DeploymentId,
+    pub project: ProjectId,
+    pub kind: DeploymentKind,
+}
 
 /// The engine's shared state (held by `App`): who this node is, the wake-up bell for the
 /// worker, the cancel switches of the deployments running here, and their live output.
@@ -26,6 +44,7 @@ pub struct Engine {
     pub hub: hub::LogHub,
     wake: Notify,
     cancels: Mutex<HashMap<DeploymentId, watch::Sender<bool>>>,
+    ended: tokio::sync::broadcast::Sender<Ended>,
 }
 
 impl Engine {
@@ -37,7 +56,13 @@ impl Engine {
             hub: hub::LogHub::default(),
             wake: Notify::new(),
             cancels: Mutex::new(HashMap::new()),
+            ended: tokio::sync::broadcast::channel(64).0,
         }
+    }
+
+    /// Deployments as they end on this node.
+    pub fn endings(&self) -> tokio::sync::broadcast::Receiver<Ended> {
+        self.ended.subscribe()
     }
 
     /// Tells the worker that a deployment may be waiting.

@@ -1,10 +1,11 @@
 //! The steps of a deployment: for each action, its "before" hooks, the action, its "after"
-//! hooks. Each step names the servers it runs on.
+//! hooks. Each step names the servers it runs on. A rollback is the Activate action alone,
+//! with its hooks.
 
+use crate::db::hooks::HookView;
 use crate::db::servers::Server;
-use crate::domain::catalog::ACTIONS;
+use crate::domain::catalog::{ACTIONS, ACTIVATE};
 use crate::domain::ids::{HookId, ServerId};
-use crate::services::hooks::HookView;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Work {
@@ -21,7 +22,15 @@ pub enum Work {
     Teardown {
         script: String,
     },
+    /// Polls the project's monitor after activation; run by Slipway itself, on no server.
+    HealthGate {
+        url: String,
+        seconds: u64,
+    },
 }
+
+/// The name of the health gate's step.
+pub const HEALTH_GATE: &str = "Health Gate";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
@@ -40,40 +49,22 @@ impl Step {
     }
 }
 
-pub fn plan(servers: &[Server], hooks: &[HookView], install_dependencies: bool) -> Vec<Step> {
-    let code_servers: Vec<ServerId> = servers
-        .iter()
-        .filter(|s| s.receives_code_deployments)
-        .map(|s| s.id)
-        .collect();
-    let hooks_of = |action_id: i64, timing: &str| -> Vec<Step> {
-        hooks
-            .iter()
-            .filter(|h| h.hook.action_id == action_id && h.hook.timing == timing)
-            .map(|h| Step {
-                name: h.hook.name.clone(),
-                action_id,
-                work: Work::Hook {
-                    id: h.hook.id,
-                    script: h.hook.script.clone(),
-                    run_as: h.hook.run_as.clone(),
-                },
-                // Hooks run on their chosen servers that still exist, in the project's order.
-                servers: servers
-                    .iter()
-                    .map(|s| s.id)
-                    .filter(|id| h.servers.contains(id))
-                    .collect(),
-            })
-            .filter(|step| !step.servers.is_empty())
-            .collect()
-    };
+/// What a deployment's plan depends on besides its servers and hooks.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub install_dependencies: bool,
+    /// The monitor to poll after activation, and for how long.
+    pub health_gate: Option<(String, u64)>,
+}
+
+pub fn plan(servers: &[Server], hooks: &[HookView], options: &Options) -> Vec<Step> {
+    let code_servers = code_servers(servers);
     let mut steps = Vec::new();
     for action in ACTIONS {
-        steps.extend(hooks_of(action.id, "before"));
+        steps.extend(hooks_of(servers, hooks, action.id, "before"));
         let work = match action.id {
             1 => Some(Work::CloneRelease),
-            2 if install_dependencies => Some(Work::InstallComposer),
+            2 if options.install_dependencies => Some(Work::InstallComposer),
             3 => Some(Work::Activate),
             4 => Some(Work::Purge),
             _ => None,
@@ -88,9 +79,74 @@ pub fn plan(servers: &[Server], hooks: &[HookView], install_dependencies: bool) 
                 servers: code_servers.clone(),
             });
         }
-        steps.extend(hooks_of(action.id, "after"));
+        steps.extend(hooks_of(servers, hooks, action.id, "after"));
+        if action.id == ACTIVATE
+            && let Some((url, seconds)) = &options.health_gate
+            && !code_servers.is_empty()
+        {
+            steps.push(Step {
+                name: HEALTH_GATE.to_owned(),
+                action_id: ACTIVATE,
+                work: Work::HealthGate {
+                    url: url.clone(),
+                    seconds: *seconds,
+                },
+                servers: Vec::new(),
+            });
+        }
     }
     steps
+}
+
+/// A rollback: Activate New Release (of the target) on every code server, with the hooks
+/// attached to that action.
+pub fn plan_rollback(servers: &[Server], hooks: &[HookView]) -> Vec<Step> {
+    let code_servers = code_servers(servers);
+    let mut steps = hooks_of(servers, hooks, ACTIVATE, "before");
+    if let Some(action) = crate::domain::catalog::action(ACTIVATE)
+        && !code_servers.is_empty()
+    {
+        steps.push(Step {
+            name: action.name.to_owned(),
+            action_id: ACTIVATE,
+            work: Work::Activate,
+            servers: code_servers,
+        });
+    }
+    steps.extend(hooks_of(servers, hooks, ACTIVATE, "after"));
+    steps
+}
+
+/// The servers that receive the code.
+pub fn code_servers(servers: &[Server]) -> Vec<ServerId> {
+    servers
+        .iter()
+        .filter(|s| s.receives_code_deployments)
+        .map(|s| s.id)
+        .collect()
+}
+
+fn hooks_of(servers: &[Server], hooks: &[HookView], action_id: i64, timing: &str) -> Vec<Step> {
+    hooks
+        .iter()
+        .filter(|h| h.hook.action_id == action_id && h.hook.timing == timing)
+        .map(|h| Step {
+            name: h.hook.name.clone(),
+            action_id,
+            work: Work::Hook {
+                id: h.hook.id,
+                script: h.hook.script.clone(),
+                run_as: h.hook.run_as.clone(),
+            },
+            // Hooks run on their chosen servers that still exist, in the project's order.
+            servers: servers
+                .iter()
+                .map(|s| s.id)
+                .filter(|id| h.servers.contains(id))
+                .collect(),
+        })
+        .filter(|step| !step.servers.is_empty())
+        .collect()
 }
 
 #[cfg(test)]
@@ -155,7 +211,7 @@ mod tests {
             hook(11, 1, "after", &[2]),
             hook(12, 3, "after", &[99]),
         ];
-        let steps = plan(&servers, &hooks, false);
+        let steps = plan(&servers, &hooks, &Options::default());
         let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             names,
@@ -170,7 +226,53 @@ mod tests {
         assert_eq!(steps[0].servers, [ServerId(1)]);
         assert_eq!(steps[1].servers, [ServerId(2)]);
         assert_eq!(steps[2].servers, [ServerId(1), ServerId(2)]);
-        let with_composer = plan(&servers, &hooks, true);
+        let with_composer = plan(
+            &servers,
+            &hooks,
+            &Options {
+                install_dependencies: true,
+                health_gate: None,
+            },
+        );
         assert_eq!(with_composer[2].work, Work::InstallComposer);
+    }
+
+    #[test]
+    fn the_health_gate_follows_activation_and_its_hooks() {
+        let servers = [server(1, true)];
+        let hooks = [hook(10, 3, "after", &[1]), hook(11, 4, "before", &[1])];
+        let options = Options {
+            install_dependencies: false,
+            health_gate: Some(("http://127.0.0.1/up".into(), 30)),
+        };
+        let names: Vec<String> = plan(&servers, &hooks, &options)
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Clone New Release",
+                "Activate New Release",
+                "hook 10",
+                HEALTH_GATE,
+                "hook 11",
+                "Purge Old Releases"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rollback_is_activation_with_its_hooks_only() {
+        let servers = [server(1, true), server(2, false)];
+        let hooks = [
+            hook(10, 3, "before", &[1, 2]),
+            hook(11, 1, "after", &[1]),
+            hook(12, 3, "after", &[2]),
+        ];
+        let steps = plan_rollback(&servers, &hooks);
+        let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["hook 10", "Activate New Release", "hook 12"]);
+        assert_eq!(steps[1].servers, [ServerId(1)]);
     }
 }

@@ -137,20 +137,54 @@ pub fn fpm_service(php_version: &str) -> Option<String> {
         .then(|| format!("php{major}.{minor}-fpm"))
 }
 
-/// Purge Old Releases: keeps the newest `retain` releases and never the live one. Release
-/// names are digits only, so the listing is safe to iterate.
-pub fn purge(layout: &Layout, retain: i64) -> String {
+/// Purge Old Releases: removes every release directory but those in `keep` and the live one.
+/// Release names are digits only (anything else in `keep` is left out), so the listing is
+/// safe to iterate and the names safe to paste.
+pub fn purge(layout: &Layout, keep: &[String]) -> String {
+    let keep: Vec<&str> = keep
+        .iter()
+        .map(String::as_str)
+        .filter(|name| is_release_name(name))
+        .collect();
     format!(
         "set -eu\n\
          cd {releases}\n\
          live=\"$(basename \"$(readlink {current} || true)\")\"\n\
-         ls -1 | grep -E '^[0-9]+$' | sort -r | tail -n +{keep} | while read -r old; do\n\
+         ls -1 | grep -E '^[0-9]+$' | while read -r old; do\n\
+         \x20 case \" {keep} \" in *\" $old \"*) continue;; esac\n\
          \x20 if [ \"$old\" != \"$live\" ]; then rm -rf -- \"$old\"; fi\n\
          done\n",
         releases = quote(&layout.releases()),
         current = quote(&layout.current()),
-        keep = retain.max(1) + 1,
+        keep = keep.join(" "),
     )
+}
+
+/// A release directory's name: `YmdHis`, digits only.
+pub fn is_release_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 20 && name.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// After an interrupted deployment or rollback: points `current` back at `live` (the release
+/// recorded as live there), or, with none recorded, removes a `current` that points at the
+/// interrupted deployment's own release.
+pub fn restore(layout: &Layout, live: Option<&str>) -> String {
+    match live {
+        Some(live) => {
+            let target = format!("{}/{}", layout.releases(), live);
+            format!(
+                "if [ \"$(readlink {current} || true)\" != {target} ]; then\n{switch}fi\n",
+                current = quote(&layout.current()),
+                target = quote(&target),
+                switch = switch(layout, &target).replace("set -eu\n", ""),
+            )
+        }
+        None => format!(
+            "if [ \"$(readlink {current} || true)\" = {release} ]; then rm -f {current}; fi\n",
+            current = quote(&layout.current()),
+            release = quote(&layout.release()),
+        ),
+    }
 }
 
 /// Removes the new release unless it is live (after a failure or a cancel).
@@ -303,6 +337,20 @@ mod tests {
         assert_eq!(fpm_service("php83").as_deref(), Some("php8.3-fpm"));
         assert_eq!(fpm_service("php74").as_deref(), Some("php7.4-fpm"));
         assert_eq!(fpm_service("node"), None);
+    }
+
+    #[test]
+    fn purge_keeps_only_release_names() {
+        let layout = Layout {
+            base: "/srv/app".into(),
+            time: "20261122101530".into(),
+        };
+        let script = purge(
+            &layout,
+            &["20261122101530".into(), "x; rm -rf /".into(), "2026".into()],
+        );
+        assert!(script.contains("case \" 20261122101530 2026 \" in"));
+        assert!(!script.contains("rm -rf /\""));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 use super::scripts::{self, Layout};
 use crate::app::App;
 use crate::db;
+use crate::domain::deployment::{DeploymentKind, Ending, ProcessStatus};
 use crate::domain::ids::DeploymentId;
 use crate::domain::time::Timestamp;
 use crate::error::Result;
@@ -99,24 +100,23 @@ async fn deploy(app: Arc<App>, id: DeploymentId, cancel: watch::Receiver<bool>) 
 
     // A panic in the run must not leave the deployment running, and its project's queue
     // stuck, forever.
-    let run = std::panic::AssertUnwindSafe(super::run::deploy(&app, id, cancel));
+    let run = std::panic::AssertUnwindSafe(super::run::run(&app, id, cancel));
     let ending = match futures_util::FutureExt::catch_unwind(run).await {
         Ok(Ok(ending)) => ending,
         Ok(Err(err)) => {
             tracing::error!(deployment = %id, error = %format!("{err:#}"), "deployment failed");
-            super::run::Ending::error(
-                "Slipway could not run this deployment; its log has the details.",
-            )
+            Ending::error("Slipway could not run this deployment; its log has the details.")
         }
         Err(_) => {
             tracing::error!(deployment = %id, "deployment panicked");
-            super::run::Ending::error("Slipway failed while running this deployment.")
+            Ending::error("Slipway failed while running this deployment.")
         }
     };
     keeper.abort();
     let now = Timestamp::now();
-    let _ = db::deployments::close_open_processes(&mut &app.store, id, "skipped", now).await;
-    match end(&app, id, ending.status, ending.error.as_deref()).await {
+    let _ = db::deployments::close_open_processes(&mut &app.store, id, ProcessStatus::Skipped, now)
+        .await;
+    match end(&app, id, &ending).await {
         Ok(true) => {}
         Ok(false) => tracing::warn!(deployment = %id, "another node ended this deployment"),
         Err(err) => {
@@ -124,32 +124,27 @@ async fn deploy(app: Arc<App>, id: DeploymentId, cancel: watch::Receiver<bool>) 
         }
     }
     app.engine.unregister(id);
-    app.engine.hub.close(id, ending.status);
-    tracing::info!(deployment = %id, status = ending.status, "deployment ended");
+    app.engine.hub.close(id, ending.status.as_str());
+    tracing::info!(deployment = %id, status = %ending.status, "deployment ended");
     app.engine.wake();
-    // The monitor is checked after every deployment, not only on the next minute; apart,
-    // so that a slow monitor does not hold this deployment's slot.
-    if let Ok(Some(deployment)) = db::deployments::get_by_id(&mut &app.store, id).await
-        && deployment.requested_from != "stop"
-    {
-        tokio::spawn(async move {
-            if let Err(err) =
-                crate::services::health::check_project(&app, deployment.project_id).await
-            {
-                tracing::error!(deployment = %id, error = %err, "the health check after a deployment failed");
-            }
+    if let Ok(Some(deployment)) = db::deployments::get_by_id(&mut &app.store, id).await {
+        let _ = app.engine.ended.send(super::Ended {
+            id,
+            project: deployment.project_id,
+            kind: deployment.kind,
         });
     }
 }
 
 /// Records the end of a deployment this node runs, together with the notification of it.
-async fn end(app: &App, id: DeploymentId, status: &str, error: Option<&str>) -> Result<bool> {
+async fn end(app: &App, id: DeploymentId, ending: &Ending) -> Result<bool> {
     let now = Timestamp::now();
     let mut tx = app.store.begin().await?;
-    if !db::deployments::finish(&mut tx, id, &app.engine.node, status, error, now).await? {
+    if !db::deployments::finish(&mut tx, id, &app.engine.node, ending, now).await? {
         return Ok(false);
     }
-    let stored = crate::services::deployments::notify_ended(app, &mut tx, id, now).await?;
+    let stored =
+        crate::notify::deployment_ended(&mut tx, &app.config.public_url(), id, now).await?;
     tx.commit().await?;
     if stored > 0 {
         app.notifier.wake();
@@ -194,19 +189,24 @@ async fn recover(app: &App) {
         tracing::warn!(deployment = %deployment.id, "ending an interrupted deployment");
         clean_up_interrupted(app, &deployment).await;
         let now = Timestamp::now();
-        let _ =
-            db::deployments::close_open_processes(&mut &app.store, deployment.id, "cancelled", now)
-                .await;
-        let ended = end(
-            app,
+        let _ = db::deployments::close_open_processes(
+            &mut &app.store,
             deployment.id,
-            "error",
-            Some(
-                "Slipway stopped while this deployment was running; it was ended and its \
-                 unactivated release removed.",
-            ),
+            ProcessStatus::Cancelled,
+            now,
         )
         .await;
+        let reason = match deployment.kind {
+            DeploymentKind::Rollback => {
+                "Slipway stopped while this rollback was running; every server was switched \
+                 back to the release it served before."
+            }
+            _ => {
+                "Slipway stopped while this deployment was running; it was ended and its \
+                 unactivated release removed."
+            }
+        };
+        let ended = end(app, deployment.id, &Ending::error(reason)).await;
         if let Err(err) = ended {
             tracing::error!(deployment = %deployment.id, error = %err, "ending an interrupted deployment failed");
         }
@@ -214,11 +214,22 @@ async fn recover(app: &App) {
     app.engine.wake();
 }
 
+/// Stops an interrupted run's remote commands and leaves every server of its environment on
+/// one release: the one recorded as live there (a switch that had not been recorded is undone),
+/// and a deployment's unactivated release removed.
 async fn clean_up_interrupted(app: &App, deployment: &db::deployments::Deployment) {
     let Ok(servers) = db::servers::list(&mut &app.store, deployment.project_id).await else {
         return;
     };
+    let servers: Vec<_> = servers
+        .into_iter()
+        .filter(|s| s.environment == deployment.environment)
+        .collect();
     let processes = db::deployments::processes(&mut &app.store, deployment.id)
+        .await
+        .unwrap_or_default();
+    let ids: Vec<_> = servers.iter().map(|s| s.id).collect();
+    let live = db::releases::live_on(&mut &app.store, &ids)
         .await
         .unwrap_or_default();
     // Pidfiles are named after the node that ran the deployment.
@@ -230,7 +241,7 @@ async fn clean_up_interrupted(app: &App, deployment: &db::deployments::Deploymen
         let mut script = String::new();
         for process in processes
             .iter()
-            .filter(|p| p.server_id == Some(server.id.0) && p.status == "running")
+            .filter(|p| p.server_id == Some(server.id.0) && p.status == ProcessStatus::Running)
         {
             script.push_str(&scripts::kill(&scripts::pidfile(
                 owner,
@@ -239,16 +250,38 @@ async fn clean_up_interrupted(app: &App, deployment: &db::deployments::Deploymen
             )));
         }
         if let (Some(time), true) = (&deployment.release_name, server.receives_code_deployments) {
-            script.push_str(&scripts::remove_release(&Layout {
+            let layout = Layout {
                 base: server.deployment_path.clone(),
                 time: time.clone(),
-            }));
+            };
+            let live_here = live
+                .iter()
+                .find(|(id, _)| *id == server.id)
+                .map(|(_, name)| name.as_str());
+            match deployment.kind {
+                DeploymentKind::Deploy => {
+                    script.push_str(&scripts::restore(&layout, live_here));
+                    script.push_str(&scripts::remove_release(&layout));
+                }
+                DeploymentKind::Rollback if live_here.is_some() => {
+                    script.push_str(&scripts::restore(&layout, live_here));
+                }
+                _ => {}
+            }
         }
         if script.is_empty() {
             continue;
         }
-        if let Err(err) = super::run::run_once(app, &server, &script).await {
+        if let Err(err) = super::remote::run_once(app, &server, &script).await {
             tracing::warn!(deployment = %deployment.id, server = %server.id, error = %err, "cleaning up failed");
         }
+    }
+    if deployment.kind == DeploymentKind::Deploy
+        && let Some(release) = deployment.release()
+        && let Ok(history) =
+            super::run::history(app, deployment.project_id, &deployment.environment).await
+        && !history.is_live(release)
+    {
+        let _ = db::releases::fail(&mut &app.store, release, true, Timestamp::now()).await;
     }
 }

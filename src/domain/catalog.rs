@@ -155,6 +155,9 @@ pub struct Action {
     pub view: &'static str,
 }
 
+/// The id of Activate New Release, the action a rollback runs.
+pub const ACTIVATE: i64 = 3;
+
 pub const ACTIONS: [Action; 4] = [
     Action {
         id: 1,

@@ -31,5 +31,6 @@ typed_id!(
     DeploymentId,
     HeartbeatId,
     NotificationId,
-    EnvironmentId
+    EnvironmentId,
+    ReleaseId
 );

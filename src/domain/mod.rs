@@ -1,6 +1,7 @@
 //! Plain types and rules, no I/O.
 
 pub mod catalog;
+pub mod deployment;
 pub mod environment;
 pub mod ids;
 pub mod network;

@@ -18,13 +18,7 @@ pub struct Commit {
     pub subject: String,
 }
 
-/// Which ref a deployment names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefKind {
-    Branch,
-    Tag,
-    Sha,
-}
+pub use crate::domain::deployment::RefKind;
 
 /// A project's bare mirror under the data directory.
 pub struct Mirror {

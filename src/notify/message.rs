@@ -8,6 +8,10 @@ pub enum Event {
     DeploymentFinished,
     DeploymentFailed,
     DeploymentCancelled,
+    /// The health gate failed after activation, and the servers were switched back.
+    DeploymentRolledBack,
+    RolledBack,
+    RollbackFailed,
     HeartbeatMissing,
     HeartbeatRecovered,
     HealthCheckFailing,
@@ -20,6 +24,9 @@ impl Event {
             Event::DeploymentFinished => "deployment_finished",
             Event::DeploymentFailed => "deployment_failed",
             Event::DeploymentCancelled => "deployment_cancelled",
+            Event::DeploymentRolledBack => "deployment_rolled_back",
+            Event::RolledBack => "rolled_back",
+            Event::RollbackFailed => "rollback_failed",
             Event::HeartbeatMissing => "heartbeat_missing",
             Event::HeartbeatRecovered => "heartbeat_recovered",
             Event::HealthCheckFailing => "health_check_failing",
@@ -30,13 +37,16 @@ impl Event {
     /// Good news is shown green, bad news red, a cancellation grey.
     pub fn tone(self) -> Tone {
         match self {
-            Event::DeploymentFinished | Event::HeartbeatRecovered | Event::HealthCheckRecovered => {
-                Tone::Good
-            }
+            Event::DeploymentFinished
+            | Event::RolledBack
+            | Event::HeartbeatRecovered
+            | Event::HealthCheckRecovered => Tone::Good,
             Event::DeploymentCancelled => Tone::Neutral,
-            Event::DeploymentFailed | Event::HeartbeatMissing | Event::HealthCheckFailing => {
-                Tone::Bad
-            }
+            Event::DeploymentFailed
+            | Event::DeploymentRolledBack
+            | Event::RollbackFailed
+            | Event::HeartbeatMissing
+            | Event::HealthCheckFailing => Tone::Bad,
         }
     }
 }
@@ -96,6 +106,20 @@ impl Message {
             Event::DeploymentFinished => "Deployment finished",
             Event::DeploymentFailed => "Deployment failed",
             Event::DeploymentCancelled => "Deployment cancelled",
+            Event::DeploymentRolledBack => {
+                return format!(
+                    "Deployment rolled back: health gate failed ({})",
+                    self.project
+                );
+            }
+            Event::RolledBack => {
+                return format!(
+                    "Rolled back to {}: {}",
+                    self.subject.as_deref().unwrap_or("the previous release"),
+                    self.project
+                );
+            }
+            Event::RollbackFailed => "Rollback failed",
             Event::HeartbeatMissing => "Heartbeat missing",
             Event::HeartbeatRecovered => "Heartbeat recovered",
             Event::HealthCheckFailing => "Health check failing",
@@ -119,10 +143,10 @@ impl Message {
     /// The labelled values every channel shows, in order; empty ones left out, long ones cut
     /// to [`MAX_FACT_CHARS`].
     pub fn facts(&self) -> Vec<(&'static str, &str)> {
-        let subject_label = if self.event_is_heartbeat() {
-            "Heartbeat"
-        } else {
-            "Monitor"
+        let subject_label = match self.event {
+            Event::HeartbeatMissing | Event::HeartbeatRecovered => "Heartbeat",
+            Event::RolledBack | Event::RollbackFailed => "Release",
+            _ => "Monitor",
         };
         [
             ("Project", Some(self.project.as_str())),
@@ -144,9 +168,12 @@ impl Message {
     /// The words on the link button.
     pub fn link_label(&self) -> &'static str {
         match self.event {
-            Event::DeploymentFinished | Event::DeploymentFailed | Event::DeploymentCancelled => {
-                "View deployment"
-            }
+            Event::DeploymentFinished
+            | Event::DeploymentFailed
+            | Event::DeploymentCancelled
+            | Event::DeploymentRolledBack
+            | Event::RolledBack
+            | Event::RollbackFailed => "View deployment",
             Event::HeartbeatMissing | Event::HeartbeatRecovered => "View heartbeat",
             Event::HealthCheckFailing | Event::HealthCheckRecovered => "View project",
         }

@@ -9,6 +9,8 @@ use tokio::task::JoinSet;
 
 use crate::app::App;
 use crate::db::{self, Db, outbox::Due};
+use crate::domain::deployment::{DeploymentKind, DeploymentStatus};
+use crate::domain::ids::DeploymentId;
 use crate::domain::time::Timestamp;
 use crate::error::Result;
 
@@ -65,6 +67,58 @@ pub async fn enqueue(db: &mut impl Db, message: &Message, now: Timestamp) -> Res
         now,
     )
     .await
+}
+
+/// Stores, in the transaction that ends a deployment, the message about its end for the
+/// project's channels; answers how many were stored. Stops of environments are not announced.
+pub async fn deployment_ended(
+    db: &mut impl Db,
+    public_url: &str,
+    id: DeploymentId,
+    now: Timestamp,
+) -> Result<u64> {
+    let Some(deployment) = db::deployments::get_by_id(db, id).await? else {
+        return Ok(0);
+    };
+    let rollback = deployment.kind == DeploymentKind::Rollback;
+    let event = match (deployment.kind, deployment.status) {
+        (DeploymentKind::Stop, _) => return Ok(0),
+        (_, DeploymentStatus::Cancelled) => Event::DeploymentCancelled,
+        (DeploymentKind::Rollback, DeploymentStatus::Finished) => Event::RolledBack,
+        (DeploymentKind::Rollback, _) => Event::RollbackFailed,
+        (_, DeploymentStatus::Finished) => Event::DeploymentFinished,
+        _ if deployment.rolled_back => Event::DeploymentRolledBack,
+        _ => Event::DeploymentFailed,
+    };
+    let commit = deployment.commit_hash.as_deref().map(|hash| {
+        let short = hash.get(..7).unwrap_or(hash);
+        match &deployment.commit_branch {
+            Some(branch) => format!("{short} ({branch})"),
+            None => short.to_owned(),
+        }
+    });
+    let subject = match (&deployment.release_name, &commit) {
+        (Some(release), Some(commit)) if rollback => Some(format!("{commit}, release {release}")),
+        (Some(release), None) if rollback => Some(format!("release {release}")),
+        _ => None,
+    };
+    let message = Message {
+        event,
+        project_id: deployment.project_id.0,
+        project: db::projects::name(db, deployment.project_id)
+            .await?
+            .unwrap_or_default(),
+        subject,
+        commit,
+        author: deployment.commit_author.clone(),
+        status: deployment.status.as_str().to_owned(),
+        detail: deployment.error.clone(),
+        link: format!(
+            "{public_url}/api/projects/{}/deployments/{id}",
+            deployment.project_id
+        ),
+    };
+    enqueue(db, &message, now).await
 }
 
 /// Delivers due messages until the process ends.

@@ -3,12 +3,13 @@
 use crate::app::App;
 use crate::db::{self, deployments::Deployment, deployments::Process};
 use crate::deploy::hub::LogEvent;
+use crate::domain::deployment::RefKind;
 use crate::domain::ids::{DeploymentId, ProjectId, UserId};
 use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
 use crate::domain::validation::{FieldErrors, Params, invalid_choice_message, is_git_ref_name};
 use crate::error::{Error, Result};
-use crate::notify::{self, Event, Message};
+use crate::notify;
 use crate::services::access::{self, Principal};
 use crate::services::environments;
 use crate::services::projects::{self, ProjectView};
@@ -109,7 +110,7 @@ async fn queue(app: &App, project: ProjectId, user: UserId, params: &Params) -> 
 
 /// What a deploy request names: `{}` (the project's branch), `{"from":"branch","branch":…}`,
 /// `{"from":"tag","tag":…}`, or a commit as `sha`.
-pub fn read_target(params: &Params, default_branch: &str) -> Result<(&'static str, String)> {
+pub fn read_target(params: &Params, default_branch: &str) -> Result<(RefKind, String)> {
     let mut errors = FieldErrors::default();
     let from = params.string("from", &mut errors);
     let branch = params.string("branch", &mut errors);
@@ -124,22 +125,23 @@ pub fn read_target(params: &Params, default_branch: &str) -> Result<(&'static st
                     "The sha must be a commit hash of 7 to 40 hexadecimal digits.",
                 ));
             }
-            ("sha", sha.to_ascii_lowercase())
+            (RefKind::Sha, sha.to_ascii_lowercase())
         }
         (Some("tag"), _) => {
             let tag = tag.ok_or_else(|| Error::invalid("tag", "The tag field is required."))?;
-            ("tag", tag)
+            (RefKind::Tag, tag)
         }
         (None | Some("branch"), _) => (
-            "branch",
+            RefKind::Branch,
             branch.unwrap_or_else(|| default_branch.to_owned()),
         ),
         _ => return Err(Error::invalid("from", invalid_choice_message("from"))),
     };
-    if target.0 != "sha" && !is_git_ref_name(&target.1) {
+    if target.0 != RefKind::Sha && !is_git_ref_name(&target.1) {
+        let field = target.0.as_str();
         return Err(Error::invalid(
-            target.0,
-            format!("The {} must be a valid git {} name.", target.0, target.0),
+            field,
+            format!("The {field} must be a valid git {field} name."),
         ));
     }
     Ok(target)
@@ -157,7 +159,7 @@ pub async fn cancel(
     let deployment = db::deployments::get(&mut &app.store, project, id)
         .await?
         .ok_or(Error::NotFound)?;
-    if !matches!(deployment.status.as_str(), "pending" | "running") {
+    if !deployment.status.is_open() {
         return Err(Error::Failed(format!(
             "The deployment already ended ({}).",
             deployment.status
@@ -167,7 +169,7 @@ pub async fn cancel(
     let mut tx = app.store.begin().await?;
     if db::deployments::request_cancel(&mut tx, id, now).await? {
         // A pending deployment ended here and now; a running one is announced by its runner.
-        let stored = notify_ended(app, &mut tx, id, now).await?;
+        let stored = notify::deployment_ended(&mut tx, &app.config.public_url(), id, now).await?;
         tx.commit().await?;
         if stored > 0 {
             app.notifier.wake();
@@ -217,7 +219,7 @@ pub async fn follow(
         let deployment = db::deployments::get(&mut &app.store, project, id)
             .await?
             .ok_or(Error::NotFound)?;
-        if !matches!(deployment.status.as_str(), "pending" | "running") {
+        if !deployment.status.is_open() {
             break deployment;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -235,11 +237,11 @@ pub async fn follow(
         }
         events.push(LogEvent::Process {
             process_id: process.id,
-            status: process.status,
+            status: process.status.as_str().to_owned(),
         });
     }
     events.push(LogEvent::End {
-        status: deployment.status,
+        status: deployment.status.as_str().to_owned(),
     });
     Ok(Follow::Ended(events))
 }
@@ -253,50 +255,4 @@ pub async fn create_by_token(app: &App, token: &str, params: &Params) -> Result<
         .ok_or(Error::NotFound)?;
     // Deployed in the owner's name: the token stands for the project.
     queue(app, project, owner, params).await
-}
-
-/// Stores, in the transaction that ends the deployment, the message about its end for the
-/// project's channels; answers how many were stored. Stops of review apps are not announced.
-pub async fn notify_ended(
-    app: &App,
-    tx: &mut db::Tx,
-    id: DeploymentId,
-    now: Timestamp,
-) -> Result<u64> {
-    let Some(deployment) = db::deployments::get_by_id(tx, id).await? else {
-        return Ok(0);
-    };
-    if deployment.requested_from == "stop" {
-        return Ok(0);
-    }
-    let event = match deployment.status.as_str() {
-        "finished" => Event::DeploymentFinished,
-        "cancelled" => Event::DeploymentCancelled,
-        _ => Event::DeploymentFailed,
-    };
-    let commit = deployment.commit_hash.as_deref().map(|hash| {
-        let short = hash.get(..7).unwrap_or(hash);
-        match &deployment.commit_branch {
-            Some(branch) => format!("{short} ({branch})"),
-            None => short.to_owned(),
-        }
-    });
-    let message = Message {
-        event,
-        project_id: deployment.project_id.0,
-        project: db::projects::name(tx, deployment.project_id)
-            .await?
-            .unwrap_or_default(),
-        subject: None,
-        commit,
-        author: deployment.commit_author.clone(),
-        status: deployment.status.clone(),
-        detail: deployment.error.clone(),
-        link: format!(
-            "{}/api/projects/{}/deployments/{id}",
-            app.config.public_url(),
-            deployment.project_id
-        ),
-    };
-    notify::enqueue(tx, &message, now).await
 }

@@ -77,7 +77,7 @@ async fn check(app: &App, project: ProjectId, url: &str) -> Result<()> {
             project: db::projects::name(&mut tx, project)
                 .await?
                 .unwrap_or_default(),
-            subject: Some(without_credentials(url)),
+            subject: Some(crate::net::without_credentials(url)),
             commit: None,
             author: None,
             status: result.status.clone(),
@@ -94,31 +94,4 @@ async fn check(app: &App, project: ProjectId, url: &str) -> Result<()> {
         app.notifier.wake();
     }
     Ok(())
-}
-
-/// A monitor URL as messages show it: any user name and password in it left out.
-fn without_credentials(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            let _ = parsed.set_password(None);
-            let _ = parsed.set_username("");
-            parsed.to_string()
-        }
-        Err(_) => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn messages_leave_out_credentials_in_monitor_urls() {
-        assert_eq!(
-            super::without_credentials("https://bot:s3cret@example.com/health?x=1"),
-            "https://example.com/health?x=1"
-        );
-        assert_eq!(
-            super::without_credentials("https://example.com/up"),
-            "https://example.com/up"
-        );
-    }
 }

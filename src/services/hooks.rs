@@ -14,10 +14,7 @@ use crate::services::access::{self, Principal};
 
 const MAX_SCRIPT: usize = 64 * 1024;
 
-pub struct HookView {
-    pub hook: Hook,
-    pub servers: Vec<ServerId>,
-}
+pub use crate::db::hooks::HookView;
 
 pub async fn list(app: &App, who: &Principal, project: ProjectId) -> Result<Vec<HookView>> {
     access::project(app, who, project).await?;
@@ -26,19 +23,7 @@ pub async fn list(app: &App, who: &Principal, project: ProjectId) -> Result<Vec<
 
 /// The project's hooks in running order, with their servers (callers check access).
 pub(crate) async fn list_for_project(app: &App, project: ProjectId) -> Result<Vec<HookView>> {
-    let hooks = db::hooks::list(&mut &app.store, project).await?;
-    let links = db::hooks::server_links(&mut &app.store, project).await?;
-    Ok(hooks
-        .into_iter()
-        .map(|hook| {
-            let servers = links
-                .iter()
-                .filter(|(h, _)| *h == hook.id)
-                .map(|(_, s)| *s)
-                .collect();
-            HookView { hook, servers }
-        })
-        .collect())
+    db::hooks::list_with_servers(&mut &app.store, project).await
 }
 
 async fn find(app: &App, project: ProjectId, id: HookId) -> Result<HookView> {

@@ -32,6 +32,8 @@ const DEFAULT_RETAIN: i64 = 5;
 const DEFAULT_STEP_TIMEOUT: i64 = 600;
 const MAX_STEP_TIMEOUT: i64 = 24 * 3600;
 const MAX_RETAIN: i64 = 100;
+const DEFAULT_HEALTH_GATE_SECONDS: i64 = 60;
+const HEALTH_GATE_SECONDS: std::ops::RangeInclusive<i64> = 5..=600;
 
 fn view(app: &App, mut project: Project, now: Timestamp) -> Result<ProjectView> {
     let token = app.vault.open_string(&project.token_sealed)?;
@@ -178,6 +180,8 @@ fn current_fields(project: &Project) -> ProjectFields {
         install_dev_dependencies: project.install_dev_dependencies,
         quiet_composer: project.quiet_composer,
         step_timeout_seconds: project.step_timeout_seconds,
+        health_gate: project.health_gate,
+        health_gate_seconds: project.health_gate_seconds,
     }
 }
 
@@ -201,6 +205,8 @@ fn read_fields(app: &App, params: &Params, current: Option<&Project>) -> Result<
             install_dev_dependencies: false,
             quiet_composer: false,
             step_timeout_seconds: DEFAULT_STEP_TIMEOUT,
+            health_gate: false,
+            health_gate_seconds: DEFAULT_HEALTH_GATE_SECONDS,
         },
     };
 
@@ -249,6 +255,24 @@ fn read_fields(app: &App, params: &Params, current: Option<&Project>) -> Result<
         }
     }
 
+    if let Some(gate) = params.boolean("health_gate", &mut errors) {
+        fields.health_gate = gate;
+    }
+    if let Some(seconds) = params.integer("health_gate_seconds", &mut errors) {
+        if HEALTH_GATE_SECONDS.contains(&seconds) {
+            fields.health_gate_seconds = seconds;
+        } else {
+            errors.add(
+                "health_gate_seconds",
+                format!(
+                    "The health gate seconds must be between {} and {}.",
+                    HEALTH_GATE_SECONDS.start(),
+                    HEALTH_GATE_SECONDS.end()
+                ),
+            );
+        }
+    }
+
     if params.sent("monitor") {
         let monitor = params.string("monitor", &mut errors);
         match &monitor {
@@ -259,6 +283,14 @@ fn read_fields(app: &App, params: &Params, current: Option<&Project>) -> Result<
             None => {}
         }
         fields.monitor = monitor;
+    }
+    if params.boolean("health_gate", &mut FieldErrors::default()) == Some(true)
+        && fields.monitor.is_none()
+    {
+        errors.add(
+            "health_gate",
+            "The health gate needs a monitor URL to poll after activation.",
+        );
     }
 
     let composer = params.boolean("composer", &mut errors);

@@ -1,5 +1,6 @@
 use serde_json::json;
 use slipway::db::deployments::{self, NewDeployment, NewProcess};
+use slipway::domain::deployment::{DeploymentStatus, ProcessStatus};
 use slipway::domain::ids::{DeploymentId, ProjectId};
 use slipway::domain::time::Timestamp;
 
@@ -19,7 +20,7 @@ async fn record(app: &TestApp, project: i64, hash: &str, status: &str, took: i64
             commit_author: Some("Dries Vints".into()),
             commit_avatar: Some("https://www.gravatar.com/avatar/x".into()),
             commit_message: Some("Update CHANGELOG.md".into()),
-            status: "pending".into(),
+            status: DeploymentStatus::Pending,
         },
         now,
     )
@@ -27,6 +28,7 @@ async fn record(app: &TestApp, project: i64, hash: &str, status: &str, took: i64
     .unwrap();
     let started = now.minus_seconds(took);
     let finished = (status != "running").then_some(now);
+    let status = DeploymentStatus::parse(status).unwrap();
     deployments::set_status(&mut &*store, id, status, Some(started), finished, now)
         .await
         .unwrap();
@@ -73,7 +75,7 @@ async fn list_and_get_stored_deployments(backend: Backend) {
                 name: name.to_string(),
                 action_id: Some(*action),
                 hook_id: None,
-                status: "finished".into(),
+                status: ProcessStatus::Finished,
             },
             Timestamp::now(),
         )
@@ -83,7 +85,7 @@ async fn list_and_get_stored_deployments(backend: Backend) {
         deployments::set_process_status(
             &mut &app.app.store,
             process,
-            "finished",
+            ProcessStatus::Finished,
             Some(started),
             Some(finished),
             now,

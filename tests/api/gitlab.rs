@@ -635,7 +635,7 @@ async fn last_deployment_comes_from_slipway_deployments(backend: Backend) {
             user_id: Some(1),
             commit_branch: Some("main".into()),
             commit_hash: Some("416d8ea11849050d3d1f5104cf8cf51053e790ab".into()),
-            status: "pending".into(),
+            status: slipway::domain::deployment::DeploymentStatus::Pending,
             ..Default::default()
         },
         now,
@@ -645,7 +645,7 @@ async fn last_deployment_comes_from_slipway_deployments(backend: Backend) {
     deployments::set_status(
         &mut &app.app.store,
         id,
-        "finished",
+        slipway::domain::deployment::DeploymentStatus::Finished,
         Some(now),
         Some(now),
         now,
@@ -865,7 +865,7 @@ async fn stop_stale_stops_environments_not_deployed_to_since(backend: Backend) {
         &mut &app.app.store,
         ProjectId(project),
         &NewDeployment {
-            status: "finished".into(),
+            status: slipway::domain::deployment::DeploymentStatus::Finished,
             ..Default::default()
         },
         old,

@@ -28,7 +28,7 @@ use crate::error::Error;
 use crate::services::access::Principal;
 use crate::services::{
     self, accounts, collaborators, deployments, env_file, heartbeats, hooks, notifications,
-    projects, servers,
+    projects, releases, servers,
 };
 
 type Who = Extension<Principal>;
@@ -108,6 +108,8 @@ pub fn router(app: AppState) -> Router {
             "/projects/{project}/deployments/{deployment}/stream",
             get(follow_deployment),
         )
+        .route("/projects/{project}/releases", get(list_releases))
+        .route("/projects/{project}/rollback", post(roll_back))
         .route(
             "/projects/{project}/servers/{server}/host-key",
             axum::routing::delete(reset_host_key),
@@ -584,6 +586,26 @@ async fn cancel_deployment(
 ) -> ApiResult<Response> {
     deployments::cancel(&app, &who, id(&p)?, id(&d)?).await?;
     Ok(deleted())
+}
+
+async fn list_releases(
+    State(app): State<AppState>,
+    Extension(who): Who,
+    Path(p): One,
+    Payload(params): Payload,
+) -> ApiResult<Response> {
+    let list = releases::list(&app, &who, id(&p)?, &params).await?;
+    Ok(Json(Keyed("releases", views::releases(&list))).into_response())
+}
+
+async fn roll_back(
+    State(app): State<AppState>,
+    Extension(who): Who,
+    Path(p): One,
+    Payload(params): Payload,
+) -> ApiResult<Response> {
+    let view = releases::rollback(&app, &who, id(&p)?, &params).await?;
+    Ok(Json(Keyed("deployment", views::deployment_detail(&view))).into_response())
 }
 
 async fn deployment_output(

@@ -13,6 +13,8 @@ use crate::db::folders::LinkedFolder;
 use crate::db::health_checks::HealthCheck;
 use crate::db::servers::Server;
 use crate::domain::catalog::{ACTIONS, ACTIONS_CREATED_AT, NotificationType, Provider};
+use crate::domain::deployment::{DeploymentKind, DeploymentStatus, ProcessStatus, ReleaseState};
+use crate::domain::ids::ReleaseId;
 use crate::domain::ids::{
     DeploymentId, HeartbeatId, HookId, NotificationId, ProjectId, ServerId, UserId,
 };
@@ -23,6 +25,7 @@ use crate::services::heartbeats::HeartbeatView;
 use crate::services::hooks::HookView;
 use crate::services::notifications::NotificationView;
 use crate::services::projects::ProjectView;
+use crate::services::releases::ReleaseView;
 
 /// `{"<key>": value}`: every Envoyer answer wraps its payload in one named field.
 pub struct Keyed<T>(pub &'static str, pub T);
@@ -122,6 +125,9 @@ pub struct ProjectJson<'a> {
     deploy_key: Option<&'a str>,
     /// Slipway: how long one step may run on a server before it fails.
     step_timeout: i64,
+    /// Slipway: after activation, poll the monitor and switch back when it does not answer.
+    health_gate: bool,
+    health_gate_seconds: i64,
 }
 
 pub fn project(view: &ProjectView) -> ProjectJson<'_> {
@@ -186,6 +192,8 @@ pub fn project(view: &ProjectView) -> ProjectJson<'_> {
         health_checks: p.health_checks.0.iter().map(health_check).collect(),
         deploy_key: p.deploy_key_public.as_deref(),
         step_timeout: p.step_timeout_seconds,
+        health_gate: p.health_gate,
+        health_gate_seconds: p.health_gate_seconds,
     }
 }
 
@@ -356,7 +364,7 @@ pub struct DeploymentJson<'a> {
     commit_author: Option<&'a str>,
     commit_avatar: Option<&'a str>,
     commit_message: Option<&'a str>,
-    status: &'a str,
+    status: DeploymentStatus,
     created_at: Time,
     updated_at: Time,
     /// Slipway: the release directory's name, and why a deployment failed.
@@ -364,6 +372,12 @@ pub struct DeploymentJson<'a> {
     error: Option<&'a str>,
     /// Slipway: the environment it deploys to.
     environment: &'a str,
+    /// Slipway: `deploy`, `rollback` or `stop` (an environment's teardown).
+    kind: DeploymentKind,
+    /// Slipway: the record of the release it built or rolled back to.
+    release_id: Option<i64>,
+    /// Slipway: the health gate failed and switched every server back.
+    rolled_back: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     processes: Option<Vec<ProcessJson<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -380,12 +394,15 @@ pub fn deployment(d: &Deployment) -> DeploymentJson<'_> {
         commit_author: d.commit_author.as_deref(),
         commit_avatar: d.commit_avatar.as_deref(),
         commit_message: d.commit_message.as_deref(),
-        status: &d.status,
+        status: d.status,
         created_at: Time(d.created_at),
         updated_at: Time(d.updated_at),
         release: d.release_name.as_deref(),
         error: d.error.as_deref(),
         environment: &d.environment,
+        kind: d.kind,
+        release_id: d.release_id,
+        rolled_back: d.rolled_back,
         processes: None,
         project: None,
     }
@@ -406,7 +423,7 @@ pub struct ProcessJson<'a> {
     name: &'a str,
     action_id: Option<i64>,
     hook_id: Option<i64>,
-    status: &'a str,
+    status: ProcessStatus,
     started_at: Option<i64>,
     finished_at: Option<i64>,
     created_at: Time,
@@ -426,7 +443,7 @@ fn process(p: &Process) -> ProcessJson<'_> {
         name: &p.name,
         action_id: p.action_id,
         hook_id: p.hook_id,
-        status: &p.status,
+        status: p.status,
         started_at: unix(p.started_at),
         finished_at: unix(p.finished_at),
         created_at: Time(p.created_at),
@@ -441,6 +458,61 @@ pub fn deployment_detail(view: &DeploymentView) -> DeploymentJson<'_> {
         project: Some(project(&view.project)),
         ..deployment(&view.deployment)
     }
+}
+
+#[derive(Serialize)]
+pub struct ReleaseJson<'a> {
+    id: ReleaseId,
+    name: &'a str,
+    deployment_id: Option<i64>,
+    commit_hash: Option<&'a str>,
+    commit_branch: Option<&'a str>,
+    commit_message: Option<&'a str>,
+    environment: &'a str,
+    state: ReleaseState,
+    live: bool,
+    servers: Vec<ReleaseServerJson<'a>>,
+    created_at: Time,
+    activated_at: Option<Time>,
+}
+
+#[derive(Serialize)]
+pub struct ReleaseServerJson<'a> {
+    server_id: ServerId,
+    server_name: &'a str,
+    present: bool,
+    live: bool,
+}
+
+pub fn releases(list: &[ReleaseView]) -> Vec<ReleaseJson<'_>> {
+    list.iter()
+        .map(|view| {
+            let r = &view.release;
+            ReleaseJson {
+                id: r.id,
+                name: &r.name,
+                deployment_id: r.deployment_id,
+                commit_hash: r.commit_hash.as_deref(),
+                commit_branch: r.commit_branch.as_deref(),
+                commit_message: r.commit_message.as_deref(),
+                environment: &r.environment,
+                state: r.state,
+                live: view.live,
+                servers: view
+                    .servers
+                    .iter()
+                    .map(|s| ReleaseServerJson {
+                        server_id: s.server_id,
+                        server_name: &s.server_name,
+                        present: s.present,
+                        live: s.live,
+                    })
+                    .collect(),
+                created_at: Time(r.created_at),
+                activated_at: time(r.activated_at),
+            }
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -551,7 +623,7 @@ pub struct OutputJson<'a> {
     id: i64,
     server_name: Option<&'a str>,
     name: &'a str,
-    status: &'a str,
+    status: ProcessStatus,
     output: &'a str,
 }
 
@@ -561,7 +633,7 @@ pub fn outputs(list: &[crate::db::deployments::ProcessOutput]) -> Vec<OutputJson
             id: p.id,
             server_name: p.server_name.as_deref(),
             name: &p.name,
-            status: &p.status,
+            status: p.status,
             output: &p.output,
         })
         .collect()

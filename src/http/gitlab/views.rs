@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::db::environments::Environment;
 use crate::domain::catalog::Provider;
+use crate::domain::deployment::DeploymentStatus;
 use crate::domain::time::Timestamp;
 use crate::services::environments::LastDeployment;
 use crate::services::projects::ProjectView;
@@ -66,7 +67,7 @@ pub fn environment_detail(e: &Environment, last: Option<&LastDeployment>) -> Val
             "sha": deployment.commit_hash,
             "created_at": time(deployment.created_at.micros()),
             "updated_at": time(deployment.updated_at.micros()),
-            "status": gitlab_status(&deployment.status),
+            "status": gitlab_status(deployment.status),
             "user": user.as_ref().map(|u| json!({
                 "id": u.id,
                 "name": u.name,
@@ -86,13 +87,13 @@ pub fn environment_detail(e: &Environment, last: Option<&LastDeployment>) -> Val
 }
 
 /// Slipway's deployment status in GitLab's words.
-pub fn gitlab_status(status: &str) -> &'static str {
+pub fn gitlab_status(status: DeploymentStatus) -> &'static str {
     match status {
-        "finished" => "success",
-        "error" => "failed",
-        "cancelled" => "canceled",
-        "running" => "running",
-        _ => "created",
+        DeploymentStatus::Finished => "success",
+        DeploymentStatus::Error => "failed",
+        DeploymentStatus::Cancelled => "canceled",
+        DeploymentStatus::Running => "running",
+        DeploymentStatus::Pending => "created",
     }
 }
 

@@ -1,0 +1,719 @@
+//! Running steps on a fleet: each step on all its servers at once, and a barrier before the
+//! next; activation switches every server or, on any failure, switches every server back; the
+//! health gate after activation does the same when the monitor does not answer.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use tokio::sync::watch;
+
+use super::hub::LogEvent;
+use super::plan::{Step, Work};
+use super::remote::Pool;
+use super::scripts::{self, Layout, Link};
+use crate::app::App;
+use crate::db::{self, servers::Server};
+use crate::domain::deployment::{DeploymentStatus, Ending, ProcessStatus};
+use crate::domain::ids::{DeploymentId, ProjectId, ReleaseId, ServerId};
+use crate::domain::time::Timestamp;
+use crate::ssh::{Session, SshError};
+
+/// Most output kept per process.
+const OUTPUT_CAP: usize = 1024 * 1024;
+/// How often the health gate asks the monitor.
+const GATE_POLL: Duration = Duration::from_secs(1);
+
+/// How a step ended on one server.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Outcome {
+    Finished,
+    Failed(String),
+    Cancelled,
+}
+
+/// A step's process on each of its servers (`None`: the step runs on Slipway itself).
+pub(super) type Processes = Vec<(Option<ServerId>, i64)>;
+
+/// What the scripts of one run are made from.
+pub(super) struct Scripting {
+    pub environment_slug: String,
+    /// The release directory's name, `YmdHis`: the new release, or a rollback's target.
+    pub time: String,
+    pub sha: String,
+    pub branch: String,
+    pub author: String,
+    pub message: String,
+    pub name: String,
+    pub laravel: bool,
+    pub links: Vec<Link>,
+    pub composer_dev: bool,
+    pub composer_quiet: bool,
+    /// The release directories Purge Old Releases keeps.
+    pub keep: Vec<String>,
+}
+
+/// The release a run makes live, and how it is recorded.
+pub(super) struct Activation {
+    pub project: ProjectId,
+    pub environment: String,
+    pub release: ReleaseId,
+    /// A deployment builds its release (and removes it when it fails); a rollback activates
+    /// one that is already there.
+    pub builds: bool,
+    /// The release live before this run, recorded as live again when the gate switches back.
+    pub previous: Option<ReleaseId>,
+    /// What retention removes once the release is live.
+    pub purged: Vec<ReleaseId>,
+}
+
+/// Everything a running deployment holds: its servers, their sessions and the cancel signal.
+pub(super) struct Run<'a> {
+    app: &'a App,
+    id: DeploymentId,
+    servers: HashMap<ServerId, Server>,
+    pool: Pool<'a>,
+    cancel: watch::Receiver<bool>,
+    timeout: Duration,
+    archive: Option<PathBuf>,
+}
+
+impl<'a> Run<'a> {
+    pub(super) async fn new(
+        app: &'a App,
+        id: DeploymentId,
+        servers: &[Server],
+        step_timeout: Duration,
+        cancel: watch::Receiver<bool>,
+        archive: Option<PathBuf>,
+    ) -> anyhow::Result<Run<'a>> {
+        Ok(Run {
+            app,
+            id,
+            servers: servers.iter().map(|s| (s.id, s.clone())).collect(),
+            pool: Pool::new(app, servers).await?,
+            cancel,
+            timeout: step_timeout,
+            archive,
+        })
+    }
+
+    fn layout(&self, server: &Server, context: &Scripting) -> Layout {
+        Layout {
+            base: server.deployment_path.clone(),
+            time: context.time.clone(),
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        *self.cancel.borrow()
+    }
+
+    fn code_servers(&self) -> Vec<ServerId> {
+        let mut ids: Vec<ServerId> = self
+            .servers
+            .values()
+            .filter(|s| s.receives_code_deployments)
+            .map(|s| s.id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Runs the steps in order with a barrier after each, and leaves every server either on
+    /// the new release or on the one it served before.
+    pub(super) async fn steps(
+        &self,
+        steps: &[Step],
+        processes: &[Processes],
+        context: &Scripting,
+        activation: Option<&Activation>,
+    ) -> Ending {
+        let mut activated = false;
+        // Where `current` pointed on each server before activation, to switch back to.
+        let mut previous = HashMap::new();
+        for (step, processes) in steps.iter().zip(processes) {
+            if self.cancelled() {
+                return self
+                    .stop(activation, activated, Ending::cancelled(activated))
+                    .await;
+            }
+            match &step.work {
+                Work::Activate => {
+                    if let Some(activation) = activation.filter(|a| a.builds)
+                        && let Err(err) = db::releases::mark_complete(
+                            &mut &self.app.store,
+                            activation.release,
+                            Timestamp::now(),
+                        )
+                        .await
+                    {
+                        tracing::error!(deployment = %self.id, error = %err, "recording a complete release failed");
+                    }
+                    previous = match self.read_current(&step.servers, context).await {
+                        Ok(previous) => previous,
+                        Err(reason) => {
+                            return self.stop(activation, false, Ending::error(reason)).await;
+                        }
+                    };
+                    let outcomes = self.run_step(step, processes, context).await;
+                    let failures = failures(&outcomes);
+                    if failures.is_empty() {
+                        activated = true;
+                        self.record_activation(activation, &step.servers).await;
+                        continue;
+                    }
+                    // Every server of the step, not only those that finished: a server may
+                    // have switched and then failed (a PHP-FPM reload, a timeout). Switching
+                    // back to the previous release is harmless where nothing switched.
+                    self.switch_back(&step.servers, &previous, context).await;
+                    let ending = if outcomes.iter().any(|(_, o)| *o == Outcome::Cancelled) {
+                        Ending::cancelled(false)
+                    } else {
+                        Ending::error(failures.join("; "))
+                    };
+                    return self.stop(activation, false, ending).await;
+                }
+                Work::HealthGate { url, seconds } => {
+                    let Some((_, process)) = processes.first() else {
+                        continue;
+                    };
+                    match self.health_gate(*process, url, *seconds).await {
+                        Outcome::Finished => {}
+                        Outcome::Cancelled => {
+                            return self
+                                .stop(activation, activated, Ending::cancelled(activated))
+                                .await;
+                        }
+                        Outcome::Failed(reason) => {
+                            let servers = self.code_servers();
+                            self.switch_back(&servers, &previous, context).await;
+                            self.record_switch_back(activation, &servers).await;
+                            let ending = Ending {
+                                status: DeploymentStatus::Error,
+                                error: Some(format!(
+                                    "The health gate failed: {reason}. Every server was \
+                                     switched back to the release it served before."
+                                )),
+                                rolled_back: true,
+                            };
+                            return self.stop(activation, false, ending).await;
+                        }
+                    }
+                }
+                _ => {
+                    let outcomes = self.run_step(step, processes, context).await;
+                    if outcomes.iter().any(|(_, o)| *o == Outcome::Cancelled) {
+                        return self
+                            .stop(activation, activated, Ending::cancelled(activated))
+                            .await;
+                    }
+                    let failures = failures(&outcomes);
+                    if !failures.is_empty() {
+                        let mut ending = Ending::error(failures.join("; "));
+                        if activated {
+                            ending.error = ending.error.map(|e| {
+                                format!("{e} (after activation: the new release is live)")
+                            });
+                        }
+                        return self.stop(activation, activated, ending).await;
+                    }
+                    if step.work == Work::Purge
+                        && let Some(activation) = activation
+                    {
+                        let purged = db::releases::purge(
+                            &mut &self.app.store,
+                            &activation.purged,
+                            Timestamp::now(),
+                        )
+                        .await;
+                        if let Err(err) = purged {
+                            tracing::error!(deployment = %self.id, error = %err, "recording purged releases failed");
+                        }
+                    }
+                }
+            }
+        }
+        Ending::finished()
+    }
+
+    /// Records that `current` points at the release on every server of the step.
+    async fn record_activation(&self, activation: Option<&Activation>, servers: &[ServerId]) {
+        let Some(activation) = activation else {
+            return;
+        };
+        let recorded = db::releases::activate(
+            &mut &self.app.store,
+            activation.project,
+            &activation.environment,
+            activation.release,
+            servers,
+            Timestamp::now(),
+        )
+        .await;
+        if let Err(err) = recorded {
+            tracing::error!(deployment = %self.id, error = %err, "recording an activation failed");
+        }
+    }
+
+    /// Records that the servers serve the release live before again.
+    async fn record_switch_back(&self, activation: Option<&Activation>, servers: &[ServerId]) {
+        let Some(activation) = activation else {
+            return;
+        };
+        let now = Timestamp::now();
+        let store = &mut &self.app.store;
+        let recorded = match activation.previous {
+            Some(previous) => {
+                db::releases::activate(
+                    store,
+                    activation.project,
+                    &activation.environment,
+                    previous,
+                    servers,
+                    now,
+                )
+                .await
+            }
+            None => db::releases::fail(store, activation.release, false, now).await,
+        };
+        if let Err(err) = recorded {
+            tracing::error!(deployment = %self.id, error = %err, "recording a switch back failed");
+        }
+    }
+
+    /// Ends a run early. A deployment's release that did not go live is removed from every
+    /// server and marked failed; one that went live before a failure stays live, but failed.
+    async fn stop(
+        &self,
+        activation: Option<&Activation>,
+        activated: bool,
+        ending: Ending,
+    ) -> Ending {
+        let now = Timestamp::now();
+        if let Some(activation) = activation.filter(|a| a.builds) {
+            let store = &mut &self.app.store;
+            let recorded = if !activated {
+                let time = db::deployments::get_by_id(store, self.id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|d| d.release_name);
+                if let Some(time) = time {
+                    self.remove_release(&self.code_servers(), &time).await;
+                }
+                db::releases::fail(store, activation.release, true, now).await
+            } else if ending.status == DeploymentStatus::Error {
+                db::releases::fail(store, activation.release, false, now).await
+            } else {
+                Ok(())
+            };
+            if let Err(err) = recorded {
+                tracing::error!(deployment = %self.id, error = %err, "recording a failed release failed");
+            }
+        }
+        let _ = db::deployments::close_open_processes(
+            &mut &self.app.store,
+            self.id,
+            if ending.status == DeploymentStatus::Cancelled {
+                ProcessStatus::Cancelled
+            } else {
+                ProcessStatus::Skipped
+            },
+            now,
+        )
+        .await;
+        ending
+    }
+
+    fn script_for(&self, step: &Step, server: &Server, context: &Scripting) -> (String, String) {
+        let layout = self.layout(server, context);
+        let user = server.connect_as.clone();
+        match &step.work {
+            Work::CloneRelease => (
+                user,
+                scripts::clone(&layout, &context.sha, context.laravel, &context.links),
+            ),
+            Work::InstallComposer => (
+                user,
+                scripts::composer(
+                    &layout,
+                    &server.composer_path,
+                    context.composer_dev,
+                    context.composer_quiet,
+                ),
+            ),
+            Work::Activate => {
+                let fpm = server
+                    .should_restart_fpm
+                    .then(|| scripts::fpm_service(&server.php_version))
+                    .flatten();
+                (user, scripts::activate(&layout, fpm.as_deref()))
+            }
+            Work::Purge => (user, scripts::purge(&layout, &context.keep)),
+            Work::Teardown { script } => {
+                let live = layout.current();
+                let values = variables(server, context, &live, false);
+                (user, scripts::hook(script, &values))
+            }
+            Work::Hook { script, run_as, .. } => {
+                let release = layout.release();
+                let values = variables(server, context, &release, true);
+                (run_as.clone(), scripts::hook(script, &values))
+            }
+            // Never sent to a server: the gate runs here.
+            Work::HealthGate { .. } => (user, String::from("true\n")),
+        }
+    }
+
+    /// Runs one step on all its servers at once and waits for every one of them.
+    pub(super) async fn run_step(
+        &self,
+        step: &Step,
+        processes: &Processes,
+        context: &Scripting,
+    ) -> Vec<(ServerId, Outcome)> {
+        let runs = processes.iter().filter_map(|(server_id, process)| {
+            let server_id = (*server_id)?;
+            Some(async move {
+                let Some(server) = self.servers.get(&server_id) else {
+                    return (server_id, Outcome::Failed("the server was removed".into()));
+                };
+                let (user, script) = self.script_for(step, server, context);
+                let stdin = step.work == Work::CloneRelease;
+                let outcome = self
+                    .run_process(server, &user, *process, &script, stdin)
+                    .await;
+                (server_id, outcome)
+            })
+        });
+        join_all(runs).await
+    }
+
+    async fn set_running(&self, process: i64) {
+        let now = Timestamp::now();
+        let _ = db::deployments::set_process_status(
+            &mut &self.app.store,
+            process,
+            ProcessStatus::Running,
+            Some(now),
+            None,
+            now,
+        )
+        .await;
+        self.app.engine.hub.publish(
+            self.id,
+            LogEvent::Process {
+                process_id: process,
+                status: ProcessStatus::Running.as_str().into(),
+            },
+        );
+    }
+
+    async fn set_ended(&self, process: i64, outcome: &Outcome, output: &Output<'_>) {
+        let status = match outcome {
+            Outcome::Finished => ProcessStatus::Finished,
+            Outcome::Failed(_) => ProcessStatus::Error,
+            Outcome::Cancelled => ProcessStatus::Cancelled,
+        };
+        let _ = db::deployments::finish_process(
+            &mut &self.app.store,
+            process,
+            status,
+            &output.text(),
+            Timestamp::now(),
+        )
+        .await;
+        self.app.engine.hub.publish(
+            self.id,
+            LogEvent::Process {
+                process_id: process,
+                status: status.as_str().into(),
+            },
+        );
+    }
+
+    async fn run_process(
+        &self,
+        server: &Server,
+        user: &str,
+        process: i64,
+        script: &str,
+        with_archive: bool,
+    ) -> Outcome {
+        self.set_running(process).await;
+        let mut output = Output::new(self, process, Some(&server.name));
+        let outcome = match self.pool.session(server, user).await {
+            Err(err) => {
+                output.push(format!("{err}\n").as_bytes());
+                Outcome::Failed(format!("{}: {err}", server.name))
+            }
+            Ok(session) => {
+                let pidfile = scripts::pidfile(&self.app.engine.node, self.id.0, process);
+                let command = scripts::supervised(script, &pidfile);
+                self.exec(
+                    &session,
+                    &command,
+                    &pidfile,
+                    with_archive,
+                    &mut output,
+                    &server.name,
+                )
+                .await
+            }
+        };
+        self.set_ended(process, &outcome, &output).await;
+        outcome
+    }
+
+    /// Asks the monitor every second until it answers with a 2xx or `seconds` run out.
+    async fn health_gate(&self, process: i64, url: &str, seconds: u64) -> Outcome {
+        self.set_running(process).await;
+        let mut output = Output::new(self, process, None);
+        let shown = crate::net::without_credentials(url);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+        let mut cancel = self.cancel.clone();
+        let mut last_error: String;
+        let outcome = loop {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let probe = tokio::select! {
+                probe = tokio::time::timeout(remaining, self.app.outbound.probe(url)) => probe,
+                _ = cancel.wait_for(|c| *c) => break Outcome::Cancelled,
+            };
+            match probe {
+                Ok(probe) if probe.healthy => {
+                    output.push(
+                        format!(
+                            "GET {shown}: {} in {} ms: healthy\n",
+                            probe.http_status.unwrap_or_default(),
+                            probe.response_ms
+                        )
+                        .as_bytes(),
+                    );
+                    break Outcome::Finished;
+                }
+                Ok(probe) => {
+                    last_error = probe.error.unwrap_or_else(|| "no answer".into());
+                    output.push(
+                        format!("GET {shown}: {last_error} ({} ms)\n", probe.response_ms)
+                            .as_bytes(),
+                    );
+                }
+                Err(_) => last_error = "no answer in time".into(),
+            }
+            let pause =
+                GATE_POLL.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            if pause.is_zero() {
+                break Outcome::Failed(format!(
+                    "{shown} did not answer with a 2xx within {seconds} s (last: {last_error})"
+                ));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = cancel.wait_for(|c| *c) => break Outcome::Cancelled,
+            }
+        };
+        self.set_ended(process, &outcome, &output).await;
+        outcome
+    }
+
+    async fn exec(
+        &self,
+        session: &Session,
+        command: &str,
+        pidfile: &str,
+        with_archive: bool,
+        output: &mut Output<'_>,
+        server_name: &str,
+    ) -> Outcome {
+        let mut cancel = self.cancel.clone();
+        let archive = match (&self.archive, with_archive) {
+            (Some(path), true) => match tokio::fs::File::open(path).await {
+                Ok(file) => Some(file),
+                Err(err) => return Outcome::Failed(format!("the release archive: {err}")),
+            },
+            _ => None,
+        };
+        let result = {
+            let mut sink = |chunk: &[u8]| output.push(chunk);
+            let running = session.exec(command, archive, &mut sink);
+            tokio::select! {
+                result = running => Some(result),
+                _ = cancel.wait_for(|c| *c) => None,
+                _ = tokio::time::sleep(self.timeout) => Some(Err(SshError::Timeout(self.timeout.as_secs()))),
+            }
+        };
+        match result {
+            Some(Ok(exit)) if exit.success() => Outcome::Finished,
+            Some(Ok(exit)) => Outcome::Failed(format!(
+                "{server_name}: exited with {}",
+                match exit {
+                    crate::ssh::Exit::Code(code) => format!("status {code}"),
+                    crate::ssh::Exit::Signal => "a signal".to_owned(),
+                }
+            )),
+            Some(Err(SshError::Timeout(seconds))) => {
+                output.push(format!("\n[timed out after {seconds} s]\n").as_bytes());
+                self.kill(session, pidfile).await;
+                Outcome::Failed(format!("{server_name}: timed out after {seconds} s"))
+            }
+            Some(Err(err)) => {
+                output.push(format!("\n[{err}]\n").as_bytes());
+                Outcome::Failed(format!("{server_name}: {err}"))
+            }
+            None => {
+                output.push(b"\n[cancelled]\n");
+                self.kill(session, pidfile).await;
+                Outcome::Cancelled
+            }
+        }
+    }
+
+    /// Stops a supervised command's whole process group.
+    async fn kill(&self, session: &Session, pidfile: &str) {
+        let script = scripts::kill(pidfile);
+        let mut ignore = |_: &[u8]| {};
+        let stop = session.exec(&script, None::<&[u8]>, &mut ignore);
+        let _ = tokio::time::timeout(Duration::from_secs(15), stop).await;
+    }
+
+    async fn read_current(
+        &self,
+        servers: &[ServerId],
+        context: &Scripting,
+    ) -> Result<HashMap<ServerId, String>, String> {
+        let reads = servers
+            .iter()
+            .filter_map(|id| self.servers.get(id))
+            .map(|server| async move {
+                let layout = self.layout(server, context);
+                let target = self
+                    .pool
+                    .internal(server, &scripts::read_current(&layout))
+                    .await?;
+                Ok::<_, String>((server.id, target.trim().to_owned()))
+            });
+        join_all(reads).await.into_iter().collect()
+    }
+
+    async fn switch_back(
+        &self,
+        servers: &[ServerId],
+        previous: &HashMap<ServerId, String>,
+        context: &Scripting,
+    ) {
+        let switches = servers.iter().filter_map(|id| self.servers.get(id)).map(
+            |server| async move {
+                let layout = self.layout(server, context);
+                let script = match previous.get(&server.id).filter(|p| !p.is_empty()) {
+                    Some(target) => scripts::switch(&layout, target),
+                    None => format!("rm -f {}\n", crate::ssh::quote(&layout.current())),
+                };
+                if let Err(err) = self.pool.internal(server, &script).await {
+                    tracing::warn!(deployment = %self.id, error = %err, "switching back failed");
+                }
+            },
+        );
+        join_all(switches).await;
+    }
+
+    async fn remove_release(&self, servers: &[ServerId], time: &str) {
+        let removals = servers.iter().filter_map(|id| self.servers.get(id)).map(|server| async move {
+            let layout = Layout {
+                base: server.deployment_path.clone(),
+                time: time.to_owned(),
+            };
+            if let Err(err) = self.pool.internal(server, &scripts::remove_release(&layout)).await {
+                tracing::warn!(deployment = %self.id, error = %err, "removing a release failed");
+            }
+        });
+        join_all(removals).await;
+    }
+
+    pub(super) async fn close(self) {
+        self.pool.close().await;
+    }
+}
+
+/// The values of a script's `{{ var }}` placeholders on one server. A teardown knows no
+/// commit (`of_release` false): its `release` is the live `current`.
+fn variables<'a>(
+    server: &'a Server,
+    context: &'a Scripting,
+    release: &'a str,
+    of_release: bool,
+) -> [(&'static str, &'a str); 12] {
+    let of_commit = |value: &'a str| if of_release { value } else { "" };
+    [
+        ("release", release),
+        ("time", of_commit(&context.time)),
+        ("project", &server.deployment_path),
+        ("sha", of_commit(&context.sha)),
+        ("branch", &context.branch),
+        ("author", of_commit(&context.author)),
+        ("message", of_commit(&context.message)),
+        ("name", &context.name),
+        ("php", &server.php_path),
+        ("composer", &server.composer_path),
+        ("environment", &server.environment),
+        ("environment_slug", &context.environment_slug),
+    ]
+}
+
+pub(super) fn failures(outcomes: &[(ServerId, Outcome)]) -> Vec<String> {
+    outcomes
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Outcome::Failed(reason) => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A process's output: kept up to 1 MiB, and published live as it arrives.
+struct Output<'a> {
+    run: &'a Run<'a>,
+    process: i64,
+    server: Option<String>,
+    bytes: Vec<u8>,
+    truncated: bool,
+}
+
+impl<'a> Output<'a> {
+    fn new(run: &'a Run<'a>, process: i64, server: Option<&str>) -> Output<'a> {
+        Output {
+            run,
+            process,
+            server: server.map(str::to_owned),
+            bytes: Vec::new(),
+            truncated: false,
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8]) {
+        if self.truncated {
+            return;
+        }
+        let room = OUTPUT_CAP.saturating_sub(self.bytes.len());
+        let kept = &chunk[..chunk.len().min(room)];
+        self.bytes.extend_from_slice(kept);
+        self.run.app.engine.hub.publish(
+            self.run.id,
+            LogEvent::Output {
+                process_id: self.process,
+                server: self.server.clone(),
+                text: String::from_utf8_lossy(kept).into_owned(),
+            },
+        );
+        if kept.len() < chunk.len() {
+            self.truncated = true;
+            self.bytes
+                .extend_from_slice(b"\n[output truncated at 1 MiB]\n");
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).replace('\0', "")
+    }
+}
