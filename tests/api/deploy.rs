@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::fleet::{Fleet, assert_stopped, shared_dir};
+use crate::fleet::{Fleet, assert_stopped, shared_dir, step_names};
 use crate::helpers::*;
 use crate::sshd::HOOK_USER;
 
@@ -397,14 +397,6 @@ async fn a_cancel_after_activation_says_the_release_is_live(backend: Backend) {
     assert_stopped(&marker);
 }
 
-/// Distinguishes the two runs of a test (one per database) in remote process names.
-fn backend_number(backend: Backend) -> i64 {
-    match backend {
-        Backend::Sqlite => 0,
-        Backend::Postgres => 1,
-    }
-}
-
 async fn a_second_request_waits_and_a_third_replaces_it(backend: Backend) {
     let fleet = Fleet::new(backend, 1, json!({})).await;
     let gate = fleet.add_gate().await;
@@ -726,12 +718,7 @@ async fn composer_installs_dependencies(backend: Backend) {
     );
     let deployment = fleet.deploy(json!({})).await;
     assert_eq!(deployment["status"], "finished", "{deployment}");
-    let steps: Vec<&str> = deployment["processes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let steps = step_names(&deployment);
     assert_eq!(
         steps,
         [

@@ -1,10 +1,15 @@
 //! A project deployed from a real git repository to servers behind a real sshd: the fixture
 //! of the deployment tests.
 
+use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use axum::extract::State;
+use axum::http::StatusCode;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -171,7 +176,7 @@ impl Fleet {
         self.record(deployment).await
     }
 
-    async fn record(&self, deployment: i64) -> Value {
+    pub async fn record(&self, deployment: i64) -> Value {
         let path = format!("/api/projects/{}/deployments/{deployment}", self.project);
         self.app.get(&path).await.body["deployment"].clone()
     }
@@ -189,6 +194,27 @@ impl Fleet {
         })
         .await;
         assert!(reached, "the deployment ended before {name} was {status}");
+    }
+
+    /// Asks for a rollback; answers the reply (200 with the rollback's record, or an error).
+    pub async fn roll_back(&self, body: Value) -> Reply {
+        self.request(Method::POST, "/rollback", body).await
+    }
+
+    /// Rolls back and follows the rollback until it ends; answers its record.
+    pub async fn rolled_back(&self, body: Value) -> Value {
+        let reply = self.roll_back(body).await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert_eq!(reply.body["deployment"]["kind"], "rollback", "{reply:?}");
+        self.wait(reply.body["deployment"]["id"].as_i64().unwrap())
+            .await
+    }
+
+    /// The release records of the production environment, newest first.
+    pub async fn release_records(&self) -> Vec<Value> {
+        let reply = self.request(Method::GET, "/releases", json!({})).await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        reply.body["releases"].as_array().unwrap().clone()
     }
 
     pub async fn deploy(&self, body: Value) -> Value {
@@ -245,6 +271,83 @@ impl Fleet {
                 Body::Json(body),
             )
             .await
+    }
+}
+
+/// The names of a deployment record's processes, in order.
+pub fn step_names(deployment: &Value) -> Vec<&str> {
+    deployment["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect()
+}
+
+/// Serves `{base}/current/public` on a fresh loopback port and answers its URL. `current` is
+/// resolved once per request (as nginx does with `$realpath_root` in front of PHP-FPM), so
+/// each answer comes from one release: `index.html|stamp.txt`. A page that says "broken"
+/// answers 500, as a broken release would.
+pub async fn serve_site(base: &Path) -> String {
+    async fn site(State(base): State<Arc<PathBuf>>) -> (StatusCode, String) {
+        let Ok(release) = tokio::fs::canonicalize(base.join("current")).await else {
+            return (StatusCode::NOT_FOUND, String::new());
+        };
+        let page = tokio::fs::read_to_string(release.join("public/index.html")).await;
+        let stamp = tokio::fs::read_to_string(release.join("public/stamp.txt")).await;
+        match (page, stamp) {
+            (Ok(page), _) if page.contains("broken") => (StatusCode::INTERNAL_SERVER_ERROR, page),
+            (Ok(page), Ok(stamp)) => (StatusCode::OK, format!("{page}|{stamp}")),
+            (Ok(page), Err(_)) => (StatusCode::OK, page),
+            _ => (StatusCode::NOT_FOUND, String::new()),
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}/", listener.local_addr().unwrap());
+    let router = axum::Router::new()
+        .fallback(site)
+        .with_state(Arc::new(base.to_path_buf()));
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    address
+}
+
+/// A client reading a site served by [`serve_site`] without pause, failing on any answer that
+/// is not a whole page of one release (`release N` in index.html and `N` in stamp.txt).
+pub struct Visitor {
+    done: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<(usize, BTreeSet<u32>)>,
+}
+
+impl Visitor {
+    pub fn start(address: String) -> Visitor {
+        let done = Arc::new(AtomicBool::new(false));
+        let task = {
+            let done = done.clone();
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let (mut answers, mut versions) = (0usize, BTreeSet::new());
+                while !done.load(Ordering::Relaxed) {
+                    let response = client.get(&address).send().await.expect("the site answers");
+                    let status = response.status().as_u16();
+                    let body = response.text().await.unwrap();
+                    assert_eq!(status, 200, "a request failed during a switch");
+                    // Both files come from the same, complete release.
+                    let (page, stamp) = body.split_once('|').unwrap();
+                    let version = page.trim().strip_prefix("release ").expect("a whole page");
+                    assert_eq!(version, stamp.trim(), "files of two releases were mixed");
+                    versions.insert(version.parse::<u32>().unwrap());
+                    answers += 1;
+                }
+                (answers, versions)
+            })
+        };
+        Visitor { done, task }
+    }
+
+    /// Stops reading; answers how many pages were read and which releases they came from.
+    pub async fn stop(self) -> (usize, BTreeSet<u32>) {
+        self.done.store(true, Ordering::Relaxed);
+        self.task.await.expect("no request failed")
     }
 }
 

@@ -437,3 +437,11 @@ pub fn assert_forbidden(reply: &Reply) {
         serde_json::json!({"message": "This action is unauthorized."})
     );
 }
+
+/// Distinguishes the two runs of a test (one per database) in remote process names.
+pub fn backend_number(backend: Backend) -> i64 {
+    match backend {
+        Backend::Sqlite => 0,
+        Backend::Postgres => 1,
+    }
+}

@@ -21,6 +21,7 @@ mod projects;
 mod push;
 mod python_gitlab;
 mod receivers;
+mod rollback;
 mod servers;
 mod ssh;
 mod sshd;
