@@ -75,8 +75,8 @@ pub struct Process {
 
 const COLUMNS: &str = "id, project_id, user_id, commit_branch, commit_hash, commit_author, \
     commit_avatar, commit_message, status, started_at, finished_at, created_at, updated_at, \
-    requested_from, requested_ref, release_name, error, cancel_requested, lease_owner, environment, kind, release_id, \
-    rolled_back";
+    requested_from, requested_ref, release_name, error, cancel_requested, lease_owner, \
+    environment, kind, release_id, rolled_back";
 
 /// Newest first.
 pub async fn list(db: &mut impl Db, project: ProjectId) -> Result<Vec<Deployment>> {

@@ -86,7 +86,8 @@ pub fn plan(servers: &[Server], hooks: &[HookView], options: &Options) -> Vec<St
         {
             steps.push(Step {
                 name: HEALTH_GATE.to_owned(),
-                action_id: ACTIVATE,
+                // Not one of the four actions: no hook attaches to it.
+                action_id: 0,
                 work: Work::HealthGate {
                     url: url.clone(),
                     seconds: *seconds,

@@ -293,7 +293,7 @@ pub(crate) async fn record_plan(
                     server_name: name,
                     sequence: index as i64 + 1,
                     name: step.name.clone(),
-                    action_id: Some(step.action_id),
+                    action_id: (step.action_id > 0).then_some(step.action_id),
                     hook_id: step.hook_id().map(|h| h.0),
                     status: ProcessStatus::Pending,
                 },

@@ -198,8 +198,8 @@ async fn recover(app: &App) {
         .await;
         let reason = match deployment.kind {
             DeploymentKind::Rollback => {
-                "Slipway stopped while this rollback was running; every server was switched \
-                 back to the release it served before."
+                "Slipway stopped while this rollback was running; it was ended with every \
+                 server on the release recorded as live there."
             }
             _ => {
                 "Slipway stopped while this deployment was running; it was ended and its \

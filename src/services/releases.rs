@@ -3,7 +3,7 @@
 
 use crate::app::App;
 use crate::db::{self, deployments::NewRollback, releases::Release, servers::Server};
-use crate::deploy::{self, releases::History};
+use crate::deploy;
 use crate::domain::ids::{DeploymentId, ProjectId, ReleaseId, ServerId};
 use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
@@ -76,15 +76,39 @@ pub async fn rollback(
     params: &Params,
 ) -> Result<DeploymentView> {
     access::project_for(app, who, project, Scope::create(Resource::Deployments)).await?;
-    let environment = read_environment(params)?;
     let mut errors = FieldErrors::default();
     let release = params.integer("release", &mut errors);
     let deployment = params.integer("deployment", &mut errors);
     errors.into_result()?;
-    if release.is_some() && deployment.is_some() {
+    let named = match (release, deployment) {
+        (Some(_), Some(_)) => {
+            return Err(Error::invalid(
+                "release",
+                "Name the release or the deployment to roll back to, not both.",
+            ));
+        }
+        (Some(release), None) => Some(named_release(app, project, ReleaseId(release)).await?),
+        (None, Some(deployment)) => {
+            Some(release_of_deployment(app, project, DeploymentId(deployment)).await?)
+        }
+        (None, None) => None,
+    };
+    // A named release picks its environment; one asked for must match it.
+    let environment = match (&named, params.sent("environment")) {
+        (Some(target), false) => target.environment.clone(),
+        _ => read_environment(params)?,
+    };
+    if let Some(target) = named.as_ref().filter(|t| t.environment != environment) {
         return Err(Error::invalid(
-            "release",
-            "Name the release or the deployment to roll back to, not both.",
+            if release.is_some() {
+                "release"
+            } else {
+                "deployment"
+            },
+            format!(
+                "Release {} belongs to the {} environment, not {environment}.",
+                target.name, target.environment
+            ),
         ));
     }
     let servers = code_servers(app, project, &environment).await?;
@@ -95,7 +119,20 @@ pub async fn rollback(
         ));
     }
     let history = deploy::history(app, project, &environment).await?;
-    let target = pick_target(app, project, &history, release, deployment).await?;
+    let target = match &named {
+        Some(named) => history
+            .releases
+            .iter()
+            .find(|r| r.id == named.id)
+            .ok_or(Error::NotFound)?,
+        None => history.previous().ok_or_else(|| {
+            Error::invalid(
+                "release",
+                "There is no earlier release to roll back to: none was live before the \
+                 current one, or it is gone.",
+            )
+        })?,
+    };
     let ids: Vec<ServerId> = servers.iter().map(|s| s.id).collect();
     if let Some(refusal) = history.refusal(target, &ids) {
         return Err(Error::invalid(
@@ -170,38 +207,22 @@ pub async fn rollback(
     })
 }
 
-async fn pick_target<'h>(
-    app: &App,
-    project: ProjectId,
-    history: &'h History,
-    release: Option<i64>,
-    deployment: Option<i64>,
-) -> Result<&'h Release> {
-    let find = |id: ReleaseId| history.releases.iter().find(|r| r.id == id);
-    match (release, deployment) {
-        (Some(release), _) => find(ReleaseId(release))
-            .ok_or_else(|| Error::invalid("release", "The selected release is invalid.")),
-        (None, Some(deployment)) => {
-            let named = db::deployments::get(&mut &app.store, project, DeploymentId(deployment))
-                .await?
-                .ok_or_else(|| {
-                    Error::invalid("deployment", "The selected deployment is invalid.")
-                })?;
-            named.release().and_then(find).ok_or_else(|| {
-                Error::invalid(
-                    "deployment",
-                    "The selected deployment built no release in this environment.",
-                )
-            })
-        }
-        (None, None) => history.previous().ok_or_else(|| {
-            Error::invalid(
-                "release",
-                "There is no earlier release to roll back to: none was live before the current \
-                 one, or it is gone.",
-            )
-        }),
-    }
+async fn named_release(app: &App, project: ProjectId, id: ReleaseId) -> Result<Release> {
+    db::releases::get(&mut &app.store, project, id)
+        .await?
+        .ok_or_else(|| Error::invalid("release", "The selected release is invalid."))
+}
+
+/// The release a deployment built (or, for a rollback, went back to).
+async fn release_of_deployment(app: &App, project: ProjectId, id: DeploymentId) -> Result<Release> {
+    let deployment = db::deployments::get(&mut &app.store, project, id)
+        .await?
+        .ok_or_else(|| Error::invalid("deployment", "The selected deployment is invalid."))?;
+    let release = match deployment.release() {
+        Some(release) => db::releases::get(&mut &app.store, project, release).await?,
+        None => None,
+    };
+    release.ok_or_else(|| Error::invalid("deployment", "The selected deployment built no release."))
 }
 
 fn read_environment(params: &Params) -> Result<String> {

@@ -245,6 +245,10 @@ async fn rollbacks_to_unusable_releases_are_refused(backend: Backend) {
         (json!({"deployment": 999_999}), "deployment"),
         (json!({"environment": "staging"}), "environment"),
         (json!({"environment": "/bad"}), "environment"),
+        (
+            json!({"release": records[1]["id"], "environment": "staging"}),
+            "release",
+        ),
     ] {
         assert_invalid(&fleet.roll_back(body).await, &[field]);
     }
