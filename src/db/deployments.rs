@@ -443,6 +443,7 @@ pub async fn request_cancel(db: &mut impl Db, id: DeploymentId, now: Timestamp) 
         )
         .await?;
     if ended == 1 {
+        close_open_processes(db, id, ProcessStatus::Cancelled, now).await?;
         return Ok(true);
     }
     db.execute(
@@ -641,7 +642,12 @@ pub async fn cancel_waiting(
             args![project, environment, now],
         )
         .await?;
-    Ok(rows.into_iter().map(|(id,)| DeploymentId(id)).collect())
+    let ids: Vec<DeploymentId> = rows.into_iter().map(|(id,)| DeploymentId(id)).collect();
+    // A waiting rollback has its processes recorded already.
+    for id in &ids {
+        close_open_processes(db, *id, ProcessStatus::Cancelled, now).await?;
+    }
+    Ok(ids)
 }
 
 /// The project's running deployment, if any.

@@ -127,6 +127,7 @@ pub async fn mark_complete(db: &mut impl Db, id: ReleaseId, now: Timestamp) -> R
 
 /// Records that `current` points at the release on `servers`: it becomes the environment's
 /// live release, and the one live before it is kept as ready (a failed one stays failed).
+/// Callers run it in a transaction, so that the servers' records change together.
 pub async fn activate(
     db: &mut impl Db,
     project: ProjectId,
@@ -135,13 +136,7 @@ pub async fn activate(
     servers: &[ServerId],
     now: Timestamp,
 ) -> Result<()> {
-    for server in servers {
-        db.execute(
-            "UPDATE release_servers SET live = (release_id = $1) WHERE server_id = $2",
-            args![id, *server],
-        )
-        .await?;
-    }
+    place_live(db, id, servers).await?;
     db.execute(
         "UPDATE releases SET state = 'ready', updated_at = $4 \
          WHERE project_id = $1 AND environment = $2 AND state = 'live' AND id <> $3",
@@ -154,6 +149,24 @@ pub async fn activate(
         args![id, now],
     )
     .await?;
+    Ok(())
+}
+
+/// Records that `current` points at the release on `servers`, and at another one on every
+/// other server where the release is.
+pub async fn place_live(db: &mut impl Db, id: ReleaseId, servers: &[ServerId]) -> Result<()> {
+    db.execute(
+        "UPDATE release_servers SET live = FALSE WHERE release_id = $1",
+        args![id],
+    )
+    .await?;
+    for server in servers {
+        db.execute(
+            "UPDATE release_servers SET live = (release_id = $1) WHERE server_id = $2",
+            args![id, *server],
+        )
+        .await?;
+    }
     Ok(())
 }
 

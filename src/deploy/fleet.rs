@@ -77,6 +77,16 @@ pub(super) struct Run<'a> {
     cancel: watch::Receiver<bool>,
     timeout: Duration,
     archive: Option<PathBuf>,
+    /// Where `current` pointed on each server before activation.
+    live_before: std::sync::Mutex<HashMap<ServerId, String>>,
+    /// A switch back failed somewhere: the release stays where it is live.
+    stuck: std::sync::atomic::AtomicBool,
+}
+
+/// A server that could not be switched back, and why.
+struct Stuck {
+    server: ServerId,
+    error: String,
 }
 
 impl<'a> Run<'a> {
@@ -96,6 +106,8 @@ impl<'a> Run<'a> {
             cancel,
             timeout: step_timeout,
             archive,
+            live_before: std::sync::Mutex::default(),
+            stuck: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -131,48 +143,58 @@ impl<'a> Run<'a> {
         activation: Option<&Activation>,
     ) -> Ending {
         let mut activated = false;
-        // Where `current` pointed on each server before activation, to switch back to.
-        let mut previous = HashMap::new();
         for (step, processes) in steps.iter().zip(processes) {
             if self.cancelled() {
                 return self
-                    .stop(activation, activated, Ending::cancelled(activated))
+                    .stop(
+                        activation,
+                        activated,
+                        self.cancelled_ending(activated, activation),
+                    )
                     .await;
             }
             match &step.work {
                 Work::Activate => {
-                    if let Some(activation) = activation.filter(|a| a.builds)
-                        && let Err(err) = db::releases::mark_complete(
-                            &mut &self.app.store,
-                            activation.release,
-                            Timestamp::now(),
-                        )
-                        .await
-                    {
-                        tracing::error!(deployment = %self.id, error = %err, "recording a complete release failed");
+                    if let Some(activation) = activation.filter(|a| a.builds) {
+                        self.record(
+                            "a complete release",
+                            db::releases::mark_complete(
+                                &mut &self.app.store,
+                                activation.release,
+                                Timestamp::now(),
+                            )
+                            .await,
+                        );
                     }
-                    previous = match self.read_current(&step.servers, context).await {
-                        Ok(previous) => previous,
+                    match self.read_current(&step.servers, context).await {
+                        Ok(previous) => *self.live_before() = previous,
                         Err(reason) => {
                             return self.stop(activation, false, Ending::error(reason)).await;
                         }
-                    };
+                    }
                     let outcomes = self.run_step(step, processes, context).await;
-                    let failures = failures(&outcomes);
-                    if failures.is_empty() {
+                    if outcomes.iter().all(|(_, o)| *o == Outcome::Finished) {
                         activated = true;
-                        self.record_activation(activation, &step.servers).await;
+                        if let Some(activation) = activation {
+                            self.record_activation(activation, &step.servers).await;
+                        }
                         continue;
                     }
-                    // Every server of the step, not only those that finished: a server may
-                    // have switched and then failed (a PHP-FPM reload, a timeout). Switching
-                    // back to the previous release is harmless where nothing switched.
-                    self.switch_back(&step.servers, &previous, context).await;
-                    let ending = if outcomes.iter().any(|(_, o)| *o == Outcome::Cancelled) {
-                        Ending::cancelled(false)
+                    // A failure or a cancel on any server: every server of the step goes
+                    // back, not only those that finished, since a server may have switched and
+                    // then failed (a PHP-FPM reload, a timeout). Switching back to the previous
+                    // release is harmless where nothing switched.
+                    let stuck = self.switch_back(&step.servers, context).await;
+                    let failures = failures(&outcomes);
+                    let mut ending = if failures.is_empty() {
+                        Ending::cancelled()
                     } else {
                         Ending::error(failures.join("; "))
                     };
+                    if !stuck.is_empty() {
+                        self.keep_live_where_stuck(activation, &stuck).await;
+                        ending = with_stuck(ending, &stuck);
+                    }
                     return self.stop(activation, false, ending).await;
                 }
                 Work::HealthGate { url, seconds } => {
@@ -183,14 +205,22 @@ impl<'a> Run<'a> {
                         Outcome::Finished => {}
                         Outcome::Cancelled => {
                             return self
-                                .stop(activation, activated, Ending::cancelled(activated))
+                                .stop(
+                                    activation,
+                                    activated,
+                                    self.cancelled_ending(activated, activation),
+                                )
                                 .await;
                         }
                         Outcome::Failed(reason) => {
                             let servers = self.code_servers();
-                            self.switch_back(&servers, &previous, context).await;
-                            self.record_switch_back(activation, &servers).await;
-                            let ending = Ending {
+                            // Recorded before the switch: a restart in between finishes the
+                            // switch back rather than undo it.
+                            if let Some(activation) = activation {
+                                self.record_switch_back(activation, &servers).await;
+                            }
+                            let stuck = self.switch_back(&servers, context).await;
+                            let mut ending = Ending {
                                 status: DeploymentStatus::Error,
                                 error: Some(format!(
                                     "The health gate failed: {reason}. Every server was \
@@ -198,15 +228,37 @@ impl<'a> Run<'a> {
                                 )),
                                 rolled_back: true,
                             };
+                            if !stuck.is_empty() {
+                                self.keep_live_where_stuck(activation, &stuck).await;
+                                ending = with_stuck(ending, &stuck);
+                            }
                             return self.stop(activation, false, ending).await;
                         }
                     }
                 }
                 _ => {
+                    if step.work == Work::Purge
+                        && let Some(activation) = activation
+                    {
+                        // Recorded first: a release half removed is no rollback target.
+                        self.record(
+                            "purged releases",
+                            db::releases::purge(
+                                &mut &self.app.store,
+                                &activation.purged,
+                                Timestamp::now(),
+                            )
+                            .await,
+                        );
+                    }
                     let outcomes = self.run_step(step, processes, context).await;
                     if outcomes.iter().any(|(_, o)| *o == Outcome::Cancelled) {
                         return self
-                            .stop(activation, activated, Ending::cancelled(activated))
+                            .stop(
+                                activation,
+                                activated,
+                                self.cancelled_ending(activated, activation),
+                            )
                             .await;
                     }
                     let failures = failures(&outcomes);
@@ -214,23 +266,10 @@ impl<'a> Run<'a> {
                         let mut ending = Ending::error(failures.join("; "));
                         if activated {
                             ending.error = ending.error.map(|e| {
-                                format!("{e} (after activation: the new release is live)")
+                                format!("{e} (after activation: {})", live_now(activation))
                             });
                         }
                         return self.stop(activation, activated, ending).await;
-                    }
-                    if step.work == Work::Purge
-                        && let Some(activation) = activation
-                    {
-                        let purged = db::releases::purge(
-                            &mut &self.app.store,
-                            &activation.purged,
-                            Timestamp::now(),
-                        )
-                        .await;
-                        if let Err(err) = purged {
-                            tracing::error!(deployment = %self.id, error = %err, "recording purged releases failed");
-                        }
                     }
                 }
             }
@@ -238,53 +277,88 @@ impl<'a> Run<'a> {
         Ending::finished()
     }
 
-    /// Records that `current` points at the release on every server of the step.
-    async fn record_activation(&self, activation: Option<&Activation>, servers: &[ServerId]) {
-        let Some(activation) = activation else {
-            return;
-        };
-        let recorded = db::releases::activate(
-            &mut &self.app.store,
-            activation.project,
-            &activation.environment,
-            activation.release,
-            servers,
-            Timestamp::now(),
-        )
-        .await;
-        if let Err(err) = recorded {
-            tracing::error!(deployment = %self.id, error = %err, "recording an activation failed");
+    /// Where `current` pointed on each server before activation.
+    fn live_before(&self) -> std::sync::MutexGuard<'_, HashMap<ServerId, String>> {
+        self.live_before.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Cancelled; once the switch was made, the record says what is live now.
+    fn cancelled_ending(&self, activated: bool, activation: Option<&Activation>) -> Ending {
+        let mut ending = Ending::cancelled();
+        if activated {
+            ending.error = Some(format!(
+                "Cancelled after activation: {}.",
+                live_now(activation)
+            ));
+        }
+        ending
+    }
+
+    /// Logs a failure to record what happened; the servers are what they are regardless.
+    fn record(&self, what: &str, result: crate::error::Result<()>) {
+        if let Err(err) = result {
+            tracing::error!(deployment = %self.id, error = %err, "recording {what} failed");
         }
     }
 
-    /// Records that the servers serve the release live before again.
-    async fn record_switch_back(&self, activation: Option<&Activation>, servers: &[ServerId]) {
-        let Some(activation) = activation else {
-            return;
+    /// Records, in one transaction, that `current` points at the release on `servers`.
+    async fn record_activation(&self, activation: &Activation, servers: &[ServerId]) {
+        let recorded = async {
+            let mut tx = self.app.store.begin().await?;
+            db::releases::activate(
+                &mut tx,
+                activation.project,
+                &activation.environment,
+                activation.release,
+                servers,
+                Timestamp::now(),
+            )
+            .await?;
+            tx.commit().await
         };
-        let now = Timestamp::now();
-        let store = &mut &self.app.store;
-        let recorded = match activation.previous {
-            Some(previous) => {
-                db::releases::activate(
-                    store,
-                    activation.project,
-                    &activation.environment,
-                    previous,
-                    servers,
-                    now,
-                )
-                .await
+        self.record("an activation", recorded.await);
+    }
+
+    /// Records, in one transaction, that the new release failed and that `servers` serve the
+    /// release live before it again.
+    async fn record_switch_back(&self, activation: &Activation, servers: &[ServerId]) {
+        let recorded = async {
+            let now = Timestamp::now();
+            let mut tx = self.app.store.begin().await?;
+            db::releases::fail(&mut tx, activation.release, false, now).await?;
+            match activation.previous {
+                Some(previous) => {
+                    db::releases::activate(
+                        &mut tx,
+                        activation.project,
+                        &activation.environment,
+                        previous,
+                        servers,
+                        now,
+                    )
+                    .await?
+                }
+                None => db::releases::place_live(&mut tx, activation.release, &[]).await?,
             }
-            None => db::releases::fail(store, activation.release, false, now).await,
+            tx.commit().await
         };
-        if let Err(err) = recorded {
-            tracing::error!(deployment = %self.id, error = %err, "recording a switch back failed");
+        self.record("a switch back", recorded.await);
+    }
+
+    /// Servers that could not be switched back still serve the release: so say the records.
+    async fn keep_live_where_stuck(&self, activation: Option<&Activation>, stuck: &[Stuck]) {
+        if let Some(activation) = activation {
+            let servers: Vec<ServerId> = stuck.iter().map(|s| s.server).collect();
+            self.record(
+                "servers left on the release",
+                db::releases::place_live(&mut &self.app.store, activation.release, &servers).await,
+            );
         }
     }
 
     /// Ends a run early. A deployment's release that did not go live is removed from every
-    /// server and marked failed; one that went live before a failure stays live, but failed.
+    /// server and marked failed; one that went live before a failure or a cancel stays live,
+    /// but failed: a release whose run did not finish is never a rollback target.
     async fn stop(
         &self,
         activation: Option<&Activation>,
@@ -294,7 +368,7 @@ impl<'a> Run<'a> {
         let now = Timestamp::now();
         if let Some(activation) = activation.filter(|a| a.builds) {
             let store = &mut &self.app.store;
-            let recorded = if !activated {
+            if !activated {
                 let time = db::deployments::get_by_id(store, self.id)
                     .await
                     .ok()
@@ -303,14 +377,17 @@ impl<'a> Run<'a> {
                 if let Some(time) = time {
                     self.remove_release(&self.code_servers(), &time).await;
                 }
-                db::releases::fail(store, activation.release, true, now).await
-            } else if ending.status == DeploymentStatus::Error {
-                db::releases::fail(store, activation.release, false, now).await
-            } else {
-                Ok(())
-            };
-            if let Err(err) = recorded {
-                tracing::error!(deployment = %self.id, error = %err, "recording a failed release failed");
+                // A server left on the release (its switch back failed) keeps it.
+                let removed = !self.stuck.load(std::sync::atomic::Ordering::Relaxed);
+                self.record(
+                    "a failed release",
+                    db::releases::fail(store, activation.release, removed, now).await,
+                );
+            } else if ending.status != DeploymentStatus::Finished {
+                self.record(
+                    "a failed release",
+                    db::releases::fail(store, activation.release, false, now).await,
+                );
             }
         }
         let _ = db::deployments::close_open_processes(
@@ -351,7 +428,14 @@ impl<'a> Run<'a> {
                     .flatten();
                 (user, scripts::activate(&layout, fpm.as_deref()))
             }
-            Work::Purge => (user, scripts::purge(&layout, &context.keep)),
+            Work::Purge => {
+                // The release live before this one stays, recorded or not.
+                let mut keep = context.keep.clone();
+                if let Some(before) = self.live_before().get(&server.id) {
+                    keep.extend(before.rsplit('/').next().map(str::to_owned));
+                }
+                (user, scripts::purge(&layout, &keep))
+            }
             Work::Teardown { script } => {
                 let live = layout.current();
                 let values = variables(server, context, &live, false);
@@ -381,9 +465,8 @@ impl<'a> Run<'a> {
                     return (server_id, Outcome::Failed("the server was removed".into()));
                 };
                 let (user, script) = self.script_for(step, server, context);
-                let stdin = step.work == Work::CloneRelease;
                 let outcome = self
-                    .run_process(server, &user, *process, &script, stdin)
+                    .run_process(server, &user, *process, &script, &step.work)
                     .await;
                 (server_id, outcome)
             })
@@ -440,7 +523,7 @@ impl<'a> Run<'a> {
         user: &str,
         process: i64,
         script: &str,
-        with_archive: bool,
+        work: &Work,
     ) -> Outcome {
         self.set_running(process).await;
         let mut output = Output::new(self, process, Some(&server.name));
@@ -456,7 +539,7 @@ impl<'a> Run<'a> {
                     &session,
                     &command,
                     &pidfile,
-                    with_archive,
+                    work,
                     &mut output,
                     &server.name,
                 )
@@ -523,12 +606,12 @@ impl<'a> Run<'a> {
         session: &Session,
         command: &str,
         pidfile: &str,
-        with_archive: bool,
+        work: &Work,
         output: &mut Output<'_>,
         server_name: &str,
     ) -> Outcome {
         let mut cancel = self.cancel.clone();
-        let archive = match (&self.archive, with_archive) {
+        let archive = match (&self.archive, *work == Work::CloneRelease) {
             (Some(path), true) => match tokio::fs::File::open(path).await {
                 Ok(file) => Some(file),
                 Err(err) => return Outcome::Failed(format!("the release archive: {err}")),
@@ -546,13 +629,21 @@ impl<'a> Run<'a> {
         };
         match result {
             Some(Ok(exit)) if exit.success() => Outcome::Finished,
-            Some(Ok(exit)) => Outcome::Failed(format!(
-                "{server_name}: exited with {}",
-                match exit {
+            Some(Ok(exit)) => {
+                let how = match exit {
                     crate::ssh::Exit::Code(code) => format!("status {code}"),
                     crate::ssh::Exit::Signal => "a signal".to_owned(),
+                };
+                // The last thing Slipway's own script said is most often why; what a hook
+                // prints stays in its output (it may print anything).
+                let own = !matches!(work, Work::Hook { .. } | Work::Teardown { .. });
+                match output.last_line().filter(|_| own) {
+                    Some(line) => {
+                        Outcome::Failed(format!("{server_name}: exited with {how}: {line}"))
+                    }
+                    None => Outcome::Failed(format!("{server_name}: exited with {how}")),
                 }
-            )),
+            }
             Some(Err(SshError::Timeout(seconds))) => {
                 output.push(format!("\n[timed out after {seconds} s]\n").as_bytes());
                 self.kill(session, pidfile).await;
@@ -597,25 +688,36 @@ impl<'a> Run<'a> {
         join_all(reads).await.into_iter().collect()
     }
 
-    async fn switch_back(
-        &self,
-        servers: &[ServerId],
-        previous: &HashMap<ServerId, String>,
-        context: &Scripting,
-    ) {
-        let switches = servers.iter().filter_map(|id| self.servers.get(id)).map(
-            |server| async move {
-                let layout = self.layout(server, context);
-                let script = match previous.get(&server.id).filter(|p| !p.is_empty()) {
-                    Some(target) => scripts::switch(&layout, target),
-                    None => format!("rm -f {}\n", crate::ssh::quote(&layout.current())),
-                };
-                if let Err(err) = self.pool.internal(server, &script).await {
-                    tracing::warn!(deployment = %self.id, error = %err, "switching back failed");
+    /// Points `current` on each server back where it pointed before activation; answers the
+    /// servers where that failed.
+    async fn switch_back(&self, servers: &[ServerId], context: &Scripting) -> Vec<Stuck> {
+        let previous = self.live_before().clone();
+        let switches = servers
+            .iter()
+            .filter_map(|id| self.servers.get(id))
+            .map(|server| {
+                let target = previous.get(&server.id).filter(|p| !p.is_empty()).cloned();
+                async move {
+                    let layout = self.layout(server, context);
+                    let script = match target {
+                        Some(target) => scripts::switch(&layout, &target),
+                        None => format!("rm -f {}\n", crate::ssh::quote(&layout.current())),
+                    };
+                    let switched = self.pool.internal(server, &script).await;
+                    switched.err().map(|error| {
+                        tracing::warn!(deployment = %self.id, %error, "switching back failed");
+                        Stuck {
+                            server: server.id,
+                            error,
+                        }
+                    })
                 }
-            },
-        );
-        join_all(switches).await;
+            });
+        let stuck: Vec<Stuck> = join_all(switches).await.into_iter().flatten().collect();
+        if !stuck.is_empty() {
+            self.stuck.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        stuck
     }
 
     async fn remove_release(&self, servers: &[ServerId], time: &str) {
@@ -659,6 +761,27 @@ fn variables<'a>(
         ("environment", &server.environment),
         ("environment_slug", &context.environment_slug),
     ]
+}
+
+/// Says, in a failed run's error, which servers still serve its release.
+fn with_stuck(mut ending: Ending, stuck: &[Stuck]) -> Ending {
+    let list: Vec<&str> = stuck.iter().map(|s| s.error.as_str()).collect();
+    ending.error = Some(format!(
+        "{} Switching back failed, so these servers still serve it: {}.",
+        ending.error.unwrap_or_default(),
+        list.join("; ")
+    ));
+    ending
+}
+
+/// What a run that switched leaves live, in words.
+fn live_now(activation: Option<&Activation>) -> &'static str {
+    match activation {
+        Some(activation) if !activation.builds => {
+            "the release rolled back to is live on the servers"
+        }
+        _ => "the new release is live on the servers",
+    }
 }
 
 pub(super) fn failures(outcomes: &[(ServerId, Outcome)]) -> Vec<String> {
@@ -711,6 +834,13 @@ impl<'a> Output<'a> {
             self.bytes
                 .extend_from_slice(b"\n[output truncated at 1 MiB]\n");
         }
+    }
+
+    /// The last line with something on it, cut to 200 characters.
+    fn last_line(&self) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.bytes);
+        let line = text.lines().rev().map(str::trim).find(|l| !l.is_empty())?;
+        Some(crate::notify::message::clip(line, 200).to_owned())
     }
 
     fn text(&self) -> String {

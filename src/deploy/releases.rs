@@ -56,9 +56,13 @@ impl History {
 
     /// Why the release cannot be rolled back to on `servers`, if it cannot.
     pub fn refusal(&self, release: &Release, servers: &[ServerId]) -> Option<Refusal> {
-        if self.live().is_some_and(|live| live.id == release.id)
-            && self.missing_on(release.id, servers).is_empty()
-        {
+        let live_everywhere = !servers.is_empty()
+            && servers.iter().all(|server| {
+                self.placements
+                    .iter()
+                    .any(|p| p.release_id == release.id && p.server_id == *server && p.live)
+            });
+        if live_everywhere {
             return Some(Refusal::AlreadyLive);
         }
         match release.state {
@@ -127,8 +131,16 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// Says why, naming servers by their names.
-    pub fn describe(&self, servers: &[crate::db::servers::Server]) -> String {
+    /// Why `release` is no target, naming servers by their names.
+    pub fn message(&self, release: &Release, servers: &[crate::db::servers::Server]) -> String {
+        format!(
+            "Release {} cannot be rolled back to: {}.",
+            release.name,
+            self.describe(servers)
+        )
+    }
+
+    fn describe(&self, servers: &[crate::db::servers::Server]) -> String {
         match self {
             Refusal::AlreadyLive => "it is already live".to_owned(),
             Refusal::Failed => "its deployment failed".to_owned(),
@@ -217,6 +229,16 @@ mod tests {
             history.refusal(of(1), &servers),
             Some(Refusal::Missing(vec![ServerId(2)]))
         );
+    }
+
+    #[test]
+    fn a_release_live_on_some_servers_only_can_be_rolled_back_to() {
+        let mut history = history();
+        // Server 2 was switched back to release 2 by hand.
+        history.placements[1].live = false;
+        history.placements[5].live = true;
+        let release = history.releases[0].clone();
+        assert_eq!(history.refusal(&release, &[ServerId(1), ServerId(2)]), None);
     }
 
     #[test]

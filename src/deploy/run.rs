@@ -217,11 +217,7 @@ async fn rollback(
     if let Some(refusal) = history.refusal(&target, &code_servers)
         && refusal != super::releases::Refusal::AlreadyLive
     {
-        return Ok(Ending::error(format!(
-            "Release {} cannot be rolled back to: {}.",
-            target.name,
-            refusal.describe(servers)
-        )));
+        return Ok(Ending::error(refusal.message(&target, servers)));
     }
     let hooks = db::hooks::list_with_servers(&mut &app.store, project.id).await?;
     let recorded = db::deployments::processes(&mut &app.store, deployment.id).await?;
@@ -366,7 +362,7 @@ pub(crate) async fn history(
     })
 }
 
-fn step_timeout(project: &Project) -> Duration {
+pub(super) fn step_timeout(project: &Project) -> Duration {
     Duration::from_secs(project.step_timeout_seconds.max(1) as u64)
 }
 

@@ -117,11 +117,13 @@ pub fn activate(layout: &Layout, reload_fpm: Option<&str>) -> String {
     script
 }
 
-/// Points `current` at `target` atomically.
+/// Points `current` at `target` atomically; refuses a target that is not there (a link to a
+/// missing directory would take the site down).
 pub fn switch(layout: &Layout, target: &str) -> String {
     let temporary = quote(&format!("{}/.current-{}", layout.base, layout.time));
     format!(
         "set -eu\n\
+         if [ ! -d {target} ]; then echo \"the release \"{target}\" is not on this server\" >&2; exit 1; fi\n\
          ln -sfn {target} {temporary}\n\
          mv -T {temporary} {current}\n",
         target = quote(target),
@@ -169,19 +171,16 @@ pub fn is_release_name(name: &str) -> bool {
 /// recorded as live there), or, with none recorded, removes a `current` that points at the
 /// interrupted deployment's own release.
 pub fn restore(layout: &Layout, live: Option<&str>) -> String {
+    let current = quote(&layout.current());
     match live {
-        Some(live) => {
-            let target = format!("{}/{}", layout.releases(), live);
-            format!(
-                "if [ \"$(readlink {current} || true)\" != {target} ]; then\n{switch}fi\n",
-                current = quote(&layout.current()),
-                target = quote(&target),
-                switch = switch(layout, &target).replace("set -eu\n", ""),
-            )
-        }
+        Some(live) => format!(
+            "if [ \"$(readlink {current} || true)\" != {target} ] && [ -d {target} ]; then \
+             ln -sfn {target} {temporary} && mv -T {temporary} {current}; fi\n",
+            target = quote(&format!("{}/{}", layout.releases(), live)),
+            temporary = quote(&format!("{}/.current-{}", layout.base, layout.time)),
+        ),
         None => format!(
             "if [ \"$(readlink {current} || true)\" = {release} ]; then rm -f {current}; fi\n",
-            current = quote(&layout.current()),
             release = quote(&layout.release()),
         ),
     }
@@ -292,14 +291,15 @@ pub fn supervised(script: &str, pidfile: &str) -> String {
 /// just before the cancel may not have written its pidfile yet, so it is given a moment; a
 /// pidfile that does not hold a number is ignored.
 pub fn kill(pidfile: &str) -> String {
+    // In a subshell of its own: its early exit must not end a script it is part of.
     format!(
-        "pid={pidfile}; \
+        "( pid={pidfile}; \
          for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -f \"$pid\" ] && break; sleep 0.1; done; \
          if [ -f \"$pid\" ]; then group=\"$(cat \"$pid\")\"; \
          case \"$group\" in ''|*[!0-9]*) rm -f \"$pid\"; exit 0;; esac; \
          kill -TERM -- \"-$group\" 2>/dev/null || true; \
          for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 -- \"-$group\" 2>/dev/null || break; sleep 0.2; done; \
-         kill -KILL -- \"-$group\" 2>/dev/null || true; rm -f \"$pid\"; fi\n"
+         kill -KILL -- \"-$group\" 2>/dev/null || true; rm -f \"$pid\"; fi )\n"
     )
 }
 
@@ -350,7 +350,10 @@ mod tests {
             &["20261122101530".into(), "x; rm -rf /".into(), "2026".into()],
         );
         assert!(script.contains("case \" 20261122101530 2026 \" in"));
-        assert!(!script.contains("rm -rf /\""));
+        assert!(
+            !script.contains("x; rm"),
+            "a name that is not digits is left out"
+        );
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub(super) async fn prepare(
         fetched = mirror.fetch(&url) => if let Err(err) = fetched {
             return Ok(Err(Ending::error(format!("Could not fetch the repository: {err:#}"))));
         },
-        _ = cancelled.wait_for(|c| *c) => return Ok(Err(Ending::cancelled(false))),
+        _ = cancelled.wait_for(|c| *c) => return Ok(Err(Ending::cancelled())),
     }
     let Some(sha) = mirror.resolve(kind, requested).await? else {
         return Ok(Err(Ending::error(format!(
@@ -63,7 +63,7 @@ pub(super) async fn prepare(
         archived = mirror.archive(&commit.sha, archive.path()) => if let Err(err) = archived {
             return Ok(Err(Ending::error(format!("Could not archive the commit: {err:#}"))));
         },
-        _ = cancelled.wait_for(|c| *c) => return Ok(Err(Ending::cancelled(false))),
+        _ = cancelled.wait_for(|c| *c) => return Ok(Err(Ending::cancelled())),
     }
     Ok(Ok(Source {
         avatar: git::avatar_url(&commit.author_email),

@@ -1,8 +1,6 @@
 //! Stopping an environment: its on_stop script on each of its servers, recorded like a
 //! deployment, then the environment is stopped.
 
-use std::time::Duration;
-
 use tokio::sync::watch;
 
 use super::fleet::{Outcome, Processes, Run, Scripting, failures};
@@ -60,7 +58,7 @@ pub(super) async fn run(
                 .await?;
                 processes.push((Some(server.id), process));
             }
-            let timeout = Duration::from_secs(project.step_timeout_seconds.max(1) as u64);
+            let timeout = super::run::step_timeout(project);
             let run = Run::new(app, deployment.id, servers, timeout, cancel, None).await?;
             let context = Scripting {
                 environment_slug: environment.slug.clone(),
@@ -80,7 +78,7 @@ pub(super) async fn run(
             run.close().await;
             let failures = failures(&outcomes);
             if outcomes.iter().any(|(_, o)| *o == Outcome::Cancelled) {
-                Ending::cancelled(false)
+                Ending::cancelled()
             } else if failures.is_empty() {
                 Ending::finished()
             } else {

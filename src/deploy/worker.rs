@@ -187,7 +187,12 @@ async fn recover(app: &App) {
             continue;
         }
         tracing::warn!(deployment = %deployment.id, "ending an interrupted deployment");
-        clean_up_interrupted(app, &deployment).await;
+        // Without knowing which release is live where, nothing is touched: the next sweep
+        // tries again (this node holds the lease now).
+        if let Err(err) = clean_up_interrupted(app, &deployment).await {
+            tracing::error!(deployment = %deployment.id, error = %err, "cleaning up an interrupted deployment failed");
+            continue;
+        }
         let now = Timestamp::now();
         let _ = db::deployments::close_open_processes(
             &mut &app.store,
@@ -202,8 +207,9 @@ async fn recover(app: &App) {
                  server on the release recorded as live there."
             }
             _ => {
-                "Slipway stopped while this deployment was running; it was ended and its \
-                 unactivated release removed."
+                "Slipway stopped while this deployment was running; it was ended with every \
+                 server on the release recorded as live there, and an unactivated release \
+                 removed."
             }
         };
         let ended = end(app, deployment.id, &Ending::error(reason)).await;
@@ -217,21 +223,15 @@ async fn recover(app: &App) {
 /// Stops an interrupted run's remote commands and leaves every server of its environment on
 /// one release: the one recorded as live there (a switch that had not been recorded is undone),
 /// and a deployment's unactivated release removed.
-async fn clean_up_interrupted(app: &App, deployment: &db::deployments::Deployment) {
-    let Ok(servers) = db::servers::list(&mut &app.store, deployment.project_id).await else {
-        return;
-    };
-    let servers: Vec<_> = servers
+async fn clean_up_interrupted(app: &App, deployment: &db::deployments::Deployment) -> Result<()> {
+    let servers: Vec<_> = db::servers::list(&mut &app.store, deployment.project_id)
+        .await?
         .into_iter()
         .filter(|s| s.environment == deployment.environment)
         .collect();
-    let processes = db::deployments::processes(&mut &app.store, deployment.id)
-        .await
-        .unwrap_or_default();
+    let processes = db::deployments::processes(&mut &app.store, deployment.id).await?;
     let ids: Vec<_> = servers.iter().map(|s| s.id).collect();
-    let live = db::releases::live_on(&mut &app.store, &ids)
-        .await
-        .unwrap_or_default();
+    let live = db::releases::live_on(&mut &app.store, &ids).await?;
     // Pidfiles are named after the node that ran the deployment.
     let owner = deployment
         .lease_owner
@@ -276,12 +276,14 @@ async fn clean_up_interrupted(app: &App, deployment: &db::deployments::Deploymen
             tracing::warn!(deployment = %deployment.id, server = %server.id, error = %err, "cleaning up failed");
         }
     }
+    // A deployment that did not finish leaves no rollback target, live or not.
     if deployment.kind == DeploymentKind::Deploy
         && let Some(release) = deployment.release()
-        && let Ok(history) =
-            super::run::history(app, deployment.project_id, &deployment.environment).await
-        && !history.is_live(release)
     {
-        let _ = db::releases::fail(&mut &app.store, release, true, Timestamp::now()).await;
+        let history =
+            super::run::history(app, deployment.project_id, &deployment.environment).await?;
+        let removed = !history.is_live(release);
+        db::releases::fail(&mut &app.store, release, removed, Timestamp::now()).await?;
     }
+    Ok(())
 }

@@ -150,14 +150,11 @@ impl Ending {
         }
     }
 
-    /// Cancelled; once the release went live, the record says so rather than suggest that
-    /// nothing changed.
-    pub fn cancelled(activated: bool) -> Ending {
+    /// Cancelled before anything went live.
+    pub fn cancelled() -> Ending {
         Ending {
             status: DeploymentStatus::Cancelled,
-            error: activated.then(|| {
-                "Cancelled after activation: the new release is live on the servers.".to_owned()
-            }),
+            error: None,
             rolled_back: false,
         }
     }

@@ -186,33 +186,32 @@ async fn deliver(app: Arc<App>, due: Due) {
         .await
         .unwrap_or_else(|_| Err("sending took too long".to_owned()));
     let now = Timestamp::now();
-    let recorded = match outcome {
-        Ok(()) => db::outbox::delivered(&mut &app.store, &due, &app.engine.node, now).await,
-        Err(error) => {
-            let retry_at = retry_at(
-                due.created_at,
-                due.attempts + 1,
-                app.notifier.retry_base_ms,
-                now,
-            );
-            tracing::warn!(
-                notification = %due.notification_id,
-                attempts = due.attempts + 1,
-                retrying = retry_at.is_some(),
-                %error,
-                "a notification could not be delivered"
-            );
-            db::outbox::failed(
-                &mut &app.store,
-                &due,
-                &app.engine.node,
-                &error,
-                retry_at,
-                now,
-            )
-            .await
+    // The message's outcome and the channel's last error change together: nobody reads one
+    // without the other.
+    let recorded = async {
+        let mut tx = app.store.begin().await?;
+        match outcome {
+            Ok(()) => db::outbox::delivered(&mut tx, &due, &app.engine.node, now).await?,
+            Err(error) => {
+                let retry_at = retry_at(
+                    due.created_at,
+                    due.attempts + 1,
+                    app.notifier.retry_base_ms,
+                    now,
+                );
+                tracing::warn!(
+                    notification = %due.notification_id,
+                    attempts = due.attempts + 1,
+                    retrying = retry_at.is_some(),
+                    %error,
+                    "a notification could not be delivered"
+                );
+                db::outbox::failed(&mut tx, &due, &app.engine.node, &error, retry_at, now).await?
+            }
         }
-    };
+        tx.commit().await
+    }
+    .await;
     if let Err(err) = recorded {
         tracing::error!(error = %err, "recording a notification delivery failed");
     }

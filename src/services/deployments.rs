@@ -71,18 +71,7 @@ pub(crate) async fn queue_for(
 async fn queue(app: &App, project: ProjectId, user: UserId, params: &Params) -> Result<Deployment> {
     let view = projects::load(app, project).await?;
     let (from, name) = read_target(params, &view.project.branch)?;
-    let mut errors = FieldErrors::default();
-    let environment = params
-        .string("environment", &mut errors)
-        .unwrap_or_else(|| "production".to_owned());
-    errors.into_result()?;
-    if !crate::domain::environment::is_valid_name(&environment) {
-        return Err(Error::invalid(
-            "environment",
-            "The environment may contain only letters, digits, spaces and -_/${}. and may not \
-             start or end with /.",
-        ));
-    }
+    let environment = environments::read_target(params)?;
     if !view.servers.iter().any(|s| s.environment == environment) {
         return Err(Error::invalid(
             "servers",

@@ -9,10 +9,29 @@ use crate::domain::environment::{guess_tier, slug};
 use crate::domain::ids::{EnvironmentId, ProjectId};
 use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
+use crate::domain::validation::{FieldErrors, Params};
 use crate::error::{Error, Result};
 use crate::services::access::{self, Principal};
 
 /// What a new environment named `name` starts with: GitLab's guessed tier, nothing else.
+/// The environment a deployment or rollback request names (`environment`, default
+/// production).
+pub(crate) fn read_target(params: &Params) -> Result<String> {
+    let mut errors = FieldErrors::default();
+    let environment = params
+        .string("environment", &mut errors)
+        .unwrap_or_else(|| "production".to_owned());
+    errors.into_result()?;
+    if !crate::domain::environment::is_valid_name(&environment) {
+        return Err(Error::invalid(
+            "environment",
+            "The environment may contain only letters, digits, spaces and -_/${}. and may not \
+             start or end with /.",
+        ));
+    }
+    Ok(environment)
+}
+
 pub fn new_fields(name: &str) -> EnvironmentFields {
     EnvironmentFields {
         external_url: None,

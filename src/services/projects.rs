@@ -284,11 +284,15 @@ fn read_fields(app: &App, params: &Params, current: Option<&Project>) -> Result<
         }
         fields.monitor = monitor;
     }
-    if params.boolean("health_gate", &mut FieldErrors::default()) == Some(true)
-        && fields.monitor.is_none()
-    {
+    if fields.health_gate && fields.monitor.is_none() {
+        // Whichever of the two this request changed.
+        let field = if params.sent("health_gate") {
+            "health_gate"
+        } else {
+            "monitor"
+        };
         errors.add(
-            "health_gate",
+            field,
             "The health gate needs a monitor URL to poll after activation.",
         );
     }

@@ -4,6 +4,7 @@
 use crate::app::App;
 use crate::db::{self, deployments::NewRollback, releases::Release, servers::Server};
 use crate::deploy;
+use crate::domain::deployment::DeploymentKind;
 use crate::domain::ids::{DeploymentId, ProjectId, ReleaseId, ServerId};
 use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
@@ -12,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::notify;
 use crate::services::access::{self, Principal};
 use crate::services::deployments::DeploymentView;
+use crate::services::environments;
 use crate::services::projects;
 
 /// A release as the API shows it: the record, whether it is live, and where it is.
@@ -37,8 +39,12 @@ pub async fn list(
     params: &Params,
 ) -> Result<Vec<ReleaseView>> {
     access::project(app, who, project).await?;
-    let environment = read_environment(params)?;
-    let servers = code_servers(app, project, &environment).await?;
+    let environment = environments::read_target(params)?;
+    let servers: Vec<Server> = environment_servers(app, project, &environment)
+        .await?
+        .into_iter()
+        .filter(|s| s.receives_code_deployments)
+        .collect();
     let history = deploy::history(app, project, &environment).await?;
     Ok(history
         .releases
@@ -76,10 +82,38 @@ pub async fn rollback(
     params: &Params,
 ) -> Result<DeploymentView> {
     access::project_for(app, who, project, Scope::create(Resource::Deployments)).await?;
+    let chosen = choose(app, project, params).await?;
+    let id = take_the_slot(app, who, project, &chosen).await?;
+    let deployment = db::deployments::get_by_id(&mut &app.store, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok(DeploymentView {
+        processes: db::deployments::processes(&mut &app.store, id).await?,
+        project: projects::load(app, project).await?,
+        deployment,
+    })
+}
+
+/// A rollback's target and where it goes.
+struct Chosen {
+    environment: String,
+    /// Every server of the environment, in id order.
+    servers: Vec<Server>,
+    target: Release,
+}
+
+/// Picks the target a rollback request names (or the release live before the current one)
+/// and checks that every server of its environment holds it complete.
+async fn choose(app: &App, project: ProjectId, params: &Params) -> Result<Chosen> {
     let mut errors = FieldErrors::default();
     let release = params.integer("release", &mut errors);
     let deployment = params.integer("deployment", &mut errors);
     errors.into_result()?;
+    let field = if deployment.is_some() {
+        "deployment"
+    } else {
+        "release"
+    };
     let named = match (release, deployment) {
         (Some(_), Some(_)) => {
             return Err(Error::invalid(
@@ -96,36 +130,33 @@ pub async fn rollback(
     // A named release picks its environment; one asked for must match it.
     let environment = match (&named, params.sent("environment")) {
         (Some(target), false) => target.environment.clone(),
-        _ => read_environment(params)?,
+        _ => environments::read_target(params)?,
     };
     if let Some(target) = named.as_ref().filter(|t| t.environment != environment) {
         return Err(Error::invalid(
-            if release.is_some() {
-                "release"
-            } else {
-                "deployment"
-            },
+            field,
             format!(
                 "Release {} belongs to the {} environment, not {environment}.",
                 target.name, target.environment
             ),
         ));
     }
-    let servers = code_servers(app, project, &environment).await?;
-    if servers.is_empty() {
+    let servers = environment_servers(app, project, &environment).await?;
+    let code: Vec<Server> = servers
+        .iter()
+        .filter(|s| s.receives_code_deployments)
+        .cloned()
+        .collect();
+    if code.is_empty() {
         return Err(Error::invalid(
             "environment",
             format!("The {environment} environment has no servers that receive code."),
         ));
     }
     let history = deploy::history(app, project, &environment).await?;
-    let target = match &named {
-        Some(named) => history
-            .releases
-            .iter()
-            .find(|r| r.id == named.id)
-            .ok_or(Error::NotFound)?,
-        None => history.previous().ok_or_else(|| {
+    let target = match named {
+        Some(named) => named,
+        None => history.previous().cloned().ok_or_else(|| {
             Error::invalid(
                 "release",
                 "There is no earlier release to roll back to: none was live before the \
@@ -133,40 +164,50 @@ pub async fn rollback(
             )
         })?,
     };
-    let ids: Vec<ServerId> = servers.iter().map(|s| s.id).collect();
-    if let Some(refusal) = history.refusal(target, &ids) {
-        return Err(Error::invalid(
-            "release",
-            format!(
-                "Release {} cannot be rolled back to: {}.",
-                target.name,
-                refusal.describe(&servers)
-            ),
-        ));
+    let ids: Vec<ServerId> = code.iter().map(|s| s.id).collect();
+    if let Some(refusal) = history.refusal(&target, &ids) {
+        return Err(Error::invalid(field, refusal.message(&target, &code)));
     }
+    Ok(Chosen {
+        environment,
+        servers,
+        target,
+    })
+}
+
+/// Records the rollback with its processes, in the transaction that cancels the environment's
+/// waiting deployment and asks its running one to stop; answers the rollback's id.
+async fn take_the_slot(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    chosen: &Chosen,
+) -> Result<DeploymentId> {
+    let Chosen {
+        environment,
+        servers,
+        target,
+    } = chosen;
     // The commit's author, from the deployment that built the release.
     let built_by = match target.deployment_id {
         Some(id) => db::deployments::get_by_id(&mut &app.store, DeploymentId(id)).await?,
         None => None,
     };
     let hooks = db::hooks::list_with_servers(&mut &app.store, project).await?;
-    let environment_servers: Vec<Server> = db::servers::list(&mut &app.store, project)
-        .await?
-        .into_iter()
-        .filter(|s| s.environment == environment)
-        .collect();
-    let steps = deploy::plan::plan_rollback(&environment_servers, &hooks);
+    let steps = deploy::plan::plan_rollback(servers, &hooks);
 
     let now = Timestamp::now();
     let mut tx = app.store.begin().await?;
     let mut stored = 0;
-    for cancelled in db::deployments::cancel_waiting(&mut tx, project, &environment, now).await? {
+    for cancelled in db::deployments::cancel_waiting(&mut tx, project, environment, now).await? {
         stored +=
             notify::deployment_ended(&mut tx, &app.config.public_url(), cancelled, now).await?;
     }
     let running = db::deployments::running(&mut tx, project)
         .await?
-        .filter(|d| d.environment == environment);
+        // An environment's teardown is not interrupted; a rollback waits for it, as it waits
+        // for a deployment of another environment (one runs per project at a time).
+        .filter(|d| d.environment == *environment && d.kind != DeploymentKind::Stop);
     if let Some(running) = &running {
         db::deployments::request_cancel(&mut tx, running.id, now).await?;
     }
@@ -175,7 +216,7 @@ pub async fn rollback(
         project,
         &NewRollback {
             user_id: Some(who.user.0),
-            environment: &environment,
+            environment,
             release: target.id,
             release_name: &target.name,
             commit_branch: target.commit_branch.as_deref(),
@@ -191,7 +232,7 @@ pub async fn rollback(
         .await?
         .ok_or(Error::NotFound)?;
     // Recorded with the rollback, so that the worker finds them whenever it takes it.
-    deploy::record_plan(&mut tx, &deployment, &environment_servers, &steps).await?;
+    deploy::record_plan(&mut tx, &deployment, servers, &steps).await?;
     tx.commit().await?;
     if stored > 0 {
         app.notifier.wake();
@@ -200,11 +241,7 @@ pub async fn rollback(
         app.engine.cancel(running.id);
     }
     app.engine.wake();
-    Ok(DeploymentView {
-        processes: db::deployments::processes(&mut &app.store, id).await?,
-        project: projects::load(app, project).await?,
-        deployment,
-    })
+    Ok(id)
 }
 
 async fn named_release(app: &App, project: ProjectId, id: ReleaseId) -> Result<Release> {
@@ -225,27 +262,15 @@ async fn release_of_deployment(app: &App, project: ProjectId, id: DeploymentId) 
     release.ok_or_else(|| Error::invalid("deployment", "The selected deployment built no release."))
 }
 
-fn read_environment(params: &Params) -> Result<String> {
-    let mut errors = FieldErrors::default();
-    let environment = params
-        .string("environment", &mut errors)
-        .unwrap_or_else(|| "production".to_owned());
-    errors.into_result()?;
-    if !crate::domain::environment::is_valid_name(&environment) {
-        return Err(Error::invalid(
-            "environment",
-            "The environment may contain only letters, digits, spaces and -_/${}. and may not \
-             start or end with /.",
-        ));
-    }
-    Ok(environment)
-}
-
-/// The environment's servers that receive code, in id order.
-async fn code_servers(app: &App, project: ProjectId, environment: &str) -> Result<Vec<Server>> {
+/// The environment's servers, in id order.
+async fn environment_servers(
+    app: &App,
+    project: ProjectId,
+    environment: &str,
+) -> Result<Vec<Server>> {
     Ok(db::servers::list(&mut &app.store, project)
         .await?
         .into_iter()
-        .filter(|s| s.environment == environment && s.receives_code_deployments)
+        .filter(|s| s.environment == environment)
         .collect())
 }

@@ -66,7 +66,7 @@ impl std::fmt::Debug for Reply {
 
 /// A PostgreSQL database of its own for one test, created in the cluster that
 /// `SLIPWAY_TEST_DATABASE_URL` names.
-async fn fresh_postgres_database() -> String {
+pub async fn fresh_postgres_database() -> String {
     let base = std::env::var("SLIPWAY_TEST_DATABASE_URL").expect(
         "SLIPWAY_TEST_DATABASE_URL is not set: run scripts/test, which starts PostgreSQL for the tests",
     );

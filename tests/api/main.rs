@@ -25,3 +25,4 @@ mod rollback;
 mod servers;
 mod ssh;
 mod sshd;
+mod upgrade;

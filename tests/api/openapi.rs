@@ -38,7 +38,7 @@ async fn document_matches_the_router(backend: Backend) {
         operations,
         slipway::http::envoyer::openapi::operation_count()
     );
-    assert_eq!(operations, 48);
+    assert_eq!(operations, 50);
     let create_server = &paths["/api/projects/{projectId}/servers"]["post"];
     assert!(create_server["responses"]["403"].is_object());
     let required =

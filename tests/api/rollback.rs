@@ -340,7 +340,17 @@ async fn a_rollback_stops_the_running_deployment_and_the_waiting_one(backend: Ba
     );
     let ended = fleet.wait(switched).await;
     assert_eq!(ended["status"], "cancelled");
+    assert_eq!(
+        ended["error"],
+        "Cancelled after activation: the new release is live on the servers."
+    );
     assert_stopped(&marker);
+    let records = fleet.release_records().await;
+    assert_eq!(records[0]["name"], r4.as_str());
+    assert_eq!(
+        records[0]["state"], "failed",
+        "a release whose deployment was cut off is no target"
+    );
     for server in 0..2 {
         assert_eq!(fleet.current(server).as_deref(), Some(r1.as_str()));
     }
@@ -477,6 +487,57 @@ async fn retention_keeps_the_release_live_before(backend: Backend) {
         [&r2, &r4].map(String::as_str),
         "r2 was live before r4"
     );
+
+    // Releases Slipway has no record of (made before records were kept): the one live
+    // before is still kept.
+    execute_sql(&fleet.app, "DELETE FROM release_servers").await;
+    execute_sql(&fleet.app, "UPDATE deployments SET release_id = NULL").await;
+    execute_sql(&fleet.app, "DELETE FROM releases").await;
+    commit_page(&fleet, "five");
+    let r5 = deploy_release(&fleet).await;
+    assert_eq!(fleet.releases(0), [&r4, &r5].map(String::as_str));
+}
+
+/// A target whose directory went missing behind Slipway's back is not switched to anywhere.
+async fn a_rollback_to_a_release_deleted_by_hand_switches_nothing(backend: Backend) {
+    let fleet = Fleet::new(backend, 2, json!({})).await;
+    let r1 = deploy_release(&fleet).await;
+    commit_page(&fleet, "two");
+    let r2 = deploy_release(&fleet).await;
+    std::fs::remove_dir_all(fleet.path(1).join("releases").join(&r1)).unwrap();
+    let failed = fleet.rolled_back(json!({})).await;
+    assert_eq!(failed["status"], "error", "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("is not on this server"),
+        "{failed}"
+    );
+    for server in 0..2 {
+        assert_eq!(fleet.current(server).as_deref(), Some(r2.as_str()));
+    }
+    assert_eq!(fleet.release_records().await[0]["live"], true);
+}
+
+/// The gate failing on a project's first deployment leaves no `current` at all.
+async fn the_health_gate_on_a_first_deployment(backend: Backend) {
+    let fleet = Fleet::new(backend, 1, json!({"type": "other"})).await;
+    commit_page(&fleet, "broken");
+    let site = serve_site(fleet.path(0)).await;
+    let path = format!("/api/projects/{}", fleet.project);
+    let gate = json!({"monitor": site, "health_gate": true, "health_gate_seconds": 5});
+    assert_eq!(fleet.app.put(&path, gate).await.status, 200);
+    let bad = fleet.deploy(json!({})).await;
+    assert_eq!(
+        (&bad["status"], &bad["rolled_back"]),
+        (&json!("error"), &json!(true))
+    );
+    assert_eq!(fleet.current(0), None);
+    assert!(fleet.releases(0).is_empty());
+    // Clearing the monitor while the gate is on is refused.
+    let cleared = fleet.app.put(&path, json!({"monitor": null})).await;
+    assert_invalid(&cleared, &["monitor"]);
 }
 
 /// A restart while a rollback runs leaves every server on one release and nothing running.
@@ -570,5 +631,7 @@ on_both_databases!(
     a_rollback_stops_the_running_deployment_and_the_waiting_one,
     the_health_gate_switches_back_a_release_that_fails,
     retention_keeps_the_release_live_before,
+    a_rollback_to_a_release_deleted_by_hand_switches_nothing,
+    the_health_gate_on_a_first_deployment,
     a_restart_in_the_middle_of_a_rollback,
 );

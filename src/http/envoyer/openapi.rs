@@ -75,6 +75,9 @@ const PROJECT_FIELDS: &[Field] = &[
     ("composer_dev", Boolean, false),
     ("composer_quiet", Boolean, false),
     ("push_to_deploy", Boolean, false),
+    ("step_timeout", Integer, false),
+    ("health_gate", Boolean, false),
+    ("health_gate_seconds", Integer, false),
 ];
 const PROJECT_UPDATE: &[Field] = &[
     ("name", Text, false),
@@ -84,6 +87,9 @@ const PROJECT_UPDATE: &[Field] = &[
     ("composer", Boolean, false),
     ("composer_dev", Boolean, false),
     ("composer_quiet", Boolean, false),
+    ("step_timeout", Integer, false),
+    ("health_gate", Boolean, false),
+    ("health_gate_seconds", Integer, false),
 ];
 const SOURCE_FIELDS: &[Field] = &[
     ("provider", Text, false),
@@ -126,6 +132,11 @@ const DEPLOY_FIELDS: &[Field] = &[
     ("branch", Text, false),
     ("tag", Text, false),
     ("sha", Text, false),
+];
+const ROLLBACK_FIELDS: &[Field] = &[
+    ("release", Integer, false),
+    ("deployment", Integer, false),
+    ("environment", Text, false),
 ];
 const NOTIFICATION_FIELDS: &[Field] = &[
     ("name", Text, true),
@@ -424,6 +435,24 @@ fn routes() -> Vec<Route> {
             c("deployments:create"),
             DEPLOY_FIELDS,
             One("deployment", "deployment"),
+        ),
+        route(
+            Get,
+            "/api/projects/{projectId}/releases",
+            "List Releases",
+            "Deployments",
+            None,
+            &[],
+            List("releases", "release"),
+        ),
+        route(
+            Post,
+            "/api/projects/{projectId}/rollback",
+            "Roll Back",
+            "Deployments",
+            c("deployments:create"),
+            ROLLBACK_FIELDS,
+            One("deployment", "deployment_detail"),
         ),
         route(
             Delete,
