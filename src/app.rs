@@ -14,6 +14,7 @@ use crate::notify::Notifier;
 use crate::services::accounts::TokenCache;
 use crate::services::heartbeats::CheckIns;
 use crate::services::rate_limits::RateLimits;
+use crate::services::sessions::SignInLimits;
 
 pub struct App {
     pub config: Config,
@@ -27,6 +28,7 @@ pub struct App {
     pub notifier: Notifier,
     pub check_ins: CheckIns,
     pub rate_limits: RateLimits,
+    pub sign_ins: SignInLimits,
 }
 
 pub type AppState = Arc<App>;
@@ -58,6 +60,7 @@ impl App {
             notifier,
             check_ins: CheckIns::default(),
             rate_limits,
+            sign_ins: SignInLimits::default(),
         })
     }
 }

@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::app::App;
 use crate::config::Config;
 use crate::domain::scopes::Scopes;
-use crate::services::accounts;
+use crate::services::{accounts, sessions};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,6 +33,23 @@ pub enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Set a user's dashboard password: read from standard input, or asked for on a terminal.
+    Password {
+        /// The user's e-mail address.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        config: Config,
     },
 }
 
@@ -84,7 +101,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             app.store.close().await;
             Ok(())
         }
+        Command::User {
+            command: UserCommand::Password { email, config },
+        } => {
+            let password = read_password()?;
+            let app = App::start(config).await?;
+            let set = sessions::set_password(&app, &email, &password).await;
+            app.store.close().await;
+            set.map_err(|err| match err {
+                crate::error::Error::Invalid(errors) => anyhow::anyhow!(
+                    "{}",
+                    errors
+                        .iter()
+                        .flat_map(|(_, messages)| messages.iter().cloned())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                other => anyhow::anyhow!("{other}"),
+            })?;
+            eprintln!("the password of {email} is set");
+            Ok(())
+        }
     }
+}
+
+/// A password from standard input (its first line), or, on a terminal, typed twice unseen.
+fn read_password() -> anyhow::Result<SecretString> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        return Ok(SecretString::from(
+            line.trim_end_matches(['\r', '\n']).to_owned(),
+        ));
+    }
+    let first = rpassword::prompt_password("New password: ")?;
+    let second = rpassword::prompt_password("The same again: ")?;
+    anyhow::ensure!(first == second, "the two passwords differ");
+    Ok(SecretString::from(first))
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

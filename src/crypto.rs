@@ -284,6 +284,43 @@ pub fn verify_hmac_sha256(secret: &str, body: &[u8], signature: &str) -> bool {
     expected.as_slice().ct_eq(&given).into()
 }
 
+/// A password's Argon2id hash as a PHC string (`$argon2id$v=19$m=…`), with a random salt and
+/// the OWASP parameters.
+pub fn hash_password(password: &SecretString) -> anyhow::Result<String> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut salt = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|err| anyhow::anyhow!("salt: {err}"))?;
+    let params = argon2::Params::new(KDF_MEMORY_KIB, KDF_PASSES, KDF_LANES, None)
+        .map_err(|err| anyhow::anyhow!("argon2 parameters: {err}"))?;
+    let argon = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    Ok(argon
+        .hash_password(password.expose_secret().as_bytes(), &salt)
+        .map_err(|err| anyhow::anyhow!("argon2: {err}"))?
+        .to_string())
+}
+
+/// Whether `password` matches a hash made by [`hash_password`] (its parameters are read from
+/// the hash); a malformed hash matches nothing.
+pub fn verify_password(password: &SecretString, hash: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.expose_secret().as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// The anti-forgery token of a dashboard session: an HMAC of a fixed label under the session's
+/// cookie value, so that it needs no storage and nobody without the cookie can compute it.
+pub fn csrf_token(session: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(session.as_bytes()).expect("HMAC takes any key");
+    mac.update(b"slipway dashboard form");
+    hex::encode(mac.finalize().into_bytes())
+}
+
 /// Constant-time equality of two secrets.
 pub fn secrets_match(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;
@@ -293,6 +330,24 @@ pub fn secrets_match(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_verify_against_their_hash_only() {
+        let password = SecretString::from("correct horse".to_owned());
+        let hash = hash_password(&password).unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(!hash.contains("correct horse"));
+        assert!(verify_password(&password, &hash));
+        assert!(!verify_password(
+            &SecretString::from("wrong".to_owned()),
+            &hash
+        ));
+        assert!(!verify_password(&password, "not a hash"));
+        assert_ne!(csrf_token("a"), csrf_token("b"));
+    }
 
     #[test]
     fn vault_round_trip_and_tamper_detection() {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::app::App;
 use crate::domain::deployment::DeploymentKind;
 use crate::domain::time::Timestamp;
-use crate::services::{environments, health, heartbeats};
+use crate::services::{environments, health, heartbeats, sessions};
 
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
@@ -75,6 +75,9 @@ async fn sweep(app: Arc<App>) {
         }
         if let Err(err) = heartbeats::mark_missing(&app, Timestamp::now()).await {
             tracing::error!(error = %err, "checking heartbeats failed");
+        }
+        if let Err(err) = sessions::forget_idle(&app).await {
+            tracing::error!(error = %err, "forgetting idle dashboard sessions failed");
         }
     }
 }

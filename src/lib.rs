@@ -16,3 +16,4 @@ pub mod net;
 pub mod notify;
 pub mod services;
 pub mod ssh;
+pub mod web;

@@ -220,3 +220,56 @@ fn check_ins_answered_before_a_clean_stop_are_kept() {
     );
     stop(child);
 }
+
+/// `slipway user password` sets a password from standard input that signs in to the
+/// dashboard; it never prints the password, and refuses a short one or an unknown user.
+#[test]
+fn user_password_sets_a_dashboard_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, _) = serve(dir.path());
+    stop(child);
+    let set = |email: &str, password: &str| {
+        let mut child = slipway(dir.path())
+            .args(["user", "password", "--email", email])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(
+            child.stdin.as_mut().unwrap(),
+            format!("{password}\n").as_bytes(),
+        )
+        .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let short = set("admin@slipway.local", "short");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8 characters"));
+    let unknown = set("nobody@example.com", "long enough password");
+    assert!(!unknown.status.success());
+    let done = set("admin@slipway.local", "long enough password");
+    assert!(done.status.success(), "{done:?}");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&done.stdout),
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(!printed.contains("long enough"), "{printed}");
+
+    let (child, address) = serve(dir.path());
+    let sign_in = |password: &str| {
+        let output = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .args(["--data-urlencode", "email=admin@slipway.local"])
+            .arg("--data-urlencode")
+            .arg(format!("password={password}"))
+            .arg(format!("http://{address}/login"))
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert_eq!(sign_in("long enough password"), "303");
+    assert_eq!(sign_in("another password"), "422");
+    stop(child);
+}

@@ -28,6 +28,7 @@ pub mod outbox;
 pub mod projects;
 pub mod releases;
 pub mod servers;
+pub mod sessions;
 pub mod users;
 
 /// A value bound to a `$n` placeholder.

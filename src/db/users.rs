@@ -75,3 +75,25 @@ pub async fn find_token(db: &mut impl Db, token_hash: &str) -> Result<Option<Tok
     )
     .await
 }
+
+/// The Argon2id hash of a user's password (PHC string), if one was set.
+pub async fn password_hash(db: &mut impl Db, id: UserId) -> Result<Option<String>> {
+    let row: Option<(Option<String>,)> = db
+        .fetch_optional("SELECT password_hash FROM users WHERE id = $1", args![id])
+        .await?;
+    Ok(row.and_then(|(hash,)| hash))
+}
+
+pub async fn set_password_hash(
+    db: &mut impl Db,
+    id: UserId,
+    hash: &str,
+    now: Timestamp,
+) -> Result<()> {
+    db.execute(
+        "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1",
+        args![id, hash, now],
+    )
+    .await?;
+    Ok(())
+}

@@ -2,8 +2,9 @@
 
 pub mod auth;
 pub mod envoyer;
+pub mod events;
 pub mod gitlab;
-mod params;
+pub(crate) mod params;
 
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ pub fn router(app: AppState) -> Router {
         .merge(envoyer::token_router(app.clone()))
         .nest("/api/v4", gitlab::router(app.clone()))
         .nest("/api", envoyer::router(app.clone()))
+        .merge(crate::web::router(app.clone()))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
@@ -71,7 +73,8 @@ pub fn loggable_path(path: &str) -> String {
 
 /// Serves until SIGINT or SIGTERM, then lets requests in flight finish.
 pub async fn serve(listener: TcpListener, app: AppState) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
+    let service = router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())
         .await
 }

@@ -17,6 +17,7 @@ pub mod rate_limits;
 pub mod releases;
 pub mod seen_tokens;
 pub mod servers;
+pub mod sessions;
 
 /// Reads an id from a path segment; anything that is not a positive integer names nothing.
 pub fn parse_id(segment: &str) -> crate::error::Result<i64> {

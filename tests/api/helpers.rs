@@ -155,7 +155,8 @@ async fn serve(app: Arc<App>) -> (String, Vec<tokio::task::JoinHandle<()>>) {
     let router = slipway::http::router(app.clone());
     let worker = tokio::spawn(slipway::jobs::run(app));
     let server = tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service).await.unwrap();
     });
     (address, vec![worker, server])
 }

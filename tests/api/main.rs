@@ -26,3 +26,4 @@ mod servers;
 mod ssh;
 mod sshd;
 mod upgrade;
+mod web;

@@ -20,7 +20,6 @@ use self::input::Payload;
 use self::views::Keyed;
 use super::auth::bearer_token;
 use crate::app::AppState;
-use crate::deploy::hub::LogEvent;
 use crate::domain::ids::{
     DeploymentId, HeartbeatId, HookId, NotificationId, ProjectId, ServerId, UserId,
 };
@@ -624,49 +623,8 @@ async fn follow_deployment(
     Extension(who): Who,
     Path((p, d)): Two,
 ) -> ApiResult<Response> {
-    use axum::response::sse::{Event, KeepAlive, Sse};
-    use futures_util::StreamExt;
-    use tokio::sync::broadcast::error::RecvError;
-
-    let to_event = |event: &LogEvent| {
-        let name = match event {
-            LogEvent::Output { .. } => "output",
-            LogEvent::Process { .. } => "process",
-            LogEvent::End { .. } => "end",
-        };
-        Event::default()
-            .event(name)
-            .json_data(event)
-            .unwrap_or_else(|_| Event::default().event(name))
-    };
-    let stream = match deployments::follow(&app, &who, id(&p)?, id(&d)?).await? {
-        deployments::Follow::Ended(events) => {
-            futures_util::stream::iter(events.iter().map(to_event).collect::<Vec<_>>()).boxed()
-        }
-        deployments::Follow::Live(history, receiver) => {
-            let replay =
-                futures_util::stream::iter(history.iter().map(to_event).collect::<Vec<_>>());
-            let live = futures_util::stream::unfold(Some(receiver), move |receiver| async move {
-                let mut receiver = receiver?;
-                loop {
-                    match receiver.recv().await {
-                        Ok(event) => {
-                            let ended = matches!(event, LogEvent::End { .. });
-                            let next = (!ended).then_some(receiver);
-                            return Some((to_event(&event), next));
-                        }
-                        Err(RecvError::Lagged(_)) => continue,
-                        Err(RecvError::Closed) => return None,
-                    }
-                }
-            });
-            replay.chain(live).boxed()
-        }
-    };
-    let stream = stream.map(Ok::<_, std::convert::Infallible>);
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response())
+    let follow = deployments::follow(&app, &who, id(&p)?, id(&d)?).await?;
+    Ok(crate::http::events::deployment_events(follow))
 }
 
 async fn reset_host_key(

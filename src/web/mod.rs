@@ -1,0 +1,545 @@
+//! The dashboard: a third dialect over the same services, as server-rendered pages. Sessions
+//! are a random HttpOnly cookie; every form carries the session's anti-forgery token, and a
+//! state-changing request without it is refused with 419.
+
+mod views;
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value, json};
+
+use self::views::{ErrorPage, Layout, LoginPage, ProjectsPage};
+use crate::app::{App, AppState};
+use crate::domain::ids::{DeploymentId, ProjectId, ServerId};
+use crate::domain::validation::Params;
+use crate::error::Error;
+use crate::http::params;
+use crate::services::sessions::{self, Viewer};
+use crate::services::{self, deployments, projects, releases, servers};
+
+const COOKIE: &str = "slipway_session";
+/// Projects per page of the projects list.
+const PAGE: i64 = 50;
+
+pub fn router(app: AppState) -> Router {
+    Router::new()
+        .route("/", get(projects_page))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/projects/status", get(projects_status))
+        .route("/projects/{project}", get(project_page))
+        .route("/projects/{project}/deploy", post(deploy))
+        .route("/projects/{project}/rollback", post(roll_back))
+        .route(
+            "/projects/{project}/servers/{server}/refresh",
+            post(refresh_server),
+        )
+        .route(
+            "/projects/{project}/deployments/{deployment}",
+            get(deployment_page),
+        )
+        .route(
+            "/projects/{project}/deployments/{deployment}/events",
+            get(deployment_events),
+        )
+        .route(
+            "/projects/{project}/deployments/{deployment}/cancel",
+            post(cancel_deployment),
+        )
+        .route("/assets/app.css", get(stylesheet))
+        .route("/assets/app.js", get(script))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(app)
+}
+
+/// No script, style or frame from anywhere else; no framing of these pages.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+async fn stylesheet() -> Response {
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../../assets/app.css"),
+    )
+}
+
+async fn script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/app.js"),
+    )
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A page's failure as a page: not found (another user's project too), refused, or broken.
+pub struct PageError(Error);
+
+impl From<Error> for PageError {
+    fn from(err: Error) -> Self {
+        PageError(err)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match self.0 {
+            Error::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is nothing here, or it is not yours to see.".to_owned(),
+            ),
+            Error::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                "Your sign-in does not allow this.".to_owned(),
+            ),
+            Error::Unauthenticated => return Redirect::to("/login").into_response(),
+            Error::Invalid(errors) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "That did not work",
+                messages(&errors).join(" "),
+            ),
+            Error::Failed(message) => (StatusCode::BAD_REQUEST, "That did not work", message),
+            Error::RateLimited(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+                "Please wait a moment and try again.".to_owned(),
+            ),
+            Error::Internal(err) => {
+                tracing::error!(error = %format!("{err:#}"), "a dashboard page failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Slipway could not show this page; its log has the details.".to_owned(),
+                )
+            }
+        };
+        let page = ErrorPage {
+            layout: Layout::default(),
+            title,
+            message,
+        };
+        (status, page).into_response()
+    }
+}
+
+type PageResult = Result<Response, PageError>;
+
+fn messages(errors: &crate::domain::validation::FieldErrors) -> Vec<String> {
+    errors
+        .iter()
+        .flat_map(|(_, messages)| messages.iter().cloned())
+        .collect()
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_empty())
+}
+
+/// The signed-in person, or `Unauthenticated` (shown as a redirect to /login).
+async fn viewer(app: &App, headers: &HeaderMap) -> Result<Viewer, PageError> {
+    let cookie = session_cookie(headers).ok_or(Error::Unauthenticated)?;
+    Ok(sessions::resume(app, cookie).await?)
+}
+
+/// A state-changing request: the signed-in person and the form's fields, once its
+/// anti-forgery token matched; otherwise a 419 that changes nothing.
+async fn form(app: &App, headers: &HeaderMap, body: &Bytes) -> Result<(Viewer, Params), Response> {
+    let viewer = viewer(app, headers)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let params = params::parse_body(body).unwrap_or_default();
+    let token = params
+        .string("_token", &mut Default::default())
+        .unwrap_or_default();
+    if !crate::crypto::secrets_match(&token, &viewer.csrf) {
+        let page = ErrorPage {
+            layout: Layout::signed_in(&viewer.csrf),
+            title: "Page expired",
+            message: "This form was stale or did not come from Slipway. Reload the page and \
+                      try again."
+                .to_owned(),
+        };
+        let status = StatusCode::from_u16(419).unwrap_or(StatusCode::FORBIDDEN);
+        return Err((status, page).into_response());
+    }
+    Ok((viewer, params))
+}
+
+fn id<T: From<i64>>(segment: &str) -> Result<T, PageError> {
+    Ok(T::from(services::parse_id(segment)?))
+}
+
+// Signing in and out
+
+async fn login_page(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    if viewer(&app, &headers).await.is_ok() {
+        return Redirect::to("/").into_response();
+    }
+    LoginPage {
+        layout: Layout::default(),
+        email: String::new(),
+        email_error: None,
+        token_error: None,
+    }
+    .into_response()
+}
+
+async fn login(State(app): State<AppState>, request: Request) -> Response {
+    // Behind no proxy, the peer; unknown when served without connection info.
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip().to_string())
+        .unwrap_or_default();
+    let Ok(body) = axum::body::to_bytes(request.into_body(), 64 * 1024).await else {
+        return PageError(Error::invalid("email", "The form is too large.")).into_response();
+    };
+    let params = params::parse_body(&body).unwrap_or_default();
+    let field = |name: &str| {
+        params
+            .string(name, &mut Default::default())
+            .unwrap_or_default()
+    };
+    let (email, token) = (field("email"), field("token"));
+    let signed_in = if token.is_empty() {
+        let password = SecretString::from(field("password"));
+        sessions::sign_in_with_password(&app, &email, &password, &client).await
+    } else {
+        sessions::sign_in_with_token(&app, &token, &client).await
+    };
+    match signed_in {
+        Ok(cookie) => {
+            let secure = if app.config.public_url().starts_with("https://") {
+                "; Secure"
+            } else {
+                ""
+            };
+            let set_cookie = format!(
+                "{COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+                cookie.expose_secret(),
+                sessions::IDLE_SECONDS
+            );
+            (
+                StatusCode::SEE_OTHER,
+                [
+                    (header::LOCATION, "/".to_owned()),
+                    (header::SET_COOKIE, set_cookie),
+                ],
+            )
+                .into_response()
+        }
+        Err(Error::Invalid(errors)) => {
+            let message = Some(messages(&errors).join(" "));
+            let page = LoginPage {
+                layout: Layout::default(),
+                email,
+                email_error: if token.is_empty() {
+                    message.clone()
+                } else {
+                    None
+                },
+                token_error: if token.is_empty() { None } else { message },
+            };
+            (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
+        }
+        Err(err) => PageError(err).into_response(),
+    }
+}
+
+async fn logout(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(refused) = form(&app, &headers, &body).await {
+        return refused;
+    }
+    if let Some(cookie) = session_cookie(&headers)
+        && let Err(err) = sessions::sign_out(&app, cookie).await
+    {
+        return PageError(err).into_response();
+    }
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, "/login".to_owned()),
+            (
+                header::SET_COOKIE,
+                format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
+            ),
+        ],
+    )
+        .into_response()
+}
+
+// Pages
+
+#[derive(serde::Deserialize)]
+struct PageQuery {
+    after: Option<i64>,
+}
+
+async fn projects_page(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> PageResult {
+    let viewer = viewer(&app, &headers).await?;
+    let after = ProjectId(query.after.unwrap_or(0).max(0));
+    // One more than a page tells whether there is a next page.
+    let mut list = projects::list_page(&app, &viewer.principal, after, PAGE + 1).await?;
+    let next_page = (list.len() as i64 > PAGE).then(|| {
+        list.truncate(PAGE as usize);
+        list.last().map(|p| p.project.id.0).unwrap_or_default()
+    });
+    Ok(ProjectsPage {
+        layout: Layout::signed_in(&viewer.csrf),
+        projects: list.iter().map(views::project_row).collect(),
+        next_page,
+    }
+    .into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct StatusQuery {
+    ids: Option<String>,
+}
+
+/// The state of the listed projects, for the projects page to refresh itself.
+async fn projects_status(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<StatusQuery>,
+) -> PageResult {
+    let viewer = viewer(&app, &headers).await?;
+    let mut states = Vec::new();
+    for id in query
+        .ids
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|id| id.parse::<i64>().ok())
+        .take(PAGE as usize)
+    {
+        if let Ok(view) = projects::get(&app, &viewer.principal, ProjectId(id)).await {
+            states.push(json!({"id": id, "state": views::project_state(&view)}));
+        }
+    }
+    Ok(Json(states).into_response())
+}
+
+async fn project_page(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+) -> PageResult {
+    let viewer = viewer(&app, &headers).await?;
+    let page = render_project(&app, &viewer, id(&project)?, Vec::new()).await?;
+    Ok(page.into_response())
+}
+
+async fn render_project(
+    app: &App,
+    viewer: &Viewer,
+    project: ProjectId,
+    deploy_errors: Vec<String>,
+) -> Result<views::ProjectPage, PageError> {
+    let who = &viewer.principal;
+    let view = projects::get(app, who, project).await?;
+    let list = deployments::list(app, who, project).await?;
+    let releases = releases::list(app, who, project, &Params::default()).await?;
+    Ok(views::project_page(
+        Layout::signed_in(&viewer.csrf),
+        &view,
+        &list,
+        &releases,
+        deploy_errors,
+    ))
+}
+
+/// Shows the project page again with what went wrong, or answers the failure as a page.
+async fn project_with_errors(
+    app: &App,
+    viewer: &Viewer,
+    project: ProjectId,
+    err: Error,
+) -> Response {
+    match err {
+        Error::Invalid(errors) => {
+            match render_project(app, viewer, project, messages(&errors)).await {
+                Ok(page) => (StatusCode::UNPROCESSABLE_ENTITY, page).into_response(),
+                Err(err) => err.into_response(),
+            }
+        }
+        Error::Failed(message) => match render_project(app, viewer, project, vec![message]).await {
+            Ok(page) => (StatusCode::BAD_REQUEST, page).into_response(),
+            Err(err) => err.into_response(),
+        },
+        other => PageError(other).into_response(),
+    }
+}
+
+async fn deploy(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (viewer, params) = match form(&app, &headers, &body).await {
+        Ok(form) => form,
+        Err(refused) => return refused,
+    };
+    let Ok(project) = id::<ProjectId>(&project) else {
+        return PageError(Error::NotFound).into_response();
+    };
+    // The form names the kind of ref in `from` and the ref itself in `ref`.
+    let field = |name: &str| params.string(name, &mut Default::default());
+    let from = field("from").unwrap_or_else(|| "branch".to_owned());
+    let mut request = Map::new();
+    let target_field = match from.as_str() {
+        "tag" => "tag",
+        "sha" => "sha",
+        _ => "branch",
+    };
+    request.insert("from".into(), Value::String(from.clone()));
+    if let Some(name) = field("ref").filter(|r| !r.trim().is_empty()) {
+        request.insert(target_field.into(), Value::String(name.trim().to_owned()));
+    }
+    if let Some(environment) = field("environment") {
+        request.insert("environment".into(), Value::String(environment));
+    }
+    match deployments::create(&app, &viewer.principal, project, &Params::new(request)).await {
+        Ok(deployment) => Redirect::to(&format!(
+            "/projects/{project}/deployments/{}",
+            deployment.id
+        ))
+        .into_response(),
+        Err(err) => project_with_errors(&app, &viewer, project, err).await,
+    }
+}
+
+async fn roll_back(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (viewer, params) = match form(&app, &headers, &body).await {
+        Ok(form) => form,
+        Err(refused) => return refused,
+    };
+    let Ok(project) = id::<ProjectId>(&project) else {
+        return PageError(Error::NotFound).into_response();
+    };
+    match releases::rollback(&app, &viewer.principal, project, &params).await {
+        Ok(view) => Redirect::to(&format!(
+            "/projects/{project}/deployments/{}",
+            view.deployment.id
+        ))
+        .into_response(),
+        Err(err) => project_with_errors(&app, &viewer, project, err).await,
+    }
+}
+
+async fn refresh_server(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path((project, server)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let (viewer, _) = match form(&app, &headers, &body).await {
+        Ok(form) => form,
+        Err(refused) => return refused,
+    };
+    let (Ok(project), Ok(server)) = (id::<ProjectId>(&project), id::<ServerId>(&server)) else {
+        return PageError(Error::NotFound).into_response();
+    };
+    match servers::refresh(&app, &viewer.principal, project, server).await {
+        Ok(_) => Redirect::to(&format!("/projects/{project}")).into_response(),
+        Err(err) => project_with_errors(&app, &viewer, project, err).await,
+    }
+}
+
+async fn deployment_page(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path((project, deployment)): Path<(String, String)>,
+) -> PageResult {
+    let viewer = viewer(&app, &headers).await?;
+    let (project, deployment): (ProjectId, DeploymentId) = (id(&project)?, id(&deployment)?);
+    let view = deployments::get(&app, &viewer.principal, project, deployment).await?;
+    let outputs = deployments::output(&app, &viewer.principal, project, deployment).await?;
+    Ok(views::deployment_page(Layout::signed_in(&viewer.csrf), &view, &outputs).into_response())
+}
+
+async fn deployment_events(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path((project, deployment)): Path<(String, String)>,
+) -> PageResult {
+    let viewer = viewer(&app, &headers).await?;
+    let follow =
+        deployments::follow(&app, &viewer.principal, id(&project)?, id(&deployment)?).await?;
+    Ok(crate::http::events::deployment_events(follow))
+}
+
+async fn cancel_deployment(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path((project, deployment)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let (viewer, _) = match form(&app, &headers, &body).await {
+        Ok(form) => form,
+        Err(refused) => return refused,
+    };
+    let (Ok(project), Ok(deployment)) =
+        (id::<ProjectId>(&project), id::<DeploymentId>(&deployment))
+    else {
+        return PageError(Error::NotFound).into_response();
+    };
+    let page = format!("/projects/{project}/deployments/{deployment}");
+    match deployments::cancel(&app, &viewer.principal, project, deployment).await {
+        // A deployment that ended meanwhile shows how it ended.
+        Ok(()) | Err(Error::Failed(_)) => Redirect::to(&page).into_response(),
+        Err(err) => PageError(err).into_response(),
+    }
+}

@@ -1,0 +1,395 @@
+//! The dashboard's pages: one typed template each, filled from what the services answer.
+//! Every value is escaped by the templates; nothing here writes HTML.
+
+use askama::Template;
+use askama_web::WebTemplate;
+
+use crate::db::deployments::{Deployment, Process, ProcessOutput};
+use crate::db::releases::Release;
+use crate::domain::deployment::{DeploymentKind, ProcessStatus, ReleaseState};
+use crate::domain::time::Timestamp;
+use crate::services::deployments::DeploymentView;
+use crate::services::projects::ProjectView;
+use crate::services::releases::ReleaseView;
+
+/// What every page's frame shows: the sign-out form (with the session's anti-forgery token)
+/// and a notice.
+#[derive(Default)]
+pub struct Layout {
+    pub csrf: Option<String>,
+    pub notice: Option<String>,
+}
+
+impl Layout {
+    pub fn signed_in(csrf: &str) -> Layout {
+        Layout {
+            csrf: Some(csrf.to_owned()),
+            notice: None,
+        }
+    }
+
+    pub fn csrf_value(&self) -> &str {
+        self.csrf.as_deref().unwrap_or_default()
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub layout: Layout,
+    pub email: String,
+    pub email_error: Option<String>,
+    pub token_error: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub layout: Layout,
+    pub title: &'static str,
+    pub message: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "projects.html")]
+pub struct ProjectsPage {
+    pub layout: Layout,
+    pub projects: Vec<ProjectRow>,
+    pub next_page: Option<i64>,
+}
+
+pub struct ProjectRow {
+    pub id: i64,
+    pub name: String,
+    pub repository: String,
+    pub branch: String,
+    pub state: &'static str,
+    pub last: Option<LastDeployment>,
+    /// (region, status) of each region's latest check.
+    pub health: Vec<(String, String)>,
+    pub heartbeats_missing: bool,
+}
+
+pub struct LastDeployment {
+    pub status: String,
+    pub commit: String,
+    pub author: String,
+    pub when: String,
+    pub took: Option<String>,
+}
+
+/// A project's state as its list shows it: a deployment running, one waiting, or neither.
+pub fn project_state(view: &ProjectView) -> &'static str {
+    if view.project.running_deployments > 0 {
+        "running"
+    } else if view.project.pending_deployments > 0 {
+        "pending"
+    } else {
+        "idle"
+    }
+}
+
+pub fn project_row(view: &ProjectView) -> ProjectRow {
+    let p = &view.project;
+    let last = p
+        .last_deployment_status
+        .as_ref()
+        .map(|status| LastDeployment {
+            status: status.clone(),
+            commit: p
+                .last_deployment_hash
+                .as_deref()
+                .map(short)
+                .unwrap_or_default(),
+            author: p.last_deployment_author.clone().unwrap_or_default(),
+            when: p
+                .last_deployment_finished_at
+                .map(|at| Timestamp(at).ago(view.now))
+                .unwrap_or_default(),
+            took: match (p.last_deployment_started_at, p.last_deployment_finished_at) {
+                (Some(start), Some(end)) => Some(duration(end - start)),
+                _ => None,
+            },
+        });
+    ProjectRow {
+        id: p.id.0,
+        name: p.name.clone(),
+        repository: p.repository.clone(),
+        branch: p.branch.clone(),
+        state: project_state(view),
+        last,
+        health: p
+            .health_checks
+            .0
+            .iter()
+            .map(|c| (c.region.clone(), c.status.clone()))
+            .collect(),
+        heartbeats_missing: p.has_missing_heartbeats,
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "project.html")]
+pub struct ProjectPage {
+    pub layout: Layout,
+    pub id: i64,
+    pub name: String,
+    pub repository: String,
+    pub branch: String,
+    pub environments: Vec<String>,
+    pub deploy_errors: Vec<String>,
+    pub deployments: Vec<DeploymentRow>,
+    pub release_environment: String,
+    pub releases: Vec<ReleaseRow>,
+    pub servers: Vec<ServerRow>,
+}
+
+pub struct DeploymentRow {
+    pub id: i64,
+    pub status: String,
+    pub commit: String,
+    pub message: String,
+    pub environment: String,
+    pub when: String,
+    pub rollback: bool,
+}
+
+pub struct ReleaseRow {
+    pub id: i64,
+    pub name: String,
+    pub state: &'static str,
+    pub commit: String,
+    pub message: String,
+    /// Where it is complete, in words.
+    pub servers: String,
+    /// Offered as a rollback target.
+    pub target: bool,
+}
+
+pub struct ServerRow {
+    pub id: i64,
+    pub name: String,
+    pub address: String,
+    pub environment: String,
+    pub status: String,
+    pub status_class: &'static str,
+    pub error: Option<String>,
+    pub public_key: String,
+}
+
+/// The project page's sections; `deploy_errors` are shown beside the deploy form.
+pub fn project_page(
+    layout: Layout,
+    view: &ProjectView,
+    deployments: &[Deployment],
+    releases: &[ReleaseView],
+    deploy_errors: Vec<String>,
+) -> ProjectPage {
+    let p = &view.project;
+    let mut environments: Vec<String> =
+        view.servers.iter().map(|s| s.environment.clone()).collect();
+    environments.sort();
+    environments.dedup();
+    if let Some(at) = environments.iter().position(|e| e == "production") {
+        let production = environments.remove(at);
+        environments.insert(0, production);
+    }
+    ProjectPage {
+        layout,
+        id: p.id.0,
+        name: p.name.clone(),
+        repository: p.repository.clone(),
+        branch: p.branch.clone(),
+        environments,
+        deploy_errors,
+        deployments: deployments
+            .iter()
+            .take(20)
+            .map(|d| DeploymentRow {
+                id: d.id.0,
+                status: d.status.to_string(),
+                commit: d.commit_hash.as_deref().map(short).unwrap_or_default(),
+                message: d.commit_message.clone().unwrap_or_default(),
+                environment: d.environment.clone(),
+                when: d.created_at.ago(view.now),
+                rollback: d.kind == DeploymentKind::Rollback,
+            })
+            .collect(),
+        release_environment: "production".to_owned(),
+        releases: releases.iter().map(release_row).collect(),
+        servers: view
+            .servers
+            .iter()
+            .map(|s| ServerRow {
+                id: s.id.0,
+                name: s.name.clone(),
+                address: format!("{}@{}:{}", s.connect_as, s.host, s.port),
+                environment: s.environment.clone(),
+                status: s.connection_status.clone(),
+                status_class: match s.connection_status.as_str() {
+                    "successful" => "finished",
+                    "failed" => "error",
+                    _ => "unknown",
+                },
+                error: s.connection_error.clone(),
+                public_key: s.public_key.trim().to_owned(),
+            })
+            .collect(),
+    }
+}
+
+fn release_row(view: &ReleaseView) -> ReleaseRow {
+    let r: &Release = &view.release;
+    let complete = view.servers.iter().filter(|s| s.present).count();
+    ReleaseRow {
+        id: r.id.0,
+        name: r.name.clone(),
+        state: r.state.as_str(),
+        commit: r.commit_hash.as_deref().map(short).unwrap_or_default(),
+        message: r.commit_message.clone().unwrap_or_default(),
+        servers: format!("complete on {complete} of {}", view.servers.len()),
+        target: r.state == ReleaseState::Ready
+            && !view.live
+            && !view.servers.is_empty()
+            && complete == view.servers.len(),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "deployment.html")]
+pub struct DeploymentPage {
+    pub layout: Layout,
+    pub id: i64,
+    pub project_id: i64,
+    pub project_name: String,
+    pub rollback: bool,
+    pub status: String,
+    pub open: bool,
+    pub commit: String,
+    pub message: String,
+    pub author: Option<String>,
+    pub environment: String,
+    pub error: Option<String>,
+    /// The column heads: each server's name, and "Slipway" for steps it runs itself.
+    pub servers: Vec<String>,
+    pub steps: Vec<StepRow>,
+    pub outputs: Vec<OutputBlock>,
+}
+
+pub struct StepRow {
+    pub name: String,
+    pub cells: Vec<Option<Cell>>,
+}
+
+pub struct Cell {
+    pub process: i64,
+    pub status: &'static str,
+    pub took: Option<String>,
+}
+
+pub struct OutputBlock {
+    pub id: i64,
+    pub name: String,
+    pub server: Option<String>,
+    pub status: &'static str,
+    pub text: String,
+    /// Failed steps are shown open.
+    pub open: bool,
+}
+
+/// The grid of step × server, and every process's output.
+pub fn deployment_page(
+    layout: Layout,
+    view: &DeploymentView,
+    outputs: &[ProcessOutput],
+) -> DeploymentPage {
+    let d = &view.deployment;
+    let column = |p: &Process| {
+        p.server_name
+            .clone()
+            .unwrap_or_else(|| "Slipway".to_owned())
+    };
+    let mut servers: Vec<String> = Vec::new();
+    for process in &view.processes {
+        let name = column(process);
+        if !servers.contains(&name) {
+            servers.push(name);
+        }
+    }
+    let mut steps: Vec<(i64, StepRow)> = Vec::new();
+    for process in &view.processes {
+        let at = servers
+            .iter()
+            .position(|s| *s == column(process))
+            .unwrap_or(0);
+        if steps
+            .last()
+            .is_none_or(|(sequence, _)| *sequence != process.sequence)
+        {
+            steps.push((
+                process.sequence,
+                StepRow {
+                    name: process.name.clone(),
+                    cells: servers.iter().map(|_| None).collect(),
+                },
+            ));
+        }
+        if let Some((_, row)) = steps.last_mut() {
+            row.cells.resize_with(servers.len(), || None);
+            row.cells[at] = Some(Cell {
+                process: process.id,
+                status: process.status.as_str(),
+                took: match (process.started_at, process.finished_at) {
+                    (Some(start), Some(end)) => Some(duration(end - start)),
+                    _ => None,
+                },
+            });
+        }
+    }
+    for (_, row) in &mut steps {
+        row.cells.resize_with(servers.len(), || None);
+    }
+    DeploymentPage {
+        layout,
+        id: d.id.0,
+        project_id: d.project_id.0,
+        project_name: view.project.project.name.clone(),
+        rollback: d.kind == DeploymentKind::Rollback,
+        status: d.status.to_string(),
+        open: d.status.is_open(),
+        commit: d.commit_hash.as_deref().map(short).unwrap_or_default(),
+        message: d.commit_message.clone().unwrap_or_default(),
+        author: d.commit_author.clone(),
+        environment: d.environment.clone(),
+        error: d.error.clone(),
+        servers,
+        steps: steps.into_iter().map(|(_, row)| row).collect(),
+        outputs: outputs
+            .iter()
+            .map(|o| OutputBlock {
+                id: o.id,
+                name: o.name.clone(),
+                server: o.server_name.clone(),
+                status: o.status.as_str(),
+                text: o.output.clone(),
+                open: o.status == ProcessStatus::Error,
+            })
+            .collect(),
+    }
+}
+
+fn short(hash: &str) -> String {
+    hash.get(..7).unwrap_or(hash).to_owned()
+}
+
+/// A duration given in microseconds, as a person reads it.
+fn duration(micros: i64) -> String {
+    let seconds = micros.max(0) as f64 / 1e6;
+    if seconds < 10.0 {
+        format!("{seconds:.1} s")
+    } else if seconds < 120.0 {
+        format!("{seconds:.0} s")
+    } else {
+        format!("{:.0} min", seconds / 60.0)
+    }
+}

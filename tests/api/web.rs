@@ -1,0 +1,300 @@
+//! The dashboard over HTTP: signing in, sessions, anti-forgery tokens, access and escaping.
+
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
+use secrecy::SecretString;
+use serde_json::json;
+use slipway::services::sessions;
+
+use crate::helpers::*;
+
+/// A browser-like client that does not follow redirects, so that they can be checked.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Signs in with a form; answers the response.
+async fn sign_in(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
+    browser()
+        .post(format!("{}/login", app.address))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The session cookie a successful sign-in set (`slipway_session=…`).
+fn session_of(response: &reqwest::Response) -> String {
+    let set = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    set.split(';').next().unwrap().to_owned()
+}
+
+async fn page(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
+    let response = browser()
+        .get(format!("{}{path}", app.address))
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+/// The anti-forgery token in a page's forms.
+fn csrf_in(html: &str) -> String {
+    let marker = "name=\"_token\" value=\"";
+    let start = html.find(marker).expect("a form with a token") + marker.len();
+    html[start..start + 64].to_owned()
+}
+
+async fn post_form(
+    app: &TestApp,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    browser()
+        .post(format!("{}{path}", app.address))
+        .header("Cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn signing_in_with_a_token_or_a_password(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let project = app.project("Shop").await;
+
+    // Not signed in: to the sign-in page.
+    let (status, _) = page(&app, "", "/").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let login = browser()
+        .get(format!("{}/login", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    assert_eq!(
+        login.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap(),
+        "default-src 'self'; frame-ancestors 'none'; form-action 'self'"
+    );
+    assert!(
+        login
+            .text()
+            .await
+            .unwrap()
+            .contains("<label for=\"password\">")
+    );
+
+    // The printed token signs in.
+    let response = sign_in(&app, &[("token", &app.token)]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[LOCATION], "/");
+    let set = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Secure"] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    let cookie = session_of(&response);
+    assert!(cookie.starts_with("slipway_session=sls_"), "{cookie}");
+    let (status, html) = page(&app, &cookie, "/").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(&format!("href=\"/projects/{project}\">Shop</a>")),
+        "{html}"
+    );
+    // Only the cookie's hash is stored.
+    let value = cookie.split_once('=').unwrap().1;
+    assert_eq!(
+        count_rows(
+            &app,
+            "web_sessions",
+            &format!("id_hash = '{}'", slipway::crypto::token_hash(value))
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count_rows(&app, "web_sessions", &format!("id_hash = '{value}'")).await,
+        0
+    );
+
+    // A password, set as `slipway user password` sets it.
+    sessions::set_password(
+        &app.app,
+        "admin@slipway.local",
+        &SecretString::from("correct horse battery".to_owned()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        count_rows(&app, "users", "password_hash LIKE '$argon2id$%'").await,
+        1
+    );
+    assert_eq!(
+        count_rows(&app, "users", "password_hash LIKE '%correct%'").await,
+        0
+    );
+    let wrong = sign_in(
+        &app,
+        &[
+            ("email", "admin@slipway.local"),
+            ("password", "wrong horse"),
+        ],
+    )
+    .await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.headers().get(SET_COOKIE).is_none());
+    let text = wrong.text().await.unwrap();
+    assert!(
+        text.contains("These credentials do not match our records."),
+        "{text}"
+    );
+    assert!(
+        text.contains("value=\"admin@slipway.local\""),
+        "the address is kept"
+    );
+    let unknown = sign_in(
+        &app,
+        &[("email", "nobody@example.com"), ("password", "whatever1")],
+    )
+    .await;
+    assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let right = sign_in(
+        &app,
+        &[
+            ("email", "ADMIN@slipway.local"),
+            ("password", "correct horse battery"),
+        ],
+    )
+    .await;
+    assert_eq!(right.status(), StatusCode::SEE_OTHER);
+    let second = session_of(&right);
+    assert_eq!(page(&app, &second, "/").await.0, 200);
+
+    // Signing out ends that session only.
+    let (_, html) = page(&app, &second, "/").await;
+    let out = post_form(&app, &second, "/logout", &[("_token", &csrf_in(&html))]).await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(page(&app, &second, "/").await.0, StatusCode::SEE_OTHER);
+    assert_eq!(page(&app, &cookie, "/").await.0, 200);
+
+    // A session idle for 12 hours is over.
+    execute_sql(
+        &app,
+        "UPDATE web_sessions SET last_seen_at = last_seen_at - 43300000000",
+    )
+    .await;
+    assert_eq!(page(&app, &cookie, "/").await.0, StatusCode::SEE_OTHER);
+}
+
+async fn sign_in_attempts_are_limited(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut last = StatusCode::OK;
+    let mut text = String::new();
+    for _ in 0..12 {
+        let response = sign_in(
+            &app,
+            &[("email", "admin@slipway.local"), ("password", "guess")],
+        )
+        .await;
+        last = response.status();
+        text = response.text().await.unwrap();
+    }
+    assert_eq!(last, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text.contains("Too many sign-in attempts"), "{text}");
+}
+
+async fn forms_without_the_session_token_change_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let project = app.project("Shop").await;
+    app.server(project, "web-1").await;
+    let cookie = session_of(&sign_in(&app, &[("token", &app.token)]).await);
+    let path = format!("/projects/{project}/deploy");
+    for form in [
+        vec![("ref", "main")],
+        vec![("ref", "main"), ("_token", "0123")],
+    ] {
+        let refused = post_form(&app, &cookie, &path, &form).await;
+        assert_eq!(refused.status().as_u16(), 419);
+    }
+    assert_eq!(count_rows(&app, "deployments", "TRUE").await, 0);
+    let refused = post_form(&app, &cookie, "/logout", &[]).await;
+    assert_eq!(refused.status().as_u16(), 419);
+    assert_eq!(page(&app, &cookie, "/").await.0, 200, "still signed in");
+
+    // With the token, the same form deploys; a bad ref is shown beside the form.
+    let (_, html) = page(&app, &cookie, &format!("/projects/{project}")).await;
+    let token = csrf_in(&html);
+    let bad = post_form(
+        &app,
+        &cookie,
+        &path,
+        &[("_token", &token), ("ref", "main;rm -rf /")],
+    )
+    .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        bad.text()
+            .await
+            .unwrap()
+            .contains("The branch must be a valid git branch name.")
+    );
+    let queued = post_form(&app, &cookie, &path, &[("_token", &token), ("ref", "main")]).await;
+    assert_eq!(queued.status(), StatusCode::SEE_OTHER);
+    assert!(
+        queued.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with(&format!("/projects/{project}/deployments/"))
+    );
+    assert_eq!(count_rows(&app, "deployments", "TRUE").await, 1);
+}
+
+async fn pages_show_only_what_is_yours_and_escape_everything(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let reply = app
+        .post(
+            "/api/projects",
+            json!({"name": "<script>alert(1)</script>", "provider": "github", "repository": "acme/site"}),
+        )
+        .await;
+    let project = reply.body["project"]["id"].as_i64().unwrap();
+    let cookie = session_of(&sign_in(&app, &[("token", &app.token)]).await);
+    for path in ["/".to_owned(), format!("/projects/{project}")] {
+        let (status, html) = page(&app, &cookie, &path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+            "{html}"
+        );
+        assert!(!html.contains("<script>alert"), "{html}");
+    }
+
+    let stranger = app.token_for("stranger@example.com", "*").await;
+    let theirs = session_of(&sign_in(&app, &[("token", &stranger)]).await);
+    for path in [
+        format!("/projects/{project}"),
+        format!("/projects/{project}/deployments/1"),
+        "/projects/99999".to_owned(),
+        "/projects/abc".to_owned(),
+    ] {
+        let (status, html) = page(&app, &theirs, &path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(html.contains("<h1>Not found</h1>"), "{html}");
+    }
+    let (_, html) = page(&app, &theirs, "/").await;
+    assert!(
+        !html.contains("alert"),
+        "another user's project is not listed"
+    );
+}
+
+on_both_databases!(
+    signing_in_with_a_token_or_a_password,
+    sign_in_attempts_are_limited,
+    forms_without_the_session_token_change_nothing,
+    pages_show_only_what_is_yours_and_escape_everything,
+);
