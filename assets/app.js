@@ -1,24 +1,51 @@
 // Slipway's dashboard: live updates without reloading. No framework; served from the binary.
 "use strict";
 
-// Deployment page: follow the event stream, updating each process's status and output.
+// Deployment page: follow the event stream, updating each process's status and output. A
+// process the page does not show yet (the plan is recorded once the deployment starts) brings
+// the grid and the outputs in from the server, without reloading the page.
 function followDeployment(root) {
   const source = new EventSource(root.dataset.events);
   const output = (id) => document.getElementById("output-" + id);
-  source.addEventListener("output", (e) => {
+  let refreshing = null;
+  const refresh = () => {
+    if (refreshing) { return refreshing; }
+    refreshing = fetch(window.location.href, { credentials: "same-origin" })
+      .then((response) => response.text())
+      .then((html) => {
+        const page = new DOMParser().parseFromString(html, "text/html");
+        for (const id of ["summary", "grid", "outputs"]) {
+          const fresh = page.getElementById(id);
+          const here = document.getElementById(id);
+          if (fresh && here) { here.replaceWith(fresh); }
+        }
+      })
+      .finally(() => { refreshing = null; });
+    return refreshing;
+  };
+  source.addEventListener("output", async (e) => {
     const event = JSON.parse(e.data);
-    const pre = output(event.process_id);
-    if (pre) { pre.textContent += event.text; }
+    if (!output(event.process_id)) { await refresh(); return; }
+    output(event.process_id).textContent += event.text;
   });
-  source.addEventListener("process", (e) => {
+  source.addEventListener("process", async (e) => {
     const event = JSON.parse(e.data);
-    for (const cell of document.querySelectorAll('[data-process="' + event.process_id + '"]')) {
+    let cells = document.querySelectorAll('[data-process="' + event.process_id + '"]');
+    if (cells.length === 0) {
+      await refresh();
+      cells = document.querySelectorAll('[data-process="' + event.process_id + '"]');
+    }
+    for (const cell of cells) {
       cell.textContent = event.status;
       cell.className = "badge status-" + event.status;
+      cell.dataset.status = event.status;
     }
   });
-  source.addEventListener("end", (e) => {
+  source.addEventListener("end", async (e) => {
     const event = JSON.parse(e.data);
+    source.close();
+    // The final record: every step's status and duration, and the whole output.
+    await refresh();
     const status = document.getElementById("deployment-status");
     if (status) {
       status.textContent = event.status;
@@ -26,9 +53,6 @@ function followDeployment(root) {
     }
     const cancel = document.getElementById("cancel-form");
     if (cancel) { cancel.remove(); }
-    source.close();
-    // The durations and final outputs come from the record.
-    if (root.dataset.started === "live") { window.location.reload(); }
   });
 }
 

@@ -3,7 +3,9 @@
 mod helpers;
 
 mod auth;
+mod browser;
 mod collaborators;
+mod dashboard;
 mod delivery;
 mod deploy;
 mod deployments;
