@@ -16,7 +16,10 @@ use axum::{Json, Router};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 
-use self::views::{ErrorPage, Layout, LoginPage, ProjectsPage};
+use self::views::{
+    ErrorPage, FormErrors, FormValues, Layout, LoginPage, NewProjectPage, ProjectForms,
+    ProjectsPage,
+};
 use crate::app::{App, AppState};
 use crate::domain::ids::{DeploymentId, ProjectId, ServerId};
 use crate::domain::validation::Params;
@@ -34,7 +37,10 @@ pub fn router(app: AppState) -> Router {
         .route("/", get(projects_page))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
+        .route("/projects", post(create_project))
+        .route("/projects/new", get(new_project_page))
         .route("/projects/status", get(projects_status))
+        .route("/projects/{project}/servers", post(add_server))
         .route("/projects/{project}", get(project_page))
         .route("/projects/{project}/deploy", post(deploy))
         .route("/projects/{project}/rollback", post(roll_back))
@@ -313,6 +319,78 @@ async fn logout(State(app): State<AppState>, headers: HeaderMap, body: Bytes) ->
 
 // Pages
 
+async fn new_project_page(State(app): State<AppState>, headers: HeaderMap) -> PageResult {
+    let viewer = viewer(&app, &headers).await?;
+    let defaults = FormValues(vec![
+        ("provider".into(), "github".into()),
+        ("branch".into(), "main".into()),
+        ("type".into(), "laravel-5".into()),
+    ]);
+    Ok(NewProjectPage::new(
+        Layout::signed_in(&viewer.csrf),
+        defaults,
+        FormErrors::default(),
+    )
+    .into_response())
+}
+
+/// The fields of a form as sent, without its anti-forgery token.
+fn sent_values(body: &Bytes) -> FormValues {
+    let pairs = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).unwrap_or_default();
+    FormValues(
+        pairs
+            .into_iter()
+            .filter(|(name, _)| name != "_token")
+            .collect(),
+    )
+}
+
+async fn create_project(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (viewer, params) = match form(&app, &headers, &body).await {
+        Ok(form) => form,
+        Err(refused) => return refused,
+    };
+    match projects::create(&app, &viewer.principal, &params).await {
+        Ok(view) => Redirect::to(&format!("/projects/{}", view.project.id)).into_response(),
+        Err(Error::Invalid(errors)) => {
+            let page = NewProjectPage::new(
+                Layout::signed_in(&viewer.csrf),
+                sent_values(&body),
+                FormErrors::from(&errors),
+            );
+            (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
+        }
+        Err(err) => PageError(err).into_response(),
+    }
+}
+
+async fn add_server(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (viewer, params) = match form(&app, &headers, &body).await {
+        Ok(form) => form,
+        Err(refused) => return refused,
+    };
+    let Ok(project) = id::<ProjectId>(&project) else {
+        return PageError(Error::NotFound).into_response();
+    };
+    match servers::create(&app, &viewer.principal, project, &params).await {
+        Ok(_) => Redirect::to(&format!("/projects/{project}")).into_response(),
+        Err(err) => {
+            let sent = sent_values(&body);
+            project_with_errors(&app, &viewer, project, err, |problems| ProjectForms {
+                server_form: sent,
+                server_errors: problems,
+                ..ProjectForms::default()
+            })
+            .await
+        }
+    }
+}
+
 #[derive(serde::Deserialize)]
 struct PageQuery {
     after: Option<i64>,
@@ -372,7 +450,7 @@ async fn project_page(
     Path(project): Path<String>,
 ) -> PageResult {
     let viewer = viewer(&app, &headers).await?;
-    let page = render_project(&app, &viewer, id(&project)?, Vec::new()).await?;
+    let page = render_project(&app, &viewer, id(&project)?, ProjectForms::default()).await?;
     Ok(page.into_response())
 }
 
@@ -380,7 +458,7 @@ async fn render_project(
     app: &App,
     viewer: &Viewer,
     project: ProjectId,
-    deploy_errors: Vec<String>,
+    forms: ProjectForms,
 ) -> Result<views::ProjectPage, PageError> {
     let who = &viewer.principal;
     let view = projects::get(app, who, project).await?;
@@ -391,29 +469,35 @@ async fn render_project(
         &view,
         &list,
         &releases,
-        deploy_errors,
+        forms,
     ))
 }
 
-/// Shows the project page again with what went wrong, or answers the failure as a page.
+/// Shows the project page again with what went wrong beside the form that caused it, or
+/// answers the failure as a page.
 async fn project_with_errors(
     app: &App,
     viewer: &Viewer,
     project: ProjectId,
     err: Error,
+    forms: impl FnOnce(Vec<String>) -> ProjectForms,
 ) -> Response {
-    match err {
-        Error::Invalid(errors) => {
-            match render_project(app, viewer, project, messages(&errors)).await {
-                Ok(page) => (StatusCode::UNPROCESSABLE_ENTITY, page).into_response(),
-                Err(err) => err.into_response(),
-            }
-        }
-        Error::Failed(message) => match render_project(app, viewer, project, vec![message]).await {
-            Ok(page) => (StatusCode::BAD_REQUEST, page).into_response(),
-            Err(err) => err.into_response(),
-        },
-        other => PageError(other).into_response(),
+    let (status, problems) = match err {
+        Error::Invalid(errors) => (StatusCode::UNPROCESSABLE_ENTITY, messages(&errors)),
+        Error::Failed(message) => (StatusCode::BAD_REQUEST, vec![message]),
+        other => return PageError(other).into_response(),
+    };
+    match render_project(app, viewer, project, forms(problems)).await {
+        Ok(page) => (status, page).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// Errors of the deploy form (and of the buttons that have no form fields of their own).
+fn beside_deploy(problems: Vec<String>) -> ProjectForms {
+    ProjectForms {
+        deploy_errors: problems,
+        ..ProjectForms::default()
     }
 }
 
@@ -452,7 +536,7 @@ async fn deploy(
             deployment.id
         ))
         .into_response(),
-        Err(err) => project_with_errors(&app, &viewer, project, err).await,
+        Err(err) => project_with_errors(&app, &viewer, project, err, beside_deploy).await,
     }
 }
 
@@ -475,7 +559,7 @@ async fn roll_back(
             view.deployment.id
         ))
         .into_response(),
-        Err(err) => project_with_errors(&app, &viewer, project, err).await,
+        Err(err) => project_with_errors(&app, &viewer, project, err, beside_deploy).await,
     }
 }
 
@@ -494,7 +578,7 @@ async fn refresh_server(
     };
     match servers::refresh(&app, &viewer.principal, project, server).await {
         Ok(_) => Redirect::to(&format!("/projects/{project}")).into_response(),
-        Err(err) => project_with_errors(&app, &viewer, project, err).await,
+        Err(err) => project_with_errors(&app, &viewer, project, err, beside_deploy).await,
     }
 }
 

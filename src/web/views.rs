@@ -33,6 +33,68 @@ impl Layout {
     }
 }
 
+/// What a form was sent with, to show it again beside its errors.
+#[derive(Default)]
+pub struct FormValues(pub Vec<(String, String)>);
+
+impl FormValues {
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(field, _)| field == name)
+            .map_or("", |(_, value)| value.as_str())
+    }
+}
+
+/// A form's errors by field, as the services name the fields.
+#[derive(Default)]
+pub struct FormErrors(pub Vec<(String, String)>);
+
+impl FormErrors {
+    pub fn from(errors: &crate::domain::validation::FieldErrors) -> FormErrors {
+        FormErrors(
+            errors
+                .iter()
+                .flat_map(|(field, messages)| {
+                    messages.iter().map(move |m| (field.to_owned(), m.clone()))
+                })
+                .collect(),
+        )
+    }
+
+    pub fn for_field(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(field, _)| field == name)
+            .map(|(_, message)| message.as_str())
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "new_project.html")]
+pub struct NewProjectPage {
+    pub layout: Layout,
+    pub values: FormValues,
+    pub errors: FormErrors,
+    pub providers: Vec<&'static str>,
+    pub types: &'static [&'static str],
+}
+
+impl NewProjectPage {
+    pub fn new(layout: Layout, values: FormValues, errors: FormErrors) -> NewProjectPage {
+        NewProjectPage {
+            layout,
+            values,
+            errors,
+            providers: crate::domain::catalog::Provider::ALL
+                .iter()
+                .map(|p| p.as_str())
+                .collect(),
+            types: crate::domain::catalog::PROJECT_TYPES,
+        }
+    }
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "login.html")]
 pub struct LoginPage {
@@ -142,6 +204,9 @@ pub struct ProjectPage {
     pub release_environment: String,
     pub releases: Vec<ReleaseRow>,
     pub servers: Vec<ServerRow>,
+    pub server_form: FormValues,
+    pub server_errors: Vec<String>,
+    pub php_versions: &'static [&'static str],
 }
 
 pub struct DeploymentRow {
@@ -177,13 +242,21 @@ pub struct ServerRow {
     pub public_key: String,
 }
 
-/// The project page's sections; `deploy_errors` are shown beside the deploy form.
+/// What went wrong in one of the project page's forms, shown beside it.
+#[derive(Default)]
+pub struct ProjectForms {
+    pub deploy_errors: Vec<String>,
+    pub server_form: FormValues,
+    pub server_errors: Vec<String>,
+}
+
+/// The project page's sections.
 pub fn project_page(
     layout: Layout,
     view: &ProjectView,
     deployments: &[Deployment],
     releases: &[ReleaseView],
-    deploy_errors: Vec<String>,
+    forms: ProjectForms,
 ) -> ProjectPage {
     let p = &view.project;
     let mut environments: Vec<String> =
@@ -201,7 +274,18 @@ pub fn project_page(
         repository: p.repository.clone(),
         branch: p.branch.clone(),
         environments,
-        deploy_errors,
+        deploy_errors: forms.deploy_errors,
+        server_form: if forms.server_form.0.is_empty() {
+            FormValues(vec![
+                ("port".into(), "22".into()),
+                ("php_version".into(), "php83".into()),
+                ("environment".into(), "production".into()),
+            ])
+        } else {
+            forms.server_form
+        },
+        server_errors: forms.server_errors,
+        php_versions: crate::domain::catalog::PHP_VERSIONS,
         deployments: deployments
             .iter()
             .take(20)

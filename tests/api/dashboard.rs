@@ -30,6 +30,35 @@ async fn deploy_watch_cancel_and_roll_back_in_a_browser(backend: Backend) {
         .await;
     browser.screenshot("projects").await;
 
+    // A project and a server created from the browser; a mistake is shown beside its field.
+    browser.click("#new-project").await;
+    browser.click("#create-project").await;
+    let form = browser.text("main form").await;
+    assert!(
+        form.contains("The name field is required."),
+        "the error stands beside the form: {form}"
+    );
+    browser.type_into("#name", "Docs").await;
+    browser
+        .run("document.getElementById('provider').value = 'custom'; return null;")
+        .await;
+    browser.type_into("#repository", &fleet.repo.url()).await;
+    browser.click("#create-project").await;
+    browser.type_into("#server-name", "docs-1").await;
+    browser.type_into("#server-user", "forge").await;
+    browser.type_into("#server-host", "192.0.2.10").await;
+    browser.type_into("#server-path", "/srv/docs").await;
+    browser.click("#add-server").await;
+    browser.find("[id^=\"key-\"]").await;
+    assert!(
+        browser
+            .text("[id^=\"key-\"]")
+            .await
+            .starts_with("ssh-ed25519 ")
+    );
+    browser.screenshot("project-new").await;
+    browser.goto(&format!("{base}/")).await;
+
     // Deploy from the project page, and watch it finish on the deployment page.
     browser
         .click(&format!("tr[data-project=\"{}\"] a", fleet.project))
