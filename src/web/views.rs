@@ -477,3 +477,145 @@ fn duration(micros: i64) -> String {
         format!("{:.0} min", seconds / 60.0)
     }
 }
+
+#[derive(Template, WebTemplate)]
+#[template(path = "settings.html")]
+pub struct SettingsPage {
+    pub layout: Layout,
+    pub errors: Vec<String>,
+    pub id: i64,
+    pub name: String,
+    pub branch: String,
+    pub retain: i64,
+    pub step_timeout: i64,
+    pub monitor: String,
+    pub health_gate: bool,
+    pub health_gate_seconds: i64,
+    pub hooks: Vec<HookRow>,
+    pub actions: Vec<(i64, &'static str)>,
+    pub heartbeats: Vec<HeartbeatRow>,
+    pub intervals: &'static [i64],
+    pub channels: Vec<ChannelRow>,
+    pub channel_types: Vec<&'static str>,
+    pub collaborators: Vec<crate::db::collaborators::Collaborator>,
+    pub environments: Vec<EnvironmentRow>,
+    /// The `.env` contents, once shown with the right key (never stored by the page).
+    pub env_contents: String,
+}
+
+pub struct HookRow {
+    pub id: i64,
+    pub name: String,
+    pub when: String,
+    pub run_as: String,
+}
+
+pub struct HeartbeatRow {
+    pub id: i64,
+    pub name: String,
+    pub interval: i64,
+    pub status: String,
+    pub url: String,
+}
+
+pub struct ChannelRow {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub active: bool,
+    pub last_error: Option<String>,
+}
+
+pub struct EnvironmentRow {
+    pub id: i64,
+    pub name: String,
+    pub state: String,
+}
+
+/// Everything the settings page lists.
+pub struct Settings<'a> {
+    pub view: &'a ProjectView,
+    pub hooks: &'a [crate::db::hooks::HookView],
+    pub heartbeats: &'a [crate::services::heartbeats::HeartbeatView],
+    pub channels: &'a [crate::services::notifications::NotificationView],
+    pub collaborators: Vec<crate::db::collaborators::Collaborator>,
+    pub environments: &'a [crate::db::environments::Environment],
+    pub public_url: String,
+}
+
+pub fn settings_page(
+    layout: Layout,
+    settings: Settings<'_>,
+    errors: Vec<String>,
+    env_contents: String,
+) -> SettingsPage {
+    use crate::domain::catalog::{ACTIONS, HEARTBEAT_INTERVALS, NotificationType, action};
+    use secrecy::ExposeSecret;
+    let p = &settings.view.project;
+    SettingsPage {
+        layout,
+        errors,
+        id: p.id.0,
+        name: p.name.clone(),
+        branch: p.branch.clone(),
+        retain: p.retain_deployments,
+        step_timeout: p.step_timeout_seconds,
+        monitor: p.monitor.clone().unwrap_or_default(),
+        health_gate: p.health_gate,
+        health_gate_seconds: p.health_gate_seconds,
+        hooks: settings
+            .hooks
+            .iter()
+            .map(|h| HookRow {
+                id: h.hook.id.0,
+                name: h.hook.name.clone(),
+                when: format!(
+                    "{} {}",
+                    h.hook.timing,
+                    action(h.hook.action_id).map_or("?", |a| a.name)
+                ),
+                run_as: h.hook.run_as.clone(),
+            })
+            .collect(),
+        actions: ACTIONS.iter().map(|a| (a.id, a.name)).collect(),
+        heartbeats: settings
+            .heartbeats
+            .iter()
+            .map(|h| HeartbeatRow {
+                id: h.heartbeat.id.0,
+                name: h.heartbeat.name.clone(),
+                interval: h.heartbeat.interval_minutes,
+                status: h.heartbeat.status.clone(),
+                url: format!(
+                    "{}/heartbeat/{}",
+                    settings.public_url,
+                    h.token.expose_secret()
+                ),
+            })
+            .collect(),
+        intervals: HEARTBEAT_INTERVALS,
+        channels: settings
+            .channels
+            .iter()
+            .map(|c| ChannelRow {
+                id: c.notification.id.0,
+                name: c.notification.name.clone(),
+                kind: c.notification.notification_type.clone(),
+                active: c.notification.active,
+                last_error: c.notification.last_error.clone(),
+            })
+            .collect(),
+        channel_types: NotificationType::ALL.iter().map(|t| t.as_str()).collect(),
+        collaborators: settings.collaborators,
+        environments: settings
+            .environments
+            .iter()
+            .map(|e| EnvironmentRow {
+                id: e.id.0,
+                name: e.name.clone(),
+                state: e.state.clone(),
+            })
+            .collect(),
+        env_contents,
+    }
+}

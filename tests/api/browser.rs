@@ -96,16 +96,52 @@ impl Browser {
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        match self.try_call(method, path, body).await {
+            Ok(value) => value,
+            Err(reply) => panic!("WebDriver {path}: {reply}"),
+        }
+    }
+
+    /// A command, or the driver's error reply.
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> Result<Value, Value> {
         let mut request = self.http.request(method, format!("{}{path}", self.session));
         if !body.is_null() {
             request = request.json(&body);
         }
         let reply: Value = request.send().await.unwrap().json().await.unwrap();
-        assert!(
-            reply["value"]["error"].is_null(),
-            "WebDriver {path}: {reply}"
-        );
-        reply["value"].clone()
+        if reply["value"]["error"].is_null() {
+            Ok(reply["value"].clone())
+        } else {
+            Err(reply)
+        }
+    }
+
+    /// A command on the element `css` finds; found again when the page replaced it meanwhile
+    /// (the deployment page swaps its grid in as the deployment goes on).
+    async fn on_element(
+        &self,
+        css: &str,
+        method: reqwest::Method,
+        verb: &str,
+        body: Value,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let element = self.find(css).await;
+            let path = format!("/element/{element}{verb}");
+            match self.try_call(method.clone(), &path, body.clone()).await {
+                Ok(value) => return value,
+                Err(reply)
+                    if reply["value"]["error"] == "stale element reference"
+                        && tokio::time::Instant::now() < deadline => {}
+                Err(reply) => panic!("WebDriver {path}: {reply}"),
+            }
+        }
     }
 
     pub async fn goto(&self, url: &str) {
@@ -148,42 +184,23 @@ impl Browser {
     }
 
     pub async fn click(&self, css: &str) {
-        let element = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{element}/click"),
-            json!({}),
-        )
-        .await;
+        self.on_element(css, reqwest::Method::POST, "/click", json!({}))
+            .await;
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {
-        let element = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{element}/clear"),
-            json!({}),
-        )
-        .await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{element}/value"),
-            json!({"text": text}),
-        )
-        .await;
+        self.on_element(css, reqwest::Method::POST, "/clear", json!({}))
+            .await;
+        self.on_element(css, reqwest::Method::POST, "/value", json!({"text": text}))
+            .await;
     }
 
     pub async fn text(&self, css: &str) -> String {
-        let element = self.find(css).await;
-        self.call(
-            reqwest::Method::GET,
-            &format!("/element/{element}/text"),
-            Value::Null,
-        )
-        .await
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+        self.on_element(css, reqwest::Method::GET, "/text", Value::Null)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// Runs `script` in the page and answers what it returns.

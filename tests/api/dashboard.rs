@@ -126,6 +126,13 @@ async fn deploy_watch_cancel_and_roll_back_in_a_browser(backend: Backend) {
         .await;
     assert_eq!(fleet.current(1).as_deref(), Some(release.as_str()));
 
+    browser
+        .goto(&format!("{base}/projects/{}", fleet.project))
+        .await;
+    browser.click("#settings-link").await;
+    browser.find("#hook-script").await;
+    browser.screenshot("settings").await;
+
     // At phone width the project page still reads.
     browser.resize(390, 844).await;
     browser

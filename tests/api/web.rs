@@ -292,9 +292,173 @@ async fn pages_show_only_what_is_yours_and_escape_everything(backend: Backend) {
     );
 }
 
+/// Every settings form goes through the same services as the API, and says what is wrong.
+async fn settings_forms_change_what_the_api_shows(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let project = app.project("Shop").await;
+    app.server(project, "web-1").await;
+    app.token_for("friend@example.com", "*").await;
+    let cookie = session_of(&sign_in(&app, &[("token", &app.token)]).await);
+    let settings = format!("/projects/{project}/settings");
+    let (status, html) = page(&app, &cookie, &settings).await;
+    assert_eq!(status, 200);
+    let token = csrf_in(&html);
+    let post = |section: &str, form: Vec<(&str, &str)>| {
+        let mut form = form;
+        form.push(("_token", &token));
+        let path = format!("{settings}/{section}");
+        let form: Vec<(String, String)> = form
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let cookie = cookie.clone();
+        let app = &app;
+        async move {
+            browser()
+                .post(format!("{}{path}", app.address))
+                .header("Cookie", cookie)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    let saved = post(
+        "project",
+        vec![("name", "Shop 2"), ("retain_deployments", "3")],
+    )
+    .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let shown = app.get(&format!("/api/projects/{project}")).await;
+    assert_eq!(shown.body["project"]["name"], "Shop 2");
+    assert_eq!(shown.body["project"]["retain_deployments"], 3);
+
+    let missing = post(
+        "hooks",
+        vec![
+            ("name", "Migrate"),
+            ("action_id", "3"),
+            ("timing", "after"),
+            ("run_as", "forge"),
+        ],
+    )
+    .await;
+    assert_eq!(missing.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        missing
+            .text()
+            .await
+            .unwrap()
+            .contains("The script field is required.")
+    );
+    let added = post(
+        "hooks",
+        vec![
+            ("name", "Migrate"),
+            ("action_id", "3"),
+            ("timing", "after"),
+            ("run_as", "forge"),
+            ("script", "php artisan migrate"),
+        ],
+    )
+    .await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let hooks = app.get(&format!("/api/projects/{project}/hooks")).await;
+    let hook = hooks.body["hooks"][0]["id"].as_i64().unwrap();
+    assert_eq!(
+        post(&format!("hooks/{hook}/delete"), vec![]).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        app.get(&format!("/api/projects/{project}/hooks"))
+            .await
+            .body["hooks"],
+        json!([])
+    );
+
+    assert_eq!(
+        post("heartbeats", vec![("name", "Cron"), ("interval", "10")])
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    let (_, html) = page(&app, &cookie, &settings).await;
+    assert!(
+        html.contains("https://slipway.example.com/heartbeat/"),
+        "the check-in URL is shown"
+    );
+
+    let channel = post(
+        "notifications",
+        vec![
+            ("name", "Ops"),
+            ("type", "slack"),
+            ("address", "http://127.0.0.1:9/hook"),
+        ],
+    )
+    .await;
+    assert_eq!(channel.status(), StatusCode::SEE_OTHER);
+    let channels = app
+        .get(&format!("/api/projects/{project}/notifications"))
+        .await;
+    assert_eq!(channels.body["notifications"][0]["type"], "slack");
+
+    assert_eq!(
+        post("collaborators", vec![("email", "friend@example.com")])
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    let people = app
+        .get(&format!("/api/projects/{project}/collaborators"))
+        .await;
+    assert_eq!(
+        people.body["collaborators"][0]["email"],
+        "friend@example.com"
+    );
+
+    // The .env: saved with a key, shown only with it; the key is never stored.
+    let save = post(
+        "env",
+        vec![
+            ("do", "save"),
+            ("key", "my long key"),
+            ("contents", "APP_KEY=base64:secret\n"),
+        ],
+    )
+    .await;
+    // Saving writes to the servers, which these tests do not reach: the contents are kept, and
+    // the page says which server could not be written.
+    assert!(
+        matches!(
+            save.status(),
+            StatusCode::SEE_OTHER | StatusCode::BAD_REQUEST
+        ),
+        "{:?}",
+        save.status()
+    );
+    let wrong = post("env", vec![("do", "show"), ("key", "wrong key!")]).await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let shown = post("env", vec![("do", "show"), ("key", "my long key")]).await;
+    assert_eq!(shown.status(), StatusCode::OK);
+    assert!(
+        shown
+            .text()
+            .await
+            .unwrap()
+            .contains("APP_KEY=base64:secret")
+    );
+    assert_eq!(
+        count_rows(&app, "projects", "environment_sealed LIKE '%secret%'").await,
+        0
+    );
+}
+
 on_both_databases!(
     signing_in_with_a_token_or_a_password,
     sign_in_attempts_are_limited,
     forms_without_the_session_token_change_nothing,
     pages_show_only_what_is_yours_and_escape_everything,
+    settings_forms_change_what_the_api_shows,
 );
