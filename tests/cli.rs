@@ -258,12 +258,30 @@ fn user_password_sets_a_dashboard_password() {
     assert!(!printed.contains("long enough"), "{printed}");
 
     let (child, address) = serve(dir.path());
+    let jar = dir.path().join("cookies");
     let sign_in = |password: &str| {
+        // The page first, for its guard cookie and token, as a browser does.
+        let page = Command::new("curl")
+            .args(["-s", "-c"])
+            .arg(&jar)
+            .arg(format!("http://{address}/login"))
+            .output()
+            .unwrap();
+        let html = String::from_utf8(page.stdout).unwrap();
+        let token = html
+            .split("name=\"_token\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_owned();
         let output = Command::new("curl")
-            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-b"])
+            .arg(&jar)
             .args(["--data-urlencode", "email=admin@slipway.local"])
             .arg("--data-urlencode")
             .arg(format!("password={password}"))
+            .arg("--data-urlencode")
+            .arg(format!("_token={token}"))
             .arg(format!("http://{address}/login"))
             .output()
             .unwrap();

@@ -32,6 +32,8 @@ use crate::services::{
 };
 
 const COOKIE: &str = "slipway_session";
+/// Guards the sign-in form, before there is a session.
+const LOGIN_COOKIE: &str = "slipway_login";
 /// Projects per page of the projects list.
 const PAGE: i64 = 50;
 
@@ -185,13 +187,17 @@ fn messages(errors: &crate::domain::validation::FieldErrors) -> Vec<String> {
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie_named(headers, COOKIE)
+}
+
+fn cookie_named<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(key, _)| *key == name)
         .map(|(_, value)| value)
         .filter(|value| !value.is_empty())
 }
@@ -213,17 +219,25 @@ async fn form(app: &App, headers: &HeaderMap, body: &Bytes) -> Result<(Viewer, P
         .string("_token", &mut Default::default())
         .unwrap_or_default();
     if !crate::crypto::secrets_match(&token, &viewer.csrf) {
-        let page = ErrorPage {
-            layout: Layout::signed_in(&viewer.csrf),
-            title: "Page expired",
-            message: "This form was stale or did not come from Slipway. Reload the page and \
-                      try again."
-                .to_owned(),
-        };
-        let status = StatusCode::from_u16(419).unwrap_or(StatusCode::FORBIDDEN);
-        return Err((status, page).into_response());
+        return Err(expired(Some(&viewer.csrf)));
     }
     Ok((viewer, params))
+}
+
+/// 419: a form that was stale or did not come from these pages; nothing was changed.
+fn expired(csrf: Option<&str>) -> Response {
+    let page = ErrorPage {
+        layout: Layout {
+            csrf: csrf.map(str::to_owned),
+            notice: None,
+        },
+        title: "Page expired",
+        message: "This form was stale or did not come from Slipway. Reload the page and try \
+                  again."
+            .to_owned(),
+    };
+    let status = StatusCode::from_u16(419).unwrap_or(StatusCode::FORBIDDEN);
+    (status, page).into_response()
 }
 
 fn id<T: From<i64>>(segment: &str) -> Result<T, PageError> {
@@ -236,16 +250,31 @@ async fn login_page(State(app): State<AppState>, headers: HeaderMap) -> Response
     if viewer(&app, &headers).await.is_ok() {
         return Redirect::to("/").into_response();
     }
-    LoginPage {
+    login_form(StatusCode::OK, String::new(), None, None)
+}
+
+/// The sign-in page. Before a session exists its forms are protected by a random value in a
+/// cookie of their own and in the form (double submit): another site can send neither.
+fn login_form(
+    status: StatusCode,
+    email: String,
+    email_error: Option<String>,
+    token_error: Option<String>,
+) -> Response {
+    let guard = crate::crypto::random_token(40);
+    let page = LoginPage {
         layout: Layout::default(),
-        email: String::new(),
-        email_error: None,
-        token_error: None,
-    }
-    .into_response()
+        guard: guard.clone(),
+        email,
+        email_error,
+        token_error,
+    };
+    let cookie = format!("{LOGIN_COOKIE}={guard}; Path=/login; HttpOnly; SameSite=Strict");
+    (status, [(header::SET_COOKIE, cookie)], page).into_response()
 }
 
 async fn login(State(app): State<AppState>, request: Request) -> Response {
+    let headers = request.headers().clone();
     // Behind no proxy, the peer; unknown when served without connection info.
     let client = request
         .extensions()
@@ -261,6 +290,10 @@ async fn login(State(app): State<AppState>, request: Request) -> Response {
             .string(name, &mut Default::default())
             .unwrap_or_default()
     };
+    let guard = cookie_named(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if guard.is_empty() || !crate::crypto::secrets_match(guard, &field("_token")) {
+        return expired(None);
+    }
     let (email, token) = (field("email"), field("token"));
     let signed_in = if token.is_empty() {
         let password = SecretString::from(field("password"));
@@ -291,17 +324,17 @@ async fn login(State(app): State<AppState>, request: Request) -> Response {
         }
         Err(Error::Invalid(errors)) => {
             let message = Some(messages(&errors).join(" "));
-            let page = LoginPage {
-                layout: Layout::default(),
-                email,
-                email_error: if token.is_empty() {
-                    message.clone()
-                } else {
-                    None
-                },
-                token_error: if token.is_empty() { None } else { message },
+            let (email_error, token_error) = if token.is_empty() {
+                (message, None)
+            } else {
+                (None, message)
             };
-            (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
+            login_form(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                email,
+                email_error,
+                token_error,
+            )
         }
         Err(err) => PageError(err).into_response(),
     }

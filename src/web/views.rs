@@ -99,6 +99,8 @@ impl NewProjectPage {
 #[template(path = "login.html")]
 pub struct LoginPage {
     pub layout: Layout,
+    /// The sign-in forms' anti-forgery value, also set as a cookie.
+    pub guard: String,
     pub email: String,
     pub email_error: Option<String>,
     pub token_error: Option<String>,

@@ -16,11 +16,22 @@ fn browser() -> reqwest::Client {
         .unwrap()
 }
 
-/// Signs in with a form; answers the response.
+/// Signs in with a form, as the sign-in page sends it (with its guard cookie and token).
 async fn sign_in(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
+    let page = browser()
+        .get(format!("{}/login", app.address))
+        .send()
+        .await
+        .unwrap();
+    let guard = page.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    let guard = guard.split(';').next().unwrap().to_owned();
+    let token = csrf_in(&page.text().await.unwrap());
+    let mut form: Vec<(&str, &str)> = form.to_vec();
+    form.push(("_token", &token));
     browser()
         .post(format!("{}/login", app.address))
-        .form(form)
+        .header("Cookie", guard)
+        .form(&form)
         .send()
         .await
         .unwrap()
@@ -46,7 +57,8 @@ async fn page(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
 fn csrf_in(html: &str) -> String {
     let marker = "name=\"_token\" value=\"";
     let start = html.find(marker).expect("a form with a token") + marker.len();
-    html[start..start + 64].to_owned()
+    let end = start + html[start..].find('"').unwrap();
+    html[start..end].to_owned()
 }
 
 async fn post_form(
@@ -146,7 +158,12 @@ async fn signing_in_with_a_token_or_a_password(backend: Backend) {
     )
     .await;
     assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(wrong.headers().get(SET_COOKIE).is_none());
+    let session_set = wrong
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .any(|v| v.to_str().unwrap().starts_with("slipway_session"));
+    assert!(!session_set, "no session for a wrong password");
     let text = wrong.text().await.unwrap();
     assert!(
         text.contains("These credentials do not match our records."),
@@ -188,6 +205,20 @@ async fn signing_in_with_a_token_or_a_password(backend: Backend) {
     )
     .await;
     assert_eq!(page(&app, &cookie, "/").await.0, StatusCode::SEE_OTHER);
+}
+
+/// The sign-in form is refused without its guard, so no other site can sign anyone in.
+async fn sign_in_needs_the_forms_guard(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let forged = browser()
+        .post(format!("{}/login", app.address))
+        .form(&[("token", app.token.as_str()), ("_token", "guess")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 419);
+    assert!(forged.headers().get(SET_COOKIE).is_none());
+    assert_eq!(count_rows(&app, "web_sessions", "TRUE").await, 0);
 }
 
 async fn sign_in_attempts_are_limited(backend: Backend) {
@@ -458,6 +489,7 @@ async fn settings_forms_change_what_the_api_shows(backend: Backend) {
 on_both_databases!(
     signing_in_with_a_token_or_a_password,
     sign_in_attempts_are_limited,
+    sign_in_needs_the_forms_guard,
     forms_without_the_session_token_change_nothing,
     pages_show_only_what_is_yours_and_escape_everything,
     settings_forms_change_what_the_api_shows,
