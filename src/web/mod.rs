@@ -224,6 +224,18 @@ async fn form(app: &App, headers: &HeaderMap, body: &Bytes) -> Result<(Viewer, P
     Ok((viewer, params))
 }
 
+/// A state-changing request on a project: as [`form`], with the project's id from the path.
+async fn project_form(
+    app: &App,
+    headers: &HeaderMap,
+    body: &Bytes,
+    project: &str,
+) -> Result<(Viewer, Params, ProjectId), Response> {
+    let (viewer, params) = form(app, headers, body).await?;
+    let project = id::<ProjectId>(project).map_err(IntoResponse::into_response)?;
+    Ok((viewer, params, project))
+}
+
 /// 419: a form that was stale or did not come from these pages; nothing was changed.
 fn expired(csrf: Option<&str>) -> Response {
     let page = ErrorPage {
@@ -415,12 +427,9 @@ async fn add_server(
     Path(project): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (viewer, params) = match form(&app, &headers, &body).await {
+    let (viewer, params, project) = match project_form(&app, &headers, &body, &project).await {
         Ok(form) => form,
         Err(refused) => return refused,
-    };
-    let Ok(project) = id::<ProjectId>(&project) else {
-        return PageError(Error::NotFound).into_response();
     };
     match servers::create(&app, &viewer.principal, project, &params).await {
         Ok(_) => Redirect::to(&format!("/projects/{project}")).into_response(),
@@ -552,12 +561,9 @@ async fn deploy(
     Path(project): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (viewer, params) = match form(&app, &headers, &body).await {
+    let (viewer, params, project) = match project_form(&app, &headers, &body, &project).await {
         Ok(form) => form,
         Err(refused) => return refused,
-    };
-    let Ok(project) = id::<ProjectId>(&project) else {
-        return PageError(Error::NotFound).into_response();
     };
     // The form names the kind of ref in `from` and the ref itself in `ref`.
     let field = |name: &str| params.string(name, &mut Default::default());
@@ -591,12 +597,9 @@ async fn roll_back(
     Path(project): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (viewer, params) = match form(&app, &headers, &body).await {
+    let (viewer, params, project) = match project_form(&app, &headers, &body, &project).await {
         Ok(form) => form,
         Err(refused) => return refused,
-    };
-    let Ok(project) = id::<ProjectId>(&project) else {
-        return PageError(Error::NotFound).into_response();
     };
     match releases::rollback(&app, &viewer.principal, project, &params).await {
         Ok(view) => Redirect::to(&format!(
@@ -747,12 +750,9 @@ async fn settings_change(
     Path((project, section)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let (viewer, params) = match form(&app, &headers, &body).await {
+    let (viewer, params, project) = match project_form(&app, &headers, &body, &project).await {
         Ok(form) => form,
         Err(refused) => return refused,
-    };
-    let Ok(project) = id::<ProjectId>(&project) else {
-        return PageError(Error::NotFound).into_response();
     };
     let who = &viewer.principal;
     let outcome = match section.as_str() {
