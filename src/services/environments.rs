@@ -32,6 +32,27 @@ pub(crate) fn read_target(params: &Params) -> Result<String> {
     Ok(environment)
 }
 
+/// Creates an environment named in a form's `name` field, with the defaults a new one gets.
+pub async fn create_named(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    params: &Params,
+) -> Result<Environment> {
+    let mut errors = FieldErrors::default();
+    let name = params.required_string("name", &mut errors);
+    errors.into_result()?;
+    let name = name.unwrap_or_default();
+    if !crate::domain::environment::is_valid_name(&name) {
+        return Err(Error::invalid(
+            "name",
+            "The environment may contain only letters, digits, spaces and -_/${}. and may not \
+             start or end with /.",
+        ));
+    }
+    create(app, who, project, &name, &new_fields(&name)).await
+}
+
 pub fn new_fields(name: &str) -> EnvironmentFields {
     EnvironmentFields {
         external_url: None,

@@ -759,6 +759,16 @@ async fn settings_change(
         "project" => projects::update(&app, who, project, &params)
             .await
             .map(drop),
+        "source" => projects::update_source(&app, who, project, &params)
+            .await
+            .map(drop),
+        "folders" => projects::create_folder(&app, who, project, &params)
+            .await
+            .map(drop),
+        "folder-removal" => projects::delete_folder(&app, who, project, &params).await,
+        "environments" => environments::create_named(&app, who, project, &params)
+            .await
+            .map(drop),
         "hooks" => hooks::create(&app, who, project, &params).await.map(drop),
         "heartbeats" => heartbeats::create(&app, who, project, &params)
             .await

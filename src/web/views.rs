@@ -493,6 +493,10 @@ pub struct SettingsPage {
     pub monitor: String,
     pub health_gate: bool,
     pub health_gate_seconds: i64,
+    pub providers: Vec<&'static str>,
+    pub provider_now: String,
+    pub repository: String,
+    pub folders: Vec<crate::db::folders::LinkedFolder>,
     pub hooks: Vec<HookRow>,
     pub actions: Vec<(i64, &'static str)>,
     pub heartbeats: Vec<HeartbeatRow>,
@@ -565,6 +569,13 @@ pub fn settings_page(
         monitor: p.monitor.clone().unwrap_or_default(),
         health_gate: p.health_gate,
         health_gate_seconds: p.health_gate_seconds,
+        providers: crate::domain::catalog::Provider::ALL
+            .iter()
+            .map(|p| p.as_str())
+            .collect(),
+        provider_now: p.provider.clone(),
+        repository: p.repository.clone(),
+        folders: p.folders.0.clone(),
         hooks: settings
             .hooks
             .iter()

@@ -365,6 +365,60 @@ async fn settings_forms_change_what_the_api_shows(backend: Backend) {
     assert_eq!(shown.body["project"]["name"], "Shop 2");
     assert_eq!(shown.body["project"]["retain_deployments"], 3);
 
+    let source = post(
+        "source",
+        vec![("provider", "gitlab"), ("repository", "acme/shop")],
+    )
+    .await;
+    assert_eq!(source.status(), StatusCode::SEE_OTHER);
+    let linked = post(
+        "folders",
+        vec![("from", "public/uploads"), ("to", "uploads")],
+    )
+    .await;
+    assert_eq!(linked.status(), StatusCode::SEE_OTHER);
+    let outside = post("folders", vec![("from", "../etc"), ("to", "x")]).await;
+    assert_eq!(outside.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let shown = app.get(&format!("/api/projects/{project}")).await;
+    assert_eq!(shown.body["project"]["provider"], "gitlab");
+    assert_eq!(shown.body["project"]["plain_repository"], "acme/shop");
+    assert_eq!(
+        shown.body["project"]["folders"],
+        json!([{"from": "public/uploads", "to": "uploads"}])
+    );
+    let staging = post("environments", vec![("name", "staging")]).await;
+    assert_eq!(staging.status(), StatusCode::SEE_OTHER);
+    let again = post("environments", vec![("name", "staging")]).await;
+    assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let environments = app
+        .gitlab(
+            reqwest::Method::GET,
+            &format!("/projects/{project}/environments?name=staging"),
+            Some(&app.token),
+            Body::None,
+        )
+        .await;
+    let staging = environments.body[0]["id"].as_i64().unwrap();
+    let stopped = post(&format!("environments/{staging}/stop"), vec![]).await;
+    assert_eq!(stopped.status(), StatusCode::SEE_OTHER);
+    let environments = app
+        .gitlab(
+            reqwest::Method::GET,
+            &format!("/projects/{project}/environments?name=staging"),
+            Some(&app.token),
+            Body::None,
+        )
+        .await;
+    assert_eq!(environments.body[0]["state"], "stopped");
+    let unlinked = post(
+        "folder-removal",
+        vec![("from", "public/uploads"), ("to", "uploads")],
+    )
+    .await;
+    assert_eq!(unlinked.status(), StatusCode::SEE_OTHER);
+    let shown = app.get(&format!("/api/projects/{project}")).await;
+    assert_eq!(shown.body["project"]["folders"], json!([]));
+
     let missing = post(
         "hooks",
         vec![
