@@ -547,7 +547,7 @@ async fn project_with_errors(
     }
 }
 
-/// Errors of the deploy form (and of the buttons that have no form fields of their own).
+/// Errors of the deploy form.
 fn beside_deploy(problems: Vec<String>) -> ProjectForms {
     ProjectForms {
         deploy_errors: problems,
@@ -607,7 +607,13 @@ async fn roll_back(
             view.deployment.id
         ))
         .into_response(),
-        Err(err) => project_with_errors(&app, &viewer, project, err, beside_deploy).await,
+        Err(err) => {
+            project_with_errors(&app, &viewer, project, err, |problems| ProjectForms {
+                release_errors: problems,
+                ..ProjectForms::default()
+            })
+            .await
+        }
     }
 }
 
@@ -626,7 +632,13 @@ async fn refresh_server(
     };
     match servers::refresh(&app, &viewer.principal, project, server).await {
         Ok(_) => Redirect::to(&format!("/projects/{project}")).into_response(),
-        Err(err) => project_with_errors(&app, &viewer, project, err, beside_deploy).await,
+        Err(err) => {
+            project_with_errors(&app, &viewer, project, err, |problems| ProjectForms {
+                server_errors: problems,
+                ..ProjectForms::default()
+            })
+            .await
+        }
     }
 }
 
@@ -684,7 +696,14 @@ async fn settings_page(
     Path(project): Path<String>,
 ) -> PageResult {
     let viewer = viewer(&app, &headers).await?;
-    let page = render_settings(&app, &viewer, id(&project)?, Vec::new(), String::new()).await?;
+    let page = render_settings(
+        &app,
+        &viewer,
+        id(&project)?,
+        Default::default(),
+        String::new(),
+    )
+    .await?;
     Ok(page.into_response())
 }
 
@@ -692,7 +711,7 @@ async fn render_settings(
     app: &App,
     viewer: &Viewer,
     project: ProjectId,
-    errors: Vec<String>,
+    errors: (String, Vec<String>),
     env_contents: String,
 ) -> Result<views::SettingsPage, PageError> {
     let who = &viewer.principal;
@@ -736,7 +755,14 @@ async fn settings_outcome(
         Err(Error::Failed(message)) => vec![message],
         Err(other) => return PageError(other).into_response(),
     };
-    match render_settings(app, viewer, project, problems, String::new()).await {
+    // Deletions and stops show their errors in their list's section.
+    let section = match section {
+        "collaborator-removal" => "collaborators",
+        "folder-removal" => "folders",
+        other => other,
+    };
+    let errors = (section.to_owned(), problems);
+    match render_settings(app, viewer, project, errors, String::new()).await {
         Ok(page) => (StatusCode::UNPROCESSABLE_ENTITY, page).into_response(),
         Err(err) => err.into_response(),
     }
@@ -815,7 +841,7 @@ async fn env_form(app: &App, viewer: &Viewer, project: ProjectId, params: &Param
                     app,
                     viewer,
                     project,
-                    Vec::new(),
+                    Default::default(),
                     contents.expose_secret().to_owned(),
                 )
                 .await

@@ -202,6 +202,7 @@ pub struct ProjectPage {
     pub branch: String,
     pub environments: Vec<String>,
     pub deploy_errors: Vec<String>,
+    pub release_errors: Vec<String>,
     pub deployments: Vec<DeploymentRow>,
     pub release_environment: String,
     pub releases: Vec<ReleaseRow>,
@@ -248,6 +249,7 @@ pub struct ServerRow {
 #[derive(Default)]
 pub struct ProjectForms {
     pub deploy_errors: Vec<String>,
+    pub release_errors: Vec<String>,
     pub server_form: FormValues,
     pub server_errors: Vec<String>,
 }
@@ -277,6 +279,7 @@ pub fn project_page(
         branch: p.branch.clone(),
         environments,
         deploy_errors: forms.deploy_errors,
+        release_errors: forms.release_errors,
         server_form: if forms.server_form.0.is_empty() {
             FormValues(vec![
                 ("port".into(), "22".into()),
@@ -484,7 +487,9 @@ fn duration(micros: i64) -> String {
 #[template(path = "settings.html")]
 pub struct SettingsPage {
     pub layout: Layout,
+    /// What went wrong, shown in the section whose form caused it.
     pub errors: Vec<String>,
+    pub error_section: String,
     pub id: i64,
     pub name: String,
     pub branch: String,
@@ -552,7 +557,7 @@ pub struct Settings<'a> {
 pub fn settings_page(
     layout: Layout,
     settings: Settings<'_>,
-    errors: Vec<String>,
+    (error_section, errors): (String, Vec<String>),
     env_contents: String,
 ) -> SettingsPage {
     use crate::domain::catalog::{ACTIONS, HEARTBEAT_INTERVALS, NotificationType, action};
@@ -561,6 +566,7 @@ pub fn settings_page(
     SettingsPage {
         layout,
         errors,
+        error_section,
         id: p.id.0,
         name: p.name.clone(),
         branch: p.branch.clone(),

@@ -282,6 +282,25 @@ async fn forms_without_the_session_token_change_nothing(backend: Backend) {
             .starts_with(&format!("/projects/{project}/deployments/"))
     );
     assert_eq!(count_rows(&app, "deployments", "TRUE").await, 1);
+
+    // A rollback that cannot be made says why beside the releases.
+    let refused = post_form(
+        &app,
+        &cookie,
+        &format!("/projects/{project}/rollback"),
+        &[("_token", &token)],
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text().await.unwrap();
+    let releases = html.find("releases-heading").unwrap();
+    let message = html
+        .find("There is no earlier release to roll back to")
+        .unwrap();
+    assert!(
+        message > releases,
+        "the error stands in the releases section"
+    );
 }
 
 async fn pages_show_only_what_is_yours_and_escape_everything(backend: Backend) {
