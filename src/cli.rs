@@ -109,14 +109,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let set = sessions::set_password(&app, &email, &password).await;
             app.store.close().await;
             set.map_err(|err| match err {
-                crate::error::Error::Invalid(errors) => anyhow::anyhow!(
-                    "{}",
-                    errors
-                        .iter()
-                        .flat_map(|(_, messages)| messages.iter().cloned())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ),
+                crate::error::Error::Invalid(errors) => {
+                    anyhow::anyhow!("{}", errors.messages().join(" "))
+                }
                 other => anyhow::anyhow!("{other}"),
             })?;
             eprintln!("the password of {email} is set");

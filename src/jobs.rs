@@ -76,6 +76,7 @@ async fn sweep(app: Arc<App>) {
         if let Err(err) = heartbeats::mark_missing(&app, Timestamp::now()).await {
             tracing::error!(error = %err, "checking heartbeats failed");
         }
+        app.sign_ins.forget_old();
         if let Err(err) = sessions::forget_idle(&app).await {
             tracing::error!(error = %err, "forgetting idle dashboard sessions failed");
         }

@@ -72,3 +72,9 @@ pub async fn delete_idle(db: &mut impl Db, idle_since: Timestamp) -> Result<u64>
     )
     .await
 }
+
+pub async fn delete_for_user(db: &mut impl Db, user: UserId) -> Result<()> {
+    db.execute("DELETE FROM web_sessions WHERE user_id = $1", args![user])
+        .await?;
+    Ok(())
+}

@@ -19,6 +19,14 @@ impl FieldErrors {
         }
     }
 
+    /// Every message, field after field.
+    pub fn messages(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .flat_map(|(_, messages)| messages.iter().cloned())
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -22,13 +22,7 @@ pub(crate) fn read_target(params: &Params) -> Result<String> {
         .string("environment", &mut errors)
         .unwrap_or_else(|| "production".to_owned());
     errors.into_result()?;
-    if !crate::domain::environment::is_valid_name(&environment) {
-        return Err(Error::invalid(
-            "environment",
-            "The environment may contain only letters, digits, spaces and -_/${}. and may not \
-             start or end with /.",
-        ));
-    }
+    check_name("environment", &environment)?;
     Ok(environment)
 }
 
@@ -43,14 +37,21 @@ pub async fn create_named(
     let name = params.required_string("name", &mut errors);
     errors.into_result()?;
     let name = name.unwrap_or_default();
-    if !crate::domain::environment::is_valid_name(&name) {
-        return Err(Error::invalid(
-            "name",
-            "The environment may contain only letters, digits, spaces and -_/${}. and may not \
-             start or end with /.",
-        ));
-    }
+    check_name("name", &name)?;
     create(app, who, project, &name, &new_fields(&name)).await
+}
+
+/// Refuses (422 on `field`) a name GitLab would refuse for an environment.
+fn check_name(field: &str, name: &str) -> Result<()> {
+    if crate::domain::environment::is_valid_name(name) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            "The environment may contain only letters, digits, spaces and -_/${}. and may not \
+                 start or end with /.",
+        ))
+    }
 }
 
 pub fn new_fields(name: &str) -> EnvironmentFields {

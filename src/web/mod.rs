@@ -97,6 +97,10 @@ async fn security_headers(request: Request, next: Next) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
+    // Pages may show secrets (a heartbeat's URL, the .env): never kept in a cache.
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     response
 }
 
@@ -151,7 +155,7 @@ impl IntoResponse for PageError {
             Error::Invalid(errors) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "That did not work",
-                messages(&errors).join(" "),
+                errors.messages().join(" "),
             ),
             Error::Failed(message) => (StatusCode::BAD_REQUEST, "That did not work", message),
             Error::RateLimited(_) => (
@@ -179,13 +183,6 @@ impl IntoResponse for PageError {
 
 type PageResult = Result<Response, PageError>;
 
-fn messages(errors: &crate::domain::validation::FieldErrors) -> Vec<String> {
-    errors
-        .iter()
-        .flat_map(|(_, messages)| messages.iter().cloned())
-        .collect()
-}
-
 fn session_cookie(headers: &HeaderMap) -> Option<&str> {
     cookie_named(headers, COOKIE)
 }
@@ -202,10 +199,45 @@ fn cookie_named<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .filter(|value| !value.is_empty())
 }
 
+/// A cookie of the dashboard's: HttpOnly always, Secure when Slipway is served over https.
+/// `value` None clears it.
+fn cookie(app: &App, name: &str, value: Option<&str>, path: &str, same_site: &str) -> String {
+    let secure = if app.config.public_url().starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    match value {
+        // No Max-Age: the server ends an idle session, the browser forgets it when it closes.
+        Some(value) => {
+            format!("{name}={value}; Path={path}; HttpOnly; SameSite={same_site}{secure}")
+        }
+        None => format!("{name}=; Path={path}; HttpOnly; SameSite={same_site}; Max-Age=0{secure}"),
+    }
+}
+
 /// The signed-in person, or `Unauthenticated` (shown as a redirect to /login).
 async fn viewer(app: &App, headers: &HeaderMap) -> Result<Viewer, PageError> {
     let cookie = session_cookie(headers).ok_or(Error::Unauthenticated)?;
     Ok(sessions::resume(app, cookie).await?)
+}
+
+/// The signed-in person behind a page's own background request (a status poll, an event
+/// stream): a 401 rather than a redirect when the session is over, so that the page stops
+/// asking. A poll does not keep the session alive.
+async fn background_viewer(app: &App, headers: &HeaderMap, poll: bool) -> Result<Viewer, Response> {
+    let over = || StatusCode::UNAUTHORIZED.into_response();
+    let cookie = session_cookie(headers).ok_or_else(over)?;
+    let resumed = if poll {
+        sessions::resume_quietly(app, cookie).await
+    } else {
+        sessions::resume(app, cookie).await
+    };
+    match resumed {
+        Ok(viewer) => Ok(viewer),
+        Err(Error::Unauthenticated) => Err(over()),
+        Err(err) => Err(PageError(err).into_response()),
+    }
 }
 
 /// A state-changing request: the signed-in person and the form's fields, once its
@@ -262,18 +294,24 @@ async fn login_page(State(app): State<AppState>, headers: HeaderMap) -> Response
     if viewer(&app, &headers).await.is_ok() {
         return Redirect::to("/").into_response();
     }
-    login_form(StatusCode::OK, String::new(), None, None)
+    login_form(&app, &headers, StatusCode::OK, String::new(), None, None)
 }
 
 /// The sign-in page. Before a session exists its forms are protected by a random value in a
 /// cookie of their own and in the form (double submit): another site can send neither.
 fn login_form(
+    app: &App,
+    headers: &HeaderMap,
     status: StatusCode,
     email: String,
     email_error: Option<String>,
     token_error: Option<String>,
 ) -> Response {
-    let guard = crate::crypto::random_token(40);
+    // The guard a browser already holds is kept, so that two open sign-in pages both work.
+    let guard = cookie_named(headers, LOGIN_COOKIE)
+        .filter(|g| g.len() == 40 && g.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| crate::crypto::random_token(40));
     let page = LoginPage {
         layout: Layout::default(),
         guard: guard.clone(),
@@ -281,8 +319,8 @@ fn login_form(
         email_error,
         token_error,
     };
-    let cookie = format!("{LOGIN_COOKIE}={guard}; Path=/login; HttpOnly; SameSite=Strict");
-    (status, [(header::SET_COOKIE, cookie)], page).into_response()
+    let set = cookie(app, LOGIN_COOKIE, Some(&guard), "/login", "Strict");
+    (status, [(header::SET_COOKIE, set)], page).into_response()
 }
 
 async fn login(State(app): State<AppState>, request: Request) -> Response {
@@ -291,7 +329,7 @@ async fn login(State(app): State<AppState>, request: Request) -> Response {
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| peer.ip().to_string())
+        .map(|ConnectInfo(peer)| sessions::client_key(peer.ip()))
         .unwrap_or_default();
     let Ok(body) = axum::body::to_bytes(request.into_body(), 64 * 1024).await else {
         return PageError(Error::invalid("email", "The form is too large.")).into_response();
@@ -314,17 +352,12 @@ async fn login(State(app): State<AppState>, request: Request) -> Response {
         sessions::sign_in_with_token(&app, &token, &client).await
     };
     match signed_in {
-        Ok(cookie) => {
-            let secure = if app.config.public_url().starts_with("https://") {
-                "; Secure"
-            } else {
-                ""
-            };
-            let set_cookie = format!(
-                "{COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-                cookie.expose_secret(),
-                sessions::IDLE_SECONDS
-            );
+        Ok(session) => {
+            // A session this browser held before ends: one sign-in, one session.
+            if let Some(old) = session_cookie(&headers) {
+                let _ = sessions::sign_out(&app, old).await;
+            }
+            let set_cookie = cookie(&app, COOKIE, Some(session.expose_secret()), "/", "Lax");
             (
                 StatusCode::SEE_OTHER,
                 [
@@ -335,13 +368,15 @@ async fn login(State(app): State<AppState>, request: Request) -> Response {
                 .into_response()
         }
         Err(Error::Invalid(errors)) => {
-            let message = Some(messages(&errors).join(" "));
+            let message = Some(errors.messages().join(" "));
             let (email_error, token_error) = if token.is_empty() {
                 (message, None)
             } else {
                 (None, message)
             };
             login_form(
+                &app,
+                &headers,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 email,
                 email_error,
@@ -365,10 +400,7 @@ async fn logout(State(app): State<AppState>, headers: HeaderMap, body: Bytes) ->
         StatusCode::SEE_OTHER,
         [
             (header::LOCATION, "/login".to_owned()),
-            (
-                header::SET_COOKIE,
-                format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
-            ),
+            (header::SET_COOKIE, cookie(&app, COOKIE, None, "/", "Lax")),
         ],
     )
         .into_response()
@@ -447,7 +479,7 @@ async fn add_server(
 
 #[derive(serde::Deserialize)]
 struct PageQuery {
-    after: Option<i64>,
+    after: Option<String>,
 }
 
 async fn projects_page(
@@ -456,7 +488,8 @@ async fn projects_page(
     Query(query): Query<PageQuery>,
 ) -> PageResult {
     let viewer = viewer(&app, &headers).await?;
-    let after = ProjectId(query.after.unwrap_or(0).max(0));
+    let after = query.after.and_then(|a| a.parse::<i64>().ok()).unwrap_or(0);
+    let after = ProjectId(after.max(0));
     // One more than a page tells whether there is a next page.
     let mut list = projects::list_page(&app, &viewer.principal, after, PAGE + 1).await?;
     let next_page = (list.len() as i64 > PAGE).then(|| {
@@ -481,8 +514,11 @@ async fn projects_status(
     State(app): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<StatusQuery>,
-) -> PageResult {
-    let viewer = viewer(&app, &headers).await?;
+) -> Response {
+    let viewer = match background_viewer(&app, &headers, true).await {
+        Ok(viewer) => viewer,
+        Err(over) => return over,
+    };
     let mut states = Vec::new();
     for id in query
         .ids
@@ -495,7 +531,7 @@ async fn projects_status(
             states.push(json!({"id": id, "state": views::project_state(&view)}));
         }
     }
-    Ok(Json(states).into_response())
+    Json(states).into_response()
 }
 
 async fn project_page(
@@ -537,7 +573,7 @@ async fn project_with_errors(
     forms: impl FnOnce(Vec<String>) -> ProjectForms,
 ) -> Response {
     let (status, problems) = match err {
-        Error::Invalid(errors) => (StatusCode::UNPROCESSABLE_ENTITY, messages(&errors)),
+        Error::Invalid(errors) => (StatusCode::UNPROCESSABLE_ENTITY, errors.messages()),
         Error::Failed(message) => (StatusCode::BAD_REQUEST, vec![message]),
         other => return PageError(other).into_response(),
     };
@@ -658,11 +694,17 @@ async fn deployment_events(
     State(app): State<AppState>,
     headers: HeaderMap,
     Path((project, deployment)): Path<(String, String)>,
-) -> PageResult {
-    let viewer = viewer(&app, &headers).await?;
-    let follow =
-        deployments::follow(&app, &viewer.principal, id(&project)?, id(&deployment)?).await?;
-    Ok(crate::http::events::deployment_events(follow))
+) -> Response {
+    let viewer = match background_viewer(&app, &headers, false).await {
+        Ok(viewer) => viewer,
+        Err(over) => return over,
+    };
+    let followed = async {
+        let follow =
+            deployments::follow(&app, &viewer.principal, id(&project)?, id(&deployment)?).await?;
+        Ok::<_, PageError>(crate::http::events::deployment_events(follow))
+    };
+    followed.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn cancel_deployment(
@@ -746,23 +788,35 @@ async fn settings_outcome(
     section: &str,
     outcome: Result<(), Error>,
 ) -> Response {
-    let problems = match outcome {
-        Ok(()) => {
-            return Redirect::to(&format!("/projects/{project}/settings#{section}"))
-                .into_response();
-        }
-        Err(Error::Invalid(errors)) => messages(&errors),
-        Err(Error::Failed(message)) => vec![message],
-        Err(other) => return PageError(other).into_response(),
-    };
-    // Deletions and stops show their errors in their list's section.
+    settings_answer(app, viewer, project, section, outcome, String::new()).await
+}
+
+/// As [`settings_outcome`], with what the `.env` box held, to show it again on a failure.
+async fn settings_answer(
+    app: &App,
+    viewer: &Viewer,
+    project: ProjectId,
+    section: &str,
+    outcome: Result<(), Error>,
+    env_contents: String,
+) -> Response {
+    // Deletions and stops belong to their list's section.
     let section = match section {
         "collaborator-removal" => "collaborators",
         "folder-removal" => "folders",
         other => other,
     };
+    let problems = match outcome {
+        Ok(()) => {
+            return Redirect::to(&format!("/projects/{project}/settings#{section}"))
+                .into_response();
+        }
+        Err(Error::Invalid(errors)) => errors.messages(),
+        Err(Error::Failed(message)) => vec![message],
+        Err(other) => return PageError(other).into_response(),
+    };
     let errors = (section.to_owned(), problems);
-    match render_settings(app, viewer, project, errors, String::new()).await {
+    match render_settings(app, viewer, project, errors, env_contents).await {
         Ok(page) => (StatusCode::UNPROCESSABLE_ENTITY, page).into_response(),
         Err(err) => err.into_response(),
     }
@@ -837,15 +891,8 @@ async fn env_form(app: &App, viewer: &Viewer, project: ProjectId, params: &Param
     if show {
         return match env_file::get(app, who, project, params).await {
             Ok(contents) => {
-                match render_settings(
-                    app,
-                    viewer,
-                    project,
-                    Default::default(),
-                    contents.expose_secret().to_owned(),
-                )
-                .await
-                {
+                let contents = contents.expose_secret().to_owned();
+                match render_settings(app, viewer, project, Default::default(), contents).await {
                     Ok(page) => page.into_response(),
                     Err(err) => err.into_response(),
                 }
@@ -853,8 +900,24 @@ async fn env_form(app: &App, viewer: &Viewer, project: ProjectId, params: &Param
             Err(err) => settings_outcome(app, viewer, project, "env", Err(err)).await,
         };
     }
-    let outcome = env_file::update(app, who, project, params).await;
-    settings_outcome(app, viewer, project, "env", outcome).await
+    let typed = params
+        .raw_string("contents", &mut Default::default())
+        .unwrap_or_default();
+    // An empty box is most often a file not shown first: saving it would empty every server's.
+    let outcome = if typed.trim().is_empty() {
+        Err(Error::invalid(
+            "contents",
+            "The contents are empty: show the file first (with its key), or type it.",
+        ))
+    } else {
+        env_file::update(app, who, project, params).await
+    };
+    let kept = if outcome.is_err() {
+        typed
+    } else {
+        String::new()
+    };
+    settings_answer(app, viewer, project, "env", outcome, kept).await
 }
 
 /// The buttons on one item: delete a hook, heartbeat or channel; remove a collaborator; stop an

@@ -83,6 +83,9 @@ async fn signing_in_with_a_token_or_a_password(backend: Backend) {
     // Not signed in: to the sign-in page.
     let (status, _) = page(&app, "", "/").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
+    // A page's own background requests get a 401, so that the page stops asking.
+    let (status, _) = page(&app, "", &format!("/projects/status?ids={project}")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     let login = browser()
         .get(format!("{}/login", app.address))
         .send()
@@ -149,6 +152,12 @@ async fn signing_in_with_a_token_or_a_password(backend: Backend) {
         count_rows(&app, "users", "password_hash LIKE '%correct%'").await,
         0
     );
+    assert_eq!(
+        page(&app, &cookie, "/").await.0,
+        StatusCode::SEE_OTHER,
+        "a new password signs out the sessions opened before it"
+    );
+    let cookie = session_of(&sign_in(&app, &[("token", &app.token)]).await);
     let wrong = sign_in(
         &app,
         &[
@@ -541,6 +550,19 @@ async fn settings_forms_change_what_the_api_shows(backend: Backend) {
         ),
         "{:?}",
         save.status()
+    );
+    let empty = post(
+        "env",
+        vec![("do", "save"), ("key", "my long key"), ("contents", "")],
+    )
+    .await;
+    assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        empty
+            .text()
+            .await
+            .unwrap()
+            .contains("The contents are empty")
     );
     let wrong = post("env", vec![("do", "show"), ("key", "wrong key!")]).await;
     assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
