@@ -145,13 +145,7 @@ impl<'a> Run<'a> {
         let mut activated = false;
         for (step, processes) in steps.iter().zip(processes) {
             if self.cancelled() {
-                return self
-                    .stop(
-                        activation,
-                        activated,
-                        self.cancelled_ending(activated, activation),
-                    )
-                    .await;
+                return self.stop_cancelled(activation, activated).await;
             }
             match &step.work {
                 Work::Activate => {
@@ -204,13 +198,7 @@ impl<'a> Run<'a> {
                     match self.health_gate(*process, url, *seconds).await {
                         Outcome::Finished => {}
                         Outcome::Cancelled => {
-                            return self
-                                .stop(
-                                    activation,
-                                    activated,
-                                    self.cancelled_ending(activated, activation),
-                                )
-                                .await;
+                            return self.stop_cancelled(activation, activated).await;
                         }
                         Outcome::Failed(reason) => {
                             let servers = self.code_servers();
@@ -253,13 +241,7 @@ impl<'a> Run<'a> {
                     }
                     let outcomes = self.run_step(step, processes, context).await;
                     if outcomes.iter().any(|(_, o)| *o == Outcome::Cancelled) {
-                        return self
-                            .stop(
-                                activation,
-                                activated,
-                                self.cancelled_ending(activated, activation),
-                            )
-                            .await;
+                        return self.stop_cancelled(activation, activated).await;
                     }
                     let failures = failures(&outcomes);
                     if !failures.is_empty() {
@@ -282,7 +264,12 @@ impl<'a> Run<'a> {
         self.live_before.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Cancelled; once the switch was made, the record says what is live now.
+    /// Ends a cancelled run; once the switch was made, the record says what is live now.
+    async fn stop_cancelled(&self, activation: Option<&Activation>, activated: bool) -> Ending {
+        let ending = self.cancelled_ending(activated, activation);
+        self.stop(activation, activated, ending).await
+    }
+
     fn cancelled_ending(&self, activated: bool, activation: Option<&Activation>) -> Ending {
         let mut ending = Ending::cancelled();
         if activated {
