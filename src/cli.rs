@@ -1,5 +1,6 @@
 //! The subcommands.
 
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -22,8 +23,19 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size of the server commands' configuration does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    #[command(flatten)]
+    Server(ServerCommand),
+    #[command(flatten)]
+    Client(crate::client::Command),
+}
+
+/// The commands that run on the server's machine, on its data directory.
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
     /// Run the API server and this node's background work: deployments, notifications,
     /// health checks.
     Serve(#[command(flatten)] Config),
@@ -71,16 +83,27 @@ pub enum TokenCommand {
     },
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs a command; answers its exit status, or the error that stopped a server-side one.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(config) => serve(config).await,
-        Command::Migrate(config) => {
+        Command::Client(command) => Ok(crate::client::run(command).await),
+        Command::Server(command) => {
+            server_side(command).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn server_side(command: ServerCommand) -> anyhow::Result<()> {
+    match command {
+        ServerCommand::Serve(config) => serve(config).await,
+        ServerCommand::Migrate(config) => {
             let app = App::start(config).await?;
             app.store.close().await;
             eprintln!("database is up to date");
             Ok(())
         }
-        Command::Token {
+        ServerCommand::Token {
             command:
                 TokenCommand::Create {
                     email,
@@ -101,7 +124,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             app.store.close().await;
             Ok(())
         }
-        Command::User {
+        ServerCommand::User {
             command: UserCommand::Password { email, config },
         } => {
             let password = read_password()?;

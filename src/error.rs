@@ -9,6 +9,9 @@ pub enum Error {
     NotFound,
     #[error("forbidden")]
     Forbidden,
+    /// The token lacks the scope the request needs.
+    #[error("the token lacks the scope {0}")]
+    MissingScope(crate::domain::scopes::Scope),
     #[error("unauthenticated")]
     Unauthenticated,
     #[error("invalid input: {0:?}")]

@@ -17,7 +17,7 @@ async fn main() -> std::process::ExitCode {
         .init();
     let cli = slipway::cli::Cli::parse();
     match slipway::cli::run(cli).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(status) => status,
         Err(err) => {
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE

@@ -19,7 +19,7 @@ impl Principal {
         if self.scopes.allows(scope) {
             Ok(())
         } else {
-            Err(Error::Forbidden)
+            Err(Error::MissingScope(scope))
         }
     }
 }

@@ -147,7 +147,7 @@ impl IntoResponse for PageError {
                 "Not found",
                 "There is nothing here, or it is not yours to see.".to_owned(),
             ),
-            Error::Forbidden => (
+            Error::Forbidden | Error::MissingScope(_) => (
                 StatusCode::FORBIDDEN,
                 "Not allowed",
                 "Your sign-in does not allow this.".to_owned(),

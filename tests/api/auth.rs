@@ -239,7 +239,12 @@ async fn each_write_needs_its_scope(backend: Backend) {
         let reply = app
             .request(method.clone(), &path, Some(&token), Body::Json(body))
             .await;
-        assert_forbidden(&reply);
+        assert_eq!(reply.status, 403, "{method} {path}: {reply:?}");
+        assert_eq!(
+            reply.body,
+            json!({"message": "This action is unauthorized.", "missing_scope": needed}),
+            "{method} {path}"
+        );
         assert_eq!(
             reply.headers["content-type"], "application/json",
             "{method} {path}"

@@ -45,7 +45,11 @@ async fn invite_accept_and_remove(backend: Backend) {
             Body::None,
         )
         .await;
-    assert_forbidden(&refused);
+    assert_eq!(refused.status, 403, "{refused:?}");
+    assert_eq!(
+        refused.body,
+        json!({"message": "This action is unauthorized.", "missing_scope": "collaborators:create"})
+    );
     let still_hidden = app
         .request(
             Method::GET,

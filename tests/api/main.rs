@@ -4,6 +4,7 @@ mod helpers;
 
 mod auth;
 mod browser;
+mod client;
 mod collaborators;
 mod dashboard;
 mod delivery;

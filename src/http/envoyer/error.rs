@@ -36,6 +36,11 @@ impl IntoResponse for ApiError {
                 StatusCode::FORBIDDEN,
                 json!({"message": "This action is unauthorized."}),
             ),
+            // Laravel's words, and which scope would have allowed it.
+            Error::MissingScope(scope) => (
+                StatusCode::FORBIDDEN,
+                json!({"message": "This action is unauthorized.", "missing_scope": scope.to_string()}),
+            ),
             Error::Unauthenticated => (
                 StatusCode::UNAUTHORIZED,
                 json!({"message": "Unauthenticated."}),

@@ -426,6 +426,8 @@ pub struct ProcessJson<'a> {
     status: ProcessStatus,
     started_at: Option<i64>,
     finished_at: Option<i64>,
+    /// Slipway's addition: how long the step ran, to the millisecond, once it has ended.
+    duration_ms: Option<i64>,
     created_at: Time,
     updated_at: Time,
     server: Option<()>,
@@ -446,6 +448,10 @@ fn process(p: &Process) -> ProcessJson<'_> {
         status: p.status,
         started_at: unix(p.started_at),
         finished_at: unix(p.finished_at),
+        duration_ms: p
+            .started_at
+            .zip(p.finished_at)
+            .map(|(start, end)| (end - start).max(0) / 1000),
         created_at: Time(p.created_at),
         updated_at: Time(p.updated_at),
         server: None,

@@ -124,7 +124,7 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 fn environment_error(err: Error) -> GitlabError {
     match err {
         Error::NotFound => GitlabError::NotFound("404 Not found"),
-        Error::Forbidden => GitlabError::Forbidden,
+        Error::Forbidden | Error::MissingScope(_) => GitlabError::Forbidden,
         Error::Unauthenticated => GitlabError::Unauthorized,
         Error::Failed(reason) => GitlabError::BadRequest(reason),
         Error::Invalid(errors) => GitlabError::Model(errors),
