@@ -20,7 +20,10 @@ pub enum ClientError {
     /// 401: the server does not know the token.
     Refused,
     /// 403: the token lacks a scope (when the server says which), or the user the right.
-    Forbidden(Option<String>),
+    Forbidden {
+        scope: Option<String>,
+        message: String,
+    },
     /// 404, with what was looked for.
     NotFound(String),
     /// 422: each field and its messages.
@@ -50,13 +53,20 @@ impl fmt::Display for ClientError {
         match self {
             ClientError::Usage(message) => f.write_str(message),
             ClientError::Refused => f.write_str("the token was refused; run slipway login"),
-            ClientError::Forbidden(Some(scope)) => write!(
+            ClientError::Forbidden {
+                scope: Some(scope), ..
+            } => write!(
                 f,
                 "the token lacks the scope {scope}; create one that has it and run slipway login"
             ),
-            ClientError::Forbidden(None) => {
-                f.write_str("this is not allowed for your user (only the project's owner may)")
-            }
+            ClientError::Forbidden {
+                scope: None,
+                message,
+            } => write!(
+                f,
+                "the server does not allow this ({message}); some changes are for the \
+                 project's owner alone"
+            ),
             ClientError::NotFound(what) => write!(f, "{what} was not found"),
             ClientError::Invalid(fields) => {
                 f.write_str("the server refused the request:")?;
@@ -122,10 +132,13 @@ impl Events {
             if let Some(event) = self.buffer.take() {
                 return Ok(Some(event));
             }
-            let chunk = self
-                .response
-                .chunk()
+            // The server sends a keep-alive every 15 s: a longer silence is a dead connection.
+            let chunk = tokio::time::timeout(STREAM_SILENCE, self.response.chunk())
                 .await
+                .map_err(|_| ClientError::Unreachable {
+                    url: self.url.clone(),
+                    cause: format!("nothing arrived for {} s", STREAM_SILENCE.as_secs()),
+                })?
                 .map_err(|err| unreachable(&self.url, &err))?;
             match chunk {
                 Some(bytes) => self.buffer.push(&bytes),
@@ -189,6 +202,8 @@ pub struct Api {
 }
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest silence on an event stream before it counts as broken.
+const STREAM_SILENCE: Duration = Duration::from_secs(45);
 
 impl Api {
     pub fn new(base: Url, token: SecretString) -> Result<Api> {
@@ -371,11 +386,17 @@ fn refusal(status: StatusCode, body: &Value, retry_after: Option<u64>, path: &st
         .to_owned();
     match status {
         StatusCode::UNAUTHORIZED => ClientError::Refused,
-        StatusCode::FORBIDDEN => ClientError::Forbidden(
-            body.get("missing_scope")
+        StatusCode::FORBIDDEN => ClientError::Forbidden {
+            scope: body
+                .get("missing_scope")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
-        ),
+            message: if message.is_empty() {
+                "403 Forbidden".to_owned()
+            } else {
+                message
+            },
+        },
         StatusCode::NOT_FOUND => ClientError::NotFound(path.to_owned()),
         StatusCode::UNPROCESSABLE_ENTITY => {
             let fields = body
@@ -441,7 +462,7 @@ mod tests {
                 .contains("lacks the scope deployments:create")
         );
         let err = refusal(StatusCode::FORBIDDEN, &Value::Null, None, "/api/x");
-        assert!(err.to_string().contains("only the project's owner"));
+        assert!(err.to_string().contains("(403 Forbidden)"), "{err}");
     }
 
     #[test]

@@ -7,8 +7,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use super::api::{Api, ClientError, Reply, Result};
-use super::follow::{Ending, follow, shell_word};
-use super::model::{Deployment, ProcessOutput, Project, Release, Server, headline};
+use super::follow::{Ending, follow};
+use super::model::{Deployment, ProcessOutput, Project, Release, Server, headline, shell_word};
 use super::table::table;
 use super::{Command, EnvCommand, Launch, Target, connection, exit};
 
@@ -56,7 +56,11 @@ async fn run_with(api: &Api, command: Command) -> Result<u8> {
         } => releases(api, &project, environment, output.json).await,
         Command::Servers { project, output } => servers(api, &project, output.json).await,
         Command::Env { command } => match command {
-            EnvCommand::Pull { project, key_file } => env_pull(api, &project, key_file).await,
+            EnvCommand::Pull {
+                project,
+                key_file,
+                output,
+            } => env_pull(api, &project, key_file, output.json).await,
             EnvCommand::Push {
                 project,
                 file,
@@ -71,6 +75,9 @@ const OK: u8 = 0;
 
 async fn login(url: &str, token: Option<String>) -> Result<u8> {
     let url = connection::parse_url(url)?;
+    if connection::is_plain_http_elsewhere(&url) {
+        eprintln!("warning: {url} is plain http: the token crosses the network unencrypted");
+    }
     let token = match token {
         Some(token) => SecretString::from(token),
         None => read_secret("API token: ", "the token")?,
@@ -343,10 +350,7 @@ async fn started(
         let deployment = record(api, project, deployment.id).await?;
         return follow_to_end(api, project, deployment).await;
     }
-    let commit = deployment
-        .commit_words()
-        .map(|words| format!(": {words}"))
-        .unwrap_or_default();
+    let commit = deployment.commit_between(": ", "");
     println!("{what} {} of {}{commit}.", deployment.id, project.name);
     println!(
         "Follow it with: slipway logs {} {} --follow",
@@ -372,16 +376,19 @@ async fn follow_to_end(api: &Api, project: &Project, deployment: Deployment) -> 
     })
 }
 
+/// The project's deployments, newest first.
+async fn deployments(api: &Api, project: &Project) -> Result<Vec<Deployment>> {
+    api.get(&format!("/api/projects/{}/deployments", project.id))
+        .await?
+        .field("deployments")
+}
+
 /// The deployment named, or the project's latest.
 async fn deployment_or_latest(api: &Api, project: &Project, id: Option<i64>) -> Result<Deployment> {
     if let Some(id) = id {
         return record(api, project, id).await;
     }
-    let list: Vec<Deployment> = api
-        .get(&format!("/api/projects/{}/deployments", project.id))
-        .await?
-        .field("deployments")?;
-    match list.first() {
+    match deployments(api, project).await?.first() {
         Some(latest) => record(api, project, latest.id).await,
         None => Err(ClientError::Usage(format!(
             "{} has no deployments yet",
@@ -407,10 +414,7 @@ async fn logs(api: &Api, name: &str, id: Option<i64>, follow_it: bool, json: boo
     }
     let outputs: Vec<ProcessOutput> = reply.field("processes")?;
     let timings = deployment.processes.clone().unwrap_or_default();
-    let commit = deployment
-        .commit_words()
-        .map(|words| format!(": {words}"))
-        .unwrap_or_default();
+    let commit = deployment.commit_between(": ", "");
     println!(
         "Deployment {} of {} ({}){commit}",
         deployment.id, project.name, deployment.status
@@ -450,10 +454,7 @@ async fn cancel(api: &Api, name: &str, id: Option<i64>) -> Result<u8> {
     let id = match id {
         Some(id) => id,
         None => {
-            let list: Vec<Deployment> = api
-                .get(&format!("/api/projects/{}/deployments", project.id))
-                .await?
-                .field("deployments")?;
+            let list = deployments(api, &project).await?;
             // The running one first; else the one that would run next.
             let open: Vec<&Deployment> = list.iter().filter(|d| d.is_open()).collect();
             match open
@@ -490,13 +491,7 @@ async fn rollback(api: &Api, name: &str, to: Option<i64>, launch: Launch) -> Res
     let reply = api
         .post(&format!("/api/projects/{}/rollback", project.id), &body)
         .await
-        .map_err(|err| match err {
-            // An older server: the route itself is missing.
-            ClientError::NotFound(path) if path.ends_with("/rollback") => ClientError::Usage(
-                "this server has no rollback API; upgrade it to a Slipway with releases".to_owned(),
-            ),
-            other => other,
-        })?;
+        .map_err(|err| older_server(err, "rollback"))?;
     started(
         api,
         &project,
@@ -516,17 +511,27 @@ async fn releases(api: &Api, name: &str, environment: Option<String>, json: bool
             &url::form_urlencoded::byte_serialize(environment.as_bytes()).collect::<String>(),
         );
     }
-    let reply = api.get(&path).await.map_err(|err| match err {
-        ClientError::NotFound(_) => ClientError::Usage(
-            "this server has no releases API; upgrade it to a Slipway with releases".to_owned(),
-        ),
-        other => other,
-    })?;
+    let reply = api
+        .get(&path)
+        .await
+        .map_err(|err| older_server(err, "releases"))?;
     if json {
         return print_json(&reply);
     }
     print_releases(&reply.field::<Vec<Release>>("releases")?);
     Ok(OK)
+}
+
+/// A 404 from the releases or rollback routes right after the project was found: the
+/// project went in between, or the server predates them.
+fn older_server(err: ClientError, route: &str) -> ClientError {
+    match err {
+        ClientError::NotFound(_) => ClientError::Usage(format!(
+            "the server has no {route} for this project: it was just removed, or the server \
+             predates releases and rollback (upgrade it)"
+        )),
+        other => other,
+    }
 }
 
 async fn servers(api: &Api, name: &str, json: bool) -> Result<u8> {
@@ -541,7 +546,12 @@ async fn servers(api: &Api, name: &str, json: bool) -> Result<u8> {
     Ok(OK)
 }
 
-async fn env_pull(api: &Api, name: &str, key_file: Option<std::path::PathBuf>) -> Result<u8> {
+async fn env_pull(
+    api: &Api,
+    name: &str,
+    key_file: Option<std::path::PathBuf>,
+    json: bool,
+) -> Result<u8> {
     let (project, _) = api.project(name).await?;
     let key = environment_key(key_file.as_deref())?;
     let reply = api
@@ -550,6 +560,9 @@ async fn env_pull(api: &Api, name: &str, key_file: Option<std::path::PathBuf>) -
             &json!({"key": key.expose_secret()}),
         )
         .await?;
+    if json {
+        return print_json(&reply);
+    }
     let contents: String = reply.field("environment")?;
     print!("{contents}");
     Ok(OK)

@@ -63,27 +63,42 @@ pub fn parse_url(text: &str) -> Result<Url> {
     Ok(url)
 }
 
-/// The API client for the configured server.
+/// The API client for the configured server. URL and token go together: the stored token is
+/// only ever sent to the stored URL.
 pub fn connect() -> Result<Api> {
-    let stored = read_stored()?;
-    let url = match std::env::var("SLIPWAY_URL").ok().filter(|v| !v.is_empty()) {
-        Some(url) => parse_url(&url)?,
-        None => match &stored {
-            Some(stored) => parse_url(&stored.url)?,
-            None => return Err(not_logged_in()),
-        },
-    };
-    let token = match std::env::var("SLIPWAY_TOKEN")
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
-        Some(token) => token,
-        None => match stored {
-            Some(stored) => stored.token,
-            None => return Err(not_logged_in()),
-        },
+    let variable = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (url, token) = match (variable("SLIPWAY_URL"), variable("SLIPWAY_TOKEN")) {
+        (Some(url), Some(token)) => (parse_url(&url)?, token),
+        (url, token) => {
+            let stored = read_stored()?.ok_or_else(not_logged_in)?;
+            let stored_url = parse_url(&stored.url)?;
+            match (url, token) {
+                (Some(url), None) => {
+                    let url = parse_url(&url)?;
+                    if url != stored_url {
+                        return Err(ClientError::Usage(format!(
+                            "SLIPWAY_URL names {url}, but the stored token is for {stored_url}; \
+                             set SLIPWAY_TOKEN too"
+                        )));
+                    }
+                    (url, stored.token)
+                }
+                (_, token) => (stored_url, token.unwrap_or(stored.token)),
+            }
+        }
     };
     Api::new(url, SecretString::from(token))
+}
+
+/// Whether a token sent to `url` crosses the network unencrypted.
+pub fn is_plain_http_elsewhere(url: &Url) -> bool {
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    url.scheme() == "http" && !loopback
 }
 
 fn not_logged_in() -> ClientError {
@@ -165,6 +180,15 @@ pub fn forget() -> Result<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::parse_url;
+
+    #[test]
+    fn plain_http_is_only_fine_on_this_machine() {
+        use super::is_plain_http_elsewhere as plain;
+        assert!(!plain(&parse_url("http://127.0.0.1:8080").unwrap()));
+        assert!(!plain(&parse_url("http://localhost").unwrap()));
+        assert!(!plain(&parse_url("https://deploy.example.com").unwrap()));
+        assert!(plain(&parse_url("http://deploy.example.com").unwrap()));
+    }
 
     #[test]
     fn server_urls_are_http_and_lose_their_trailing_slash() {

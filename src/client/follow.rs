@@ -1,7 +1,7 @@
 //! Following a deployment to its end: the server's stream of events (re-opened when the
 //! connection breaks), shown as a live board on a terminal or as plain lines elsewhere.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::api::{Api, ClientError, Result};
 use super::board::Board;
-use super::model::{Deployment, Process, Project, cut};
+use super::model::{Deployment, Process, Project, cut, shell_word};
 use super::plain::Plain;
 
 /// How following ended.
@@ -65,6 +65,22 @@ impl Tracker {
             }
         }
         lanes
+    }
+
+    /// A step the record does not hold (yet): known by the server its output names.
+    fn name_lane(&mut self, id: i64, server: Option<String>) {
+        if self.process(id).is_none() {
+            self.processes.push(Process {
+                id,
+                server_name: server,
+                sequence: i64::MAX,
+                name: "(a step)".to_owned(),
+                status: "running".to_owned(),
+                started_at: None,
+                finished_at: None,
+                duration_ms: None,
+            });
+        }
     }
 
     pub fn process(&self, id: i64) -> Option<&Process> {
@@ -139,10 +155,7 @@ impl Tracker {
     pub fn title(&self) -> String {
         let d = &self.deployment;
         let environment = d.environment.as_deref().unwrap_or("production");
-        let commit = d
-            .commit_words()
-            .map(|words| format!(": {words}"))
-            .unwrap_or_default();
+        let commit = d.commit_between(": ", "");
         match d.kind.as_deref() {
             Some("rollback") => format!(
                 "Rollback {} of {} on {environment} to release {}{commit}",
@@ -231,48 +244,104 @@ pub async fn follow(api: &Api, project: &Project, deployment: Deployment) -> Res
     }
 }
 
-/// How long to keep trying when the server cannot be reached, before giving up.
-const RECONNECT_ATTEMPTS: u32 = 30;
+/// How long following keeps trying to reach the server before it gives up: long enough for
+/// the server to restart or be upgraded.
+const RECONNECT_FOR: Duration = Duration::from_secs(600);
+/// The longest pause between two attempts.
+const LONGEST_PAUSE: Duration = Duration::from_secs(10);
+
+/// The reading of one deployment's streams.
+struct Follower<'a> {
+    api: &'a Api,
+    record: String,
+    stream: String,
+    /// Steps the record was read again for; an id it does not hold is not asked about again.
+    looked_up: HashSet<i64>,
+    /// The status the stream's `end` event gave.
+    ended: Option<String>,
+    /// Something arrived on the current connection.
+    heard: bool,
+}
 
 async fn watch(api: &Api, project: i64, tracker: &mut Tracker, view: &mut dyn View) -> Result<()> {
-    let id = tracker.deployment.id;
-    let record = format!("/api/projects/{project}/deployments/{id}");
-    let stream = format!("{record}/stream");
-    let mut failures = 0;
+    let record = format!(
+        "/api/projects/{project}/deployments/{}",
+        tracker.deployment.id
+    );
+    let mut follower = Follower {
+        api,
+        stream: format!("{record}/stream"),
+        record,
+        looked_up: HashSet::new(),
+        ended: None,
+        heard: false,
+    };
+    let mut broken_since: Option<std::time::Instant> = None;
+    let mut pause = Duration::from_secs(1);
     loop {
-        match read_stream(api, &stream, &record, tracker, view).await {
+        follower.heard = false;
+        let why = match follower.read(tracker, view).await {
             Ok(true) => break,
-            Ok(false) => failures = 0,
+            Ok(false) => ClientError::Unreachable {
+                url: follower.stream.clone(),
+                cause: "the server closed the stream".to_owned(),
+            },
             Err(ClientError::RateLimited(after)) => {
                 tokio::time::sleep(Duration::from_secs(after.unwrap_or(5).max(1))).await;
+                continue;
             }
-            Err(err @ ClientError::Unreachable { .. }) => {
-                failures += 1;
-                if failures >= RECONNECT_ATTEMPTS {
-                    return Err(err);
-                }
-            }
+            Err(err) if is_transient(&err) => err,
             Err(other) => return Err(other),
+        };
+        if follower.heard {
+            broken_since = None;
+            pause = Duration::from_secs(1);
         }
-        // The stream broke before the end: the deployment may have ended meanwhile.
-        if let Ok(reply) = api.get(&record).await
-            && let Ok(deployment) = reply.field::<Deployment>("deployment")
-            && !deployment.is_open()
+        if broken_since
+            .get_or_insert_with(std::time::Instant::now)
+            .elapsed()
+            > RECONNECT_FOR
         {
-            break;
+            return Err(why);
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // A new connection replays the deployment from its start; only what is new is shown.
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(LONGEST_PAUSE);
         tracker.reconnected();
     }
-    let deployment = api.get(&record).await?.field("deployment")?;
-    // The final record: what it shows is drawn by `finish`.
-    tracker.update(deployment);
+    match api
+        .get(&follower.record)
+        .await
+        .and_then(|reply| reply.field::<Deployment>("deployment"))
+    {
+        Ok(deployment) => {
+            for process in tracker.update(deployment) {
+                view.changed(tracker, process);
+            }
+        }
+        // The stream already said how it ended.
+        Err(_) if follower.ended.is_some() => {
+            tracker.deployment.status = follower.ended.unwrap_or_default();
+        }
+        Err(err) => return Err(err),
+    }
     Ok(())
+}
+
+/// An error that may pass: the connection, a proxy in front of a restarting server.
+fn is_transient(err: &ClientError) -> bool {
+    match err {
+        ClientError::Unreachable { .. } => true,
+        ClientError::Unexpected { status, .. } => *status >= 500,
+        _ => false,
+    }
 }
 
 #[derive(Deserialize)]
 struct OutputEvent {
     process_id: i64,
+    #[serde(default)]
+    server: Option<String>,
     text: String,
 }
 
@@ -282,60 +351,62 @@ struct ProcessEvent {
     status: String,
 }
 
-/// Reads the stream until it ends; true when it ended with the deployment's end.
-async fn read_stream(
-    api: &Api,
-    stream: &str,
-    record: &str,
-    tracker: &mut Tracker,
-    view: &mut dyn View,
-) -> Result<bool> {
-    let mut events = api.events(stream).await?;
-    while let Some(event) = events.next().await? {
-        match event.name.as_str() {
-            "output" => {
-                let Ok(output) = serde_json::from_str::<OutputEvent>(&event.data) else {
-                    continue;
-                };
-                if tracker.process(output.process_id).is_none() {
-                    refresh(api, record, tracker, view).await?;
-                }
-                let fresh = tracker.add_output(output.process_id, &output.text);
-                if !fresh.is_empty() {
-                    view.output(tracker, output.process_id, &fresh);
-                }
-            }
-            "process" => {
-                let Ok(change) = serde_json::from_str::<ProcessEvent>(&event.data) else {
-                    continue;
-                };
-                if tracker.process(change.process_id).is_none() {
-                    refresh(api, record, tracker, view).await?;
-                }
-                if tracker.set_status(change.process_id, &change.status) {
-                    view.changed(tracker, change.process_id);
-                }
-            }
-            "end" => return Ok(true),
-            _ => {}
-        }
-    }
-    Ok(false)
+#[derive(Deserialize)]
+struct EndEvent {
+    status: String,
 }
 
-/// Reads the deployment's record again (its steps are made when it starts) and shows what
-/// it tells.
-async fn refresh(
-    api: &Api,
-    record: &str,
-    tracker: &mut Tracker,
-    view: &mut dyn View,
-) -> Result<()> {
-    let deployment = api.get(record).await?.field("deployment")?;
-    for process in tracker.update(deployment) {
-        view.changed(tracker, process);
+impl Follower<'_> {
+    /// Reads one connection's stream until it ends; true when it ended with the deployment.
+    async fn read(&mut self, tracker: &mut Tracker, view: &mut dyn View) -> Result<bool> {
+        let mut events = self.api.events(&self.stream).await?;
+        while let Some(event) = events.next().await? {
+            self.heard = true;
+            match event.name.as_str() {
+                "output" => {
+                    let Ok(output) = serde_json::from_str::<OutputEvent>(&event.data) else {
+                        continue;
+                    };
+                    self.know(output.process_id, tracker, view).await?;
+                    tracker.name_lane(output.process_id, output.server);
+                    let fresh = tracker.add_output(output.process_id, &output.text);
+                    if !fresh.is_empty() {
+                        view.output(tracker, output.process_id, &fresh);
+                    }
+                }
+                "process" => {
+                    let Ok(change) = serde_json::from_str::<ProcessEvent>(&event.data) else {
+                        continue;
+                    };
+                    self.know(change.process_id, tracker, view).await?;
+                    if tracker.set_status(change.process_id, &change.status) {
+                        view.changed(tracker, change.process_id);
+                    }
+                }
+                "end" => {
+                    self.ended = serde_json::from_str::<EndEvent>(&event.data)
+                        .ok()
+                        .map(|end| end.status);
+                    return Ok(true);
+                }
+                _ => {}
+            }
+        }
+        Ok(false)
     }
-    Ok(())
+
+    /// Makes sure the tracker knows step `id`: steps are made when the deployment starts, so
+    /// the record is read again, once per unknown step.
+    async fn know(&mut self, id: i64, tracker: &mut Tracker, view: &mut dyn View) -> Result<()> {
+        if tracker.process(id).is_some() || !self.looked_up.insert(id) {
+            return Ok(());
+        }
+        let deployment = self.api.get(&self.record).await?.field("deployment")?;
+        for process in tracker.update(deployment) {
+            view.changed(tracker, process);
+        }
+        Ok(())
+    }
 }
 
 /// The table of each step's duration on each server, and the outcome in one sentence.
@@ -407,10 +478,7 @@ fn outcome_sentence(tracker: &Tracker) -> String {
         None => String::new(),
     };
     let release = d.release.as_deref().unwrap_or("?");
-    let commit = d
-        .commit_words()
-        .map(|words| format!(" ({words})"))
-        .unwrap_or_default();
+    let commit = d.commit_between(" (", ")");
     match (d.status.as_str(), d.kind.as_deref()) {
         ("finished", Some("rollback")) => {
             format!("Rolled back{took}: release {release}{commit} is live again.")
@@ -425,7 +493,11 @@ fn outcome_sentence(tracker: &Tracker) -> String {
             } else {
                 ""
             };
-            format!("Deployment {} failed: {why}.{back}", d.id).replace("..", ".")
+            format!(
+                "Deployment {} failed: {}.{back}",
+                d.id,
+                why.trim_end_matches('.')
+            )
         }
     }
 }
@@ -443,19 +515,6 @@ fn took(tracker: &Tracker) -> Option<i64> {
         .filter_map(|p| p.finished_at)
         .max()?;
     Some((end - start).max(0))
-}
-
-/// `word` as it can be pasted into a shell.
-pub fn shell_word(word: &str) -> String {
-    if !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:@".contains(c))
-    {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
 }
 
 #[cfg(test)]
@@ -523,12 +582,5 @@ mod tests {
             tracker.title(),
             "Deployment 7 of My site to production: main@0123456 \"Fix it\""
         );
-    }
-
-    #[test]
-    fn words_are_quoted_for_the_shell_only_when_needed() {
-        assert_eq!(shell_word("site-1"), "site-1");
-        assert_eq!(shell_word("My site"), "'My site'");
-        assert_eq!(shell_word("it's"), r"'it'\''s'");
     }
 }

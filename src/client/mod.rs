@@ -112,6 +112,8 @@ pub enum EnvCommand {
         /// A file holding the key (its first line); without it the key is asked for.
         #[arg(long)]
         key_file: Option<PathBuf>,
+        #[command(flatten)]
+        output: Output,
     },
     /// Replace the `.env` file and write it to the servers.
     Push {
@@ -172,7 +174,7 @@ pub mod exit {
     pub const ERROR: u8 = 2;
     /// The deployment followed was cancelled.
     pub const CANCELLED: u8 = 3;
-    /// Ctrl-C stopped following (128 + SIGINT, as shells report it).
+    /// Ctrl-C stopped following (128 + SIGINT, as shells report it); the deployment goes on.
     pub const INTERRUPTED: u8 = 130;
 }
 

@@ -55,6 +55,13 @@ impl Deployment {
         matches!(self.status.as_str(), "pending" | "running")
     }
 
+    /// `commit_words` between `before` and `after`, or nothing while the commit is unknown.
+    pub fn commit_between(&self, before: &str, after: &str) -> String {
+        self.commit_words()
+            .map(|words| format!("{before}{words}{after}"))
+            .unwrap_or_default()
+    }
+
     /// The commit and its message's first line, once the deployment knows them (it resolves
     /// its commit when it starts).
     pub fn commit_words(&self) -> Option<String> {
@@ -158,6 +165,19 @@ pub struct ProcessOutput {
     pub output: String,
 }
 
+/// `word` as it can be pasted into a shell.
+pub fn shell_word(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@".contains(c))
+    {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 pub fn short_hash(hash: &str) -> &str {
     hash.get(..7).unwrap_or(hash)
 }
@@ -175,4 +195,16 @@ pub fn cut(text: &str, width: usize) -> String {
     }
     let kept: String = text.chars().take(width.saturating_sub(1)).collect();
     format!("{kept}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn words_are_quoted_for_the_shell_only_when_needed() {
+        assert_eq!(shell_word("site-1"), "site-1");
+        assert_eq!(shell_word("My site"), "'My site'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+    }
 }

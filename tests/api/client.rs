@@ -279,13 +279,14 @@ async fn errors_say_what_went_wrong_and_never_show_the_token() {
     app.project("Twin").await;
     app.project("Twin").await;
     let cli = Cli::new(&app);
+    let reader = app.token_for("admin@slipway.local", "servers:create").await;
     let check = |run: &Run, code: i32, text: &str| {
         assert_eq!(run.code, code, "{run:?}");
         assert!(run.stderr.contains(text), "{text:?} in {run:?}");
-        assert!(!run.stderr.contains(&cli.token) && !run.stdout.contains(&cli.token));
+        for token in [&cli.token, &reader] {
+            assert!(!run.stderr.contains(token.as_str()) && !run.stdout.contains(token.as_str()));
+        }
     };
-
-    let reader = app.token_for("admin@slipway.local", "servers:create").await;
     let limited = Cli::with_token(&app, &reader);
     check(
         &limited.run(&["deploy", "Site"]).await,
@@ -346,7 +347,7 @@ async fn deploy_follow_in_a_ci_log_prints_plain_lines_and_exits_0() {
     hook(
         &fleet,
         "Greet",
-        "echo hello from $(hostname) && echo second line",
+        "echo hello from $(hostname) && echo 'second line: héllo ✓'",
     )
     .await;
     let cli = Cli::new(&fleet.app);
@@ -363,7 +364,7 @@ async fn deploy_follow_in_a_ci_log_prints_plain_lines_and_exits_0() {
         for line in [
             format!("==> [{server}] Clone New Release started"),
             format!("==> [{server}] Greet finished"),
-            format!("[{server}] second line"),
+            format!("[{server}] second line: héllo ✓"),
             format!("==> [{server}] Activate New Release finished"),
         ] {
             assert!(out.contains(&line), "{line:?} in {out}");
@@ -374,11 +375,14 @@ async fn deploy_follow_in_a_ci_log_prints_plain_lines_and_exits_0() {
     let header = out.lines().find(|l| l.starts_with("Step")).unwrap();
     assert!(header.contains("server-1") && header.contains("server-2"));
     let greet = out.lines().find(|l| l.starts_with("Greet ")).unwrap();
-    assert_eq!(
-        greet.matches('s').count(),
-        2,
-        "a duration per server: {greet}"
-    );
+    let durations: Vec<&str> = greet.split_whitespace().skip(1).collect();
+    assert_eq!(durations.len(), 2, "a duration per server: {greet}");
+    for duration in durations {
+        let seconds = duration
+            .strip_suffix('s')
+            .unwrap_or_else(|| panic!("{greet}"));
+        assert!(seconds.parse::<f64>().is_ok(), "{greet}");
+    }
     let release = fleet.current(0).unwrap();
     let head = fleet.repo.head();
     let outcome = format!(
@@ -407,14 +411,14 @@ async fn deploy_follow_in_a_ci_log_prints_plain_lines_and_exits_0() {
     assert!(queued.stdout.contains("slipway logs Site 2 --follow"));
     let followed = cli.run(&["logs", "Site", "2", "--follow"]).await;
     assert_eq!(followed.code, 0, "{followed:?}");
-    assert!(followed.stdout.contains("[server-2] second line"));
+    assert!(followed.stdout.contains("[server-2] second line: héllo ✓"));
 
     // The recorded output of the latest deployment.
     let logs = cli.run(&["logs", "Site"]).await;
     assert_eq!(logs.code, 0, "{logs:?}");
     assert!(logs.stdout.contains("Deployment 2 of Site"), "{logs:?}");
     assert!(logs.stdout.contains("==> [server-1] Greet (finished, "));
-    assert!(logs.stdout.contains("[server-1] second line"));
+    assert!(logs.stdout.contains("[server-1] second line: héllo ✓"));
 
     // Every read command's --json is the API's JSON.
     let path = format!("/api/projects/{}", fleet.project);
@@ -448,9 +452,19 @@ async fn deploy_follow_in_a_ci_log_prints_plain_lines_and_exits_0() {
     }
     let status = cli.run(&["status", "Site", "--json"]).await;
     let status: Value = serde_json::from_str(&status.stdout).unwrap();
-    assert_eq!(status["project"]["name"], "Site");
+    for (key, api_path) in [
+        ("project", path.clone()),
+        ("deployments", format!("{path}/deployments")),
+        ("servers", format!("{path}/servers")),
+        ("releases", format!("{path}/releases")),
+    ] {
+        assert_eq!(
+            status[key],
+            fleet.app.get(&api_path).await.body[key],
+            "{key}"
+        );
+    }
     assert_eq!(status["deployments"].as_array().unwrap().len(), 2);
-    assert_eq!(status["servers"].as_array().unwrap().len(), 2);
     assert_eq!(status["releases"][0]["live"], true);
 
     let status = cli.run(&["status", "Site"]).await;
@@ -490,28 +504,39 @@ async fn a_cancelled_deployment_exits_3_and_ctrl_c_leaves_it_running() {
     let gate = fleet.add_gate().await;
     let cli = Cli::new(&fleet.app);
 
-    let mut follower = Running::start(cli.command(&["deploy", "Site", "--follow"]));
-    follower.wait_for("==> [server-1] Gate started").await;
+    let mut first = Running::start(cli.command(&["deploy", "Site", "--follow"]));
+    first.wait_for("==> [server-1] Gate started").await;
+    // A second one waits in the queue, and its follower says so.
+    let mut second = Running::start(cli.command(&["deploy", "Site", "--follow"]));
+    second
+        .wait_for("Waiting for the deployment to start.")
+        .await;
+
+    // Cancel picks the running one.
     let cancel = cli.run(&["cancel", "Site"]).await;
     assert_eq!(cancel.code, 0, "{cancel:?}");
     assert!(cancel.stdout.contains("Cancelled deployment 1 of Site."));
-    let run = follower.finish().await;
+    let run = first.finish().await;
     assert_eq!(run.code, 3, "{run:?}");
     assert!(
         run.stdout.contains("Deployment 1 was cancelled."),
         "{run:?}"
     );
 
-    // Ctrl-C stops the follower, not the deployment.
-    let mut follower = Running::start(cli.command(&["deploy", "Site", "--follow"]));
-    follower.wait_for("==> [server-1] Gate started").await;
-    let pid = follower.child.id().unwrap().to_string();
+    // The second starts; Ctrl-C stops its follower, not the deployment.
+    second.wait_for("==> [server-1] Gate started").await;
+    assert!(
+        second
+            .seen
+            .starts_with("Deployment 2 of Site to production\n")
+    );
+    let pid = second.child.id().unwrap().to_string();
     let signalled = std::process::Command::new("kill")
         .args(["-INT", &pid])
         .status()
         .unwrap();
     assert!(signalled.success());
-    let run = follower.finish().await;
+    let run = second.finish().await;
     assert_eq!(run.code, 130, "{run:?}");
     assert!(
         run.stderr
@@ -546,7 +571,12 @@ async fn the_live_board_shows_each_server_and_the_failing_output() {
     // It was drawn live: spinner frames and redraws, not printed once.
     let raw = String::from_utf8_lossy(&bytes);
     assert!(raw.contains('⠋') || raw.contains('⠙'), "a spinner turned");
-    assert!(raw.contains("\x1b["), "the board was redrawn in place");
+    let moves_up = raw.split("\x1b[").skip(1).any(|sequence| {
+        sequence
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .starts_with('A')
+    });
+    assert!(moves_up, "the board was redrawn in place");
 
     // A failing step: its server's line says so, and its output is under the board.
     hook(&fleet, "Run tests", "echo 'tests: 3 failed'; exit 3").await;
