@@ -32,6 +32,7 @@ pub struct Project {
     pub step_timeout_seconds: i64,
     pub health_gate: bool,
     pub health_gate_seconds: i64,
+    pub delta_releases: bool,
     pub has_environment: bool,
     #[sqlx(try_from = "i64")]
     pub created_at: Timestamp,
@@ -94,6 +95,7 @@ pub struct ProjectFields {
     pub step_timeout_seconds: i64,
     pub health_gate: bool,
     pub health_gate_seconds: i64,
+    pub delta_releases: bool,
 }
 
 /// Whom a query may show: the projects a user owns or has accepted an invitation to.
@@ -149,7 +151,7 @@ fn select_projects(postgres: bool, filter: &str) -> String {
         "SELECT p.id, p.user_id, p.name, p.provider, p.repository, p.project_type, p.branch, \
            p.push_to_deploy, p.retain_deployments, p.monitor, p.install_dependencies, \
            p.install_dev_dependencies, p.quiet_composer, p.token_sealed, p.deploy_key_public, \
-           p.step_timeout_seconds, p.health_gate, p.health_gate_seconds, \
+           p.step_timeout_seconds, p.health_gate, p.health_gate_seconds, p.delta_releases, \
            (p.environment_sealed IS NOT NULL) AS has_environment, p.created_at, p.updated_at, \
            (SELECT COUNT(*) FROM deployments d WHERE d.project_id = p.id AND d.status = 'running') \
              AS running_deployments, \
@@ -264,9 +266,9 @@ pub async fn insert(
                push_to_deploy, retain_deployments, monitor, install_dependencies, \
                install_dev_dependencies, quiet_composer, token_sealed, token_hash, \
                step_timeout_seconds, deploy_key_public, deploy_key_sealed, created_at, updated_at, \
-               health_gate, health_gate_seconds) \
+               health_gate, health_gate_seconds, delta_releases) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-               $18, $18, $19, $20) \
+               $18, $18, $19, $20, $21) \
              RETURNING id",
             args![
                 owner,
@@ -288,7 +290,8 @@ pub async fn insert(
                 deploy_key.sealed,
                 now,
                 fields.health_gate,
-                fields.health_gate_seconds
+                fields.health_gate_seconds,
+                fields.delta_releases
             ],
         )
         .await?;
@@ -306,7 +309,7 @@ pub async fn update(
            branch = $6, push_to_deploy = $7, retain_deployments = $8, monitor = $9, \
            install_dependencies = $10, install_dev_dependencies = $11, quiet_composer = $12, \
            step_timeout_seconds = $13, updated_at = $14, health_gate = $15, \
-           health_gate_seconds = $16 \
+           health_gate_seconds = $16, delta_releases = $17 \
          WHERE id = $1",
         args![
             id,
@@ -324,7 +327,8 @@ pub async fn update(
             fields.step_timeout_seconds,
             now,
             fields.health_gate,
-            fields.health_gate_seconds
+            fields.health_gate_seconds,
+            fields.delta_releases
         ],
     )
     .await?;

@@ -169,7 +169,9 @@ pub async fn update(
         "UPDATE servers SET name = $2, connect_as = $3, host = $4, port = $5, php_version = $6, \
            freebsd = $7, receives_code_deployments = $8, should_restart_fpm = $9, \
            deployment_path = $10, php_path = $11, composer_path = $12, updated_at = $13, \
-           environment = $14 \
+           environment = $14, \
+           source_commit = CASE WHEN host = $4 AND port = $5 AND deployment_path = $10 \
+             THEN source_commit END \
          WHERE id = $1",
         args![
             id,
@@ -225,6 +227,33 @@ pub async fn set_environment_servers(
         )
         .await?;
     }
+    Ok(())
+}
+
+/// The commit each server's source copy holds, as recorded after its last clone.
+pub async fn source_commits(
+    db: &mut impl Db,
+    project: ProjectId,
+) -> Result<std::collections::HashMap<ServerId, String>> {
+    let rows: Vec<(i64, String)> = db
+        .fetch_all(
+            "SELECT id, source_commit FROM servers \
+             WHERE project_id = $1 AND source_commit IS NOT NULL",
+            args![project],
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, sha)| (ServerId(id), sha))
+        .collect())
+}
+
+pub async fn set_source_commit(db: &mut impl Db, id: ServerId, sha: &str) -> Result<()> {
+    db.execute(
+        "UPDATE servers SET source_commit = $2 WHERE id = $1",
+        args![id, sha],
+    )
+    .await?;
     Ok(())
 }
 

@@ -3,7 +3,6 @@
 //! health gate after activation does the same when the monitor does not answer.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::future::join_all;
@@ -12,7 +11,8 @@ use tokio::sync::watch;
 use super::hub::LogEvent;
 use super::plan::{Step, Work};
 use super::remote::Pool;
-use super::scripts::{self, Layout, Link};
+use super::scripts::{self, Layout, Link, Shipment};
+use super::source::Source;
 use crate::app::App;
 use crate::db::{self, servers::Server};
 use crate::domain::deployment::{DeploymentStatus, Ending, ProcessStatus};
@@ -50,6 +50,9 @@ pub(super) struct Scripting {
     pub links: Vec<Link>,
     pub composer_dev: bool,
     pub composer_quiet: bool,
+    /// The live release whose `vendor/` the new one starts from (its Composer files are
+    /// the same).
+    pub reuse_vendor: Option<String>,
     /// The release directories Purge Old Releases keeps.
     pub keep: Vec<String>,
 }
@@ -76,8 +79,10 @@ pub(super) struct Run<'a> {
     pool: Pool<'a>,
     cancel: watch::Receiver<bool>,
     timeout: Duration,
-    archive: Option<PathBuf>,
-    /// Where `current` pointed on each server before activation.
+    /// What a deployment ships (a rollback ships nothing).
+    source: Option<&'a Source>,
+    /// Where `current` pointed on each server before activation, as each server said while
+    /// activating ("" when there was no `current`).
     live_before: std::sync::Mutex<HashMap<ServerId, String>>,
     /// A switch back failed somewhere: the release stays where it is live.
     stuck: std::sync::atomic::AtomicBool,
@@ -96,7 +101,7 @@ impl<'a> Run<'a> {
         servers: &[Server],
         step_timeout: Duration,
         cancel: watch::Receiver<bool>,
-        archive: Option<PathBuf>,
+        source: Option<&'a Source>,
     ) -> anyhow::Result<Run<'a>> {
         Ok(Run {
             app,
@@ -105,7 +110,7 @@ impl<'a> Run<'a> {
             pool: Pool::new(app, servers).await?,
             cancel,
             timeout: step_timeout,
-            archive,
+            source,
             live_before: std::sync::Mutex::default(),
             stuck: std::sync::atomic::AtomicBool::new(false),
         })
@@ -160,12 +165,8 @@ impl<'a> Run<'a> {
                             .await,
                         );
                     }
-                    match self.read_current(&step.servers, context).await {
-                        Ok(previous) => *self.live_before() = previous,
-                        Err(reason) => {
-                            return self.stop(activation, false, Ending::error(reason)).await;
-                        }
-                    }
+                    // Each server says where `current` pointed as it switches.
+                    self.live_before().clear();
                     let outcomes = self.run_step(step, processes, context).await;
                     if outcomes.iter().all(|(_, o)| *o == Outcome::Finished) {
                         activated = true;
@@ -391,13 +392,27 @@ impl<'a> Run<'a> {
         ending
     }
 
-    fn script_for(&self, step: &Step, server: &Server, context: &Scripting) -> (String, String) {
+    /// The user a step runs as on `server`, and its script (a clone's depends on what the
+    /// server receives: `shipment`).
+    fn script_for(
+        &self,
+        step: &Step,
+        server: &Server,
+        context: &Scripting,
+        shipment: &Shipment,
+    ) -> (String, String) {
         let layout = self.layout(server, context);
         let user = server.connect_as.clone();
         match &step.work {
             Work::CloneRelease => (
                 user,
-                scripts::clone(&layout, &context.sha, context.laravel, &context.links),
+                scripts::clone(
+                    &layout,
+                    &context.sha,
+                    shipment,
+                    context.laravel,
+                    &context.links,
+                ),
             ),
             Work::InstallComposer => (
                 user,
@@ -406,6 +421,7 @@ impl<'a> Run<'a> {
                     &server.composer_path,
                     context.composer_dev,
                     context.composer_quiet,
+                    context.reuse_vendor.as_deref(),
                 ),
             ),
             Work::Activate => {
@@ -451,10 +467,7 @@ impl<'a> Run<'a> {
                 let Some(server) = self.servers.get(&server_id) else {
                     return (server_id, Outcome::Failed("the server was removed".into()));
                 };
-                let (user, script) = self.script_for(step, server, context);
-                let outcome = self
-                    .run_process(server, &user, *process, &script, &step.work)
-                    .await;
+                let outcome = self.run_process(server, step, *process, context).await;
                 (server_id, outcome)
             })
         });
@@ -507,34 +520,95 @@ impl<'a> Run<'a> {
     async fn run_process(
         &self,
         server: &Server,
-        user: &str,
+        step: &Step,
         process: i64,
-        script: &str,
-        work: &Work,
+        context: &Scripting,
     ) -> Outcome {
         self.set_running(process).await;
         let mut output = Output::new(self, process, Some(&server.name));
-        let outcome = match self.pool.session(server, user).await {
-            Err(err) => {
-                output.push(format!("{err}\n").as_bytes());
-                Outcome::Failed(format!("{}: {err}", server.name))
-            }
-            Ok(session) => {
-                let pidfile = scripts::pidfile(&self.app.engine.node, self.id.0, process);
-                let command = scripts::supervised(script, &pidfile);
-                self.exec(
-                    &session,
-                    &command,
-                    &pidfile,
-                    work,
-                    &mut output,
-                    &server.name,
-                )
-                .await
-            }
-        };
+        let outcome = self
+            .run_on(server, step, process, context, &mut output)
+            .await;
         self.set_ended(process, &outcome, &output).await;
         outcome
+    }
+
+    async fn run_on(
+        &self,
+        server: &Server,
+        step: &Step,
+        process: i64,
+        context: &Scripting,
+        output: &mut Output<'_>,
+    ) -> Outcome {
+        let (user, script) = self.script_for(step, server, context, &Shipment::Full);
+        let session = match self.pool.session(server, &user).await {
+            Ok(session) => session,
+            Err(err) => {
+                output.push(format!("{err}\n").as_bytes());
+                return Outcome::Failed(format!("{}: {err}", server.name));
+            }
+        };
+        let pidfile = scripts::pidfile(&self.app.engine.node, self.id.0, process);
+        if step.work == Work::CloneRelease {
+            return self
+                .clone_release(&session, server, step, context, &pidfile, output)
+                .await;
+        }
+        if step.work == Work::Activate {
+            output.take_first_line(scripts::LIVE_BEFORE);
+        }
+        let command = scripts::supervised(&script, &pidfile);
+        let ended = self.exec(&session, &command, &pidfile, None, output).await;
+        if let Some(before) = output.first_line() {
+            self.live_before().insert(server.id, before.to_owned());
+        }
+        outcome(ended, &step.work, output, &server.name)
+    }
+
+    /// Clone New Release: the delta planned for the server, or the whole tree; and the whole
+    /// tree after all when the server's source copy is not what was recorded.
+    async fn clone_release(
+        &self,
+        session: &Session,
+        server: &Server,
+        step: &Step,
+        context: &Scripting,
+        pidfile: &str,
+        output: &mut Output<'_>,
+    ) -> Outcome {
+        let Some(source) = self.source else {
+            return Outcome::Failed(format!("{}: there is nothing to ship", server.name));
+        };
+        let mut shipment = source.shipment(server.id).await;
+        loop {
+            let (kind, file) = match shipment {
+                Ok(shipment) => shipment,
+                Err(err) => return Outcome::Failed(format!("the release archive: {err:#}")),
+            };
+            let (_, script) = self.script_for(step, server, context, &kind);
+            let command = scripts::supervised(&script, pidfile);
+            let ended = self
+                .exec(session, &command, pidfile, Some(file), output)
+                .await;
+            let base_missing = Ended::Exit(crate::ssh::Exit::Code(scripts::BASE_MISSING));
+            if kind != Shipment::Full && ended == base_missing {
+                shipment = source
+                    .full_archive()
+                    .await
+                    .map(|path| (Shipment::Full, path));
+                continue;
+            }
+            let outcome = outcome(ended, &step.work, output, &server.name);
+            if outcome == Outcome::Finished {
+                self.record(
+                    "the server's source commit",
+                    db::servers::set_source_commit(&mut &self.app.store, server.id, &context.sha)
+                        .await,
+                );
+            }
+            return outcome;
+        }
     }
 
     /// Asks the monitor every second until it answers with a 2xx or `seconds` run out.
@@ -588,26 +662,28 @@ impl<'a> Run<'a> {
         outcome
     }
 
+    /// Runs `command` with `stdin` (a file) on its standard input, its output into
+    /// `output`, until it ends, the step's time runs out or the run is cancelled; the last
+    /// two stop it on the server.
     async fn exec(
         &self,
         session: &Session,
         command: &str,
         pidfile: &str,
-        work: &Work,
+        stdin: Option<&std::path::Path>,
         output: &mut Output<'_>,
-        server_name: &str,
-    ) -> Outcome {
+    ) -> Ended {
         let mut cancel = self.cancel.clone();
-        let archive = match (&self.archive, *work == Work::CloneRelease) {
-            (Some(path), true) => match tokio::fs::File::open(path).await {
+        let stdin = match stdin {
+            Some(path) => match tokio::fs::File::open(path).await {
                 Ok(file) => Some(file),
-                Err(err) => return Outcome::Failed(format!("the release archive: {err}")),
+                Err(err) => return Ended::Error(format!("the release archive: {err}")),
             },
-            _ => None,
+            None => None,
         };
         let result = {
             let mut sink = |chunk: &[u8]| output.push(chunk);
-            let running = session.exec(command, archive, &mut sink);
+            let running = session.exec(command, stdin, &mut sink);
             tokio::select! {
                 result = running => Some(result),
                 _ = cancel.wait_for(|c| *c) => None,
@@ -615,35 +691,20 @@ impl<'a> Run<'a> {
             }
         };
         match result {
-            Some(Ok(exit)) if exit.success() => Outcome::Finished,
-            Some(Ok(exit)) => {
-                let how = match exit {
-                    crate::ssh::Exit::Code(code) => format!("status {code}"),
-                    crate::ssh::Exit::Signal => "a signal".to_owned(),
-                };
-                // The last thing Slipway's own script said is most often why; what a hook
-                // prints stays in its output (it may print anything).
-                let own = !matches!(work, Work::Hook { .. } | Work::Teardown { .. });
-                match output.last_line().filter(|_| own) {
-                    Some(line) => {
-                        Outcome::Failed(format!("{server_name}: exited with {how}: {line}"))
-                    }
-                    None => Outcome::Failed(format!("{server_name}: exited with {how}")),
-                }
-            }
+            Some(Ok(exit)) => Ended::Exit(exit),
             Some(Err(SshError::Timeout(seconds))) => {
                 output.push(format!("\n[timed out after {seconds} s]\n").as_bytes());
                 self.kill(session, pidfile).await;
-                Outcome::Failed(format!("{server_name}: timed out after {seconds} s"))
+                Ended::TimedOut(seconds)
             }
             Some(Err(err)) => {
                 output.push(format!("\n[{err}]\n").as_bytes());
-                Outcome::Failed(format!("{server_name}: {err}"))
+                Ended::Error(err.to_string())
             }
             None => {
                 output.push(b"\n[cancelled]\n");
                 self.kill(session, pidfile).await;
-                Outcome::Cancelled
+                Ended::Cancelled
             }
         }
     }
@@ -656,49 +717,30 @@ impl<'a> Run<'a> {
         let _ = tokio::time::timeout(Duration::from_secs(15), stop).await;
     }
 
-    async fn read_current(
-        &self,
-        servers: &[ServerId],
-        context: &Scripting,
-    ) -> Result<HashMap<ServerId, String>, String> {
-        let reads = servers
-            .iter()
-            .filter_map(|id| self.servers.get(id))
-            .map(|server| async move {
-                let layout = self.layout(server, context);
-                let target = self
-                    .pool
-                    .internal(server, &scripts::read_current(&layout))
-                    .await?;
-                Ok::<_, String>((server.id, target.trim().to_owned()))
-            });
-        join_all(reads).await.into_iter().collect()
-    }
-
     /// Points `current` on each server back where it pointed before activation; answers the
-    /// servers where that failed.
+    /// servers where that failed. A server that never said where `current` pointed never
+    /// began to switch, and is left alone.
     async fn switch_back(&self, servers: &[ServerId], context: &Scripting) -> Vec<Stuck> {
         let previous = self.live_before().clone();
         let switches = servers
             .iter()
             .filter_map(|id| self.servers.get(id))
-            .map(|server| {
-                let target = previous.get(&server.id).filter(|p| !p.is_empty()).cloned();
-                async move {
-                    let layout = self.layout(server, context);
-                    let script = match target {
-                        Some(target) => scripts::switch(&layout, &target),
-                        None => format!("rm -f {}\n", crate::ssh::quote(&layout.current())),
-                    };
-                    let switched = self.pool.internal(server, &script).await;
-                    switched.err().map(|error| {
-                        tracing::warn!(deployment = %self.id, %error, "switching back failed");
-                        Stuck {
-                            server: server.id,
-                            error,
-                        }
-                    })
-                }
+            .filter_map(|server| Some((server, previous.get(&server.id)?.clone())))
+            .map(|(server, target)| async move {
+                let layout = self.layout(server, context);
+                let script = if target.is_empty() {
+                    format!("rm -f {}\n", crate::ssh::quote(&layout.current()))
+                } else {
+                    scripts::switch(&layout, &target)
+                };
+                let switched = self.pool.internal(server, &script).await;
+                switched.err().map(|error| {
+                    tracing::warn!(deployment = %self.id, %error, "switching back failed");
+                    Stuck {
+                        server: server.id,
+                        error,
+                    }
+                })
             });
         let stuck: Vec<Stuck> = join_all(switches).await.into_iter().flatten().collect();
         if !stuck.is_empty() {
@@ -771,6 +813,42 @@ fn live_now(activation: Option<&Activation>) -> &'static str {
     }
 }
 
+/// How a remote command ended.
+#[derive(Debug, PartialEq)]
+enum Ended {
+    Exit(crate::ssh::Exit),
+    /// The connection failed, or the command could not start.
+    Error(String),
+    /// The step's time ran out (and the command was stopped).
+    TimedOut(u64),
+    Cancelled,
+}
+
+/// A step's outcome on one server from how its command ended.
+fn outcome(ended: Ended, work: &Work, output: &Output<'_>, server_name: &str) -> Outcome {
+    match ended {
+        Ended::Exit(exit) if exit.success() => Outcome::Finished,
+        Ended::Exit(exit) => {
+            let how = match exit {
+                crate::ssh::Exit::Code(code) => format!("status {code}"),
+                crate::ssh::Exit::Signal => "a signal".to_owned(),
+            };
+            // The last thing Slipway's own script said is most often why; what a hook
+            // prints stays in its output (it may print anything).
+            let own = !matches!(work, Work::Hook { .. } | Work::Teardown { .. });
+            match output.last_line().filter(|_| own) {
+                Some(line) => Outcome::Failed(format!("{server_name}: exited with {how}: {line}")),
+                None => Outcome::Failed(format!("{server_name}: exited with {how}")),
+            }
+        }
+        Ended::TimedOut(seconds) => {
+            Outcome::Failed(format!("{server_name}: timed out after {seconds} s"))
+        }
+        Ended::Error(err) => Outcome::Failed(format!("{server_name}: {err}")),
+        Ended::Cancelled => Outcome::Cancelled,
+    }
+}
+
 pub(super) fn failures(outcomes: &[(ServerId, Outcome)]) -> Vec<String> {
     outcomes
         .iter()
@@ -788,6 +866,51 @@ struct Output<'a> {
     server: Option<String>,
     bytes: Vec<u8>,
     truncated: bool,
+    /// A first line of Slipway's own, kept out of the output.
+    own_line: Option<FirstLine>,
+}
+
+/// Separates a first line of Slipway's own (one that starts with `prefix`) from a command's
+/// output.
+struct FirstLine {
+    prefix: &'static str,
+    pending: Vec<u8>,
+    /// What followed the prefix, once the line has come.
+    line: Option<String>,
+    done: bool,
+}
+
+impl FirstLine {
+    /// Takes a chunk of output; answers what of it is the command's.
+    fn take(&mut self, chunk: &[u8]) -> Vec<u8> {
+        if self.done {
+            return chunk.to_vec();
+        }
+        self.pending.extend_from_slice(chunk);
+        let Some(end) = self.pending.iter().position(|b| *b == b'\n') else {
+            let seen = self.pending.len().min(self.prefix.len());
+            if self.prefix.as_bytes()[..seen] == self.pending[..seen] {
+                return Vec::new();
+            }
+            // Not the line sought: all of it is output.
+            self.done = true;
+            return std::mem::take(&mut self.pending);
+        };
+        self.done = true;
+        let rest = self.pending.split_off(end + 1);
+        let line = String::from_utf8_lossy(&self.pending[..end]).into_owned();
+        match line.strip_prefix(self.prefix) {
+            Some(value) => {
+                self.line = Some(value.to_owned());
+                rest
+            }
+            None => {
+                let mut all = std::mem::take(&mut self.pending);
+                all.extend_from_slice(&rest);
+                all
+            }
+        }
+    }
 }
 
 impl<'a> Output<'a> {
@@ -798,11 +921,32 @@ impl<'a> Output<'a> {
             server: server.map(str::to_owned),
             bytes: Vec::new(),
             truncated: false,
+            own_line: None,
         }
     }
 
+    /// Keeps the first line out of the output when it starts with `prefix`.
+    fn take_first_line(&mut self, prefix: &'static str) {
+        self.own_line = Some(FirstLine {
+            prefix,
+            pending: Vec::new(),
+            line: None,
+            done: false,
+        });
+    }
+
+    /// What followed the prefix on the first line, when it was Slipway's own.
+    fn first_line(&self) -> Option<&str> {
+        self.own_line.as_ref()?.line.as_deref()
+    }
+
     fn push(&mut self, chunk: &[u8]) {
-        if self.truncated {
+        let chunk = match &mut self.own_line {
+            Some(first) => std::borrow::Cow::Owned(first.take(chunk)),
+            None => std::borrow::Cow::Borrowed(chunk),
+        };
+        let chunk: &[u8] = &chunk;
+        if chunk.is_empty() || self.truncated {
             return;
         }
         let room = OUTPUT_CAP.saturating_sub(self.bytes.len());
@@ -832,5 +976,37 @@ impl<'a> Output<'a> {
 
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.bytes).replace('\0', "")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FirstLine;
+
+    fn first_line(prefix: &'static str) -> FirstLine {
+        FirstLine {
+            prefix,
+            pending: Vec::new(),
+            line: None,
+            done: false,
+        }
+    }
+
+    #[test]
+    fn slipways_own_first_line_is_kept_out_of_the_output_however_it_arrives() {
+        let mut first = first_line("live:");
+        assert_eq!(first.take(b"li"), b"");
+        assert_eq!(first.take(b"ve:/srv/app/releases/1\nreloa"), b"reloa");
+        assert_eq!(first.take(b"ded\n"), b"ded\n");
+        assert_eq!(first.line.as_deref(), Some("/srv/app/releases/1"));
+
+        let mut other = first_line("live:");
+        assert_eq!(other.take(b"lip"), b"lip");
+        assert_eq!(other.take(b"\n"), b"\n");
+        assert_eq!(other.line, None);
+
+        let mut empty = first_line("live:");
+        assert_eq!(empty.take(b"live:\n"), b"");
+        assert_eq!(empty.line.as_deref(), Some(""));
     }
 }

@@ -11,7 +11,8 @@ use super::fleet::{Activation, Processes, Run, Scripting};
 use super::plan::{self, Options, Step, Work};
 use super::releases::History;
 use super::scripts::Link;
-use super::{source, teardown};
+use super::source::{self, Source};
+use super::teardown;
 use crate::app::App;
 use crate::db::{
     self,
@@ -70,8 +71,15 @@ async fn deploy(
         .requested_ref
         .clone()
         .unwrap_or_else(|| project.branch.clone());
-    let source = match source::prepare(app, project, deployment.requested_from, &requested, &cancel)
-        .await?
+    let source = match source::prepare(
+        app,
+        project,
+        servers,
+        deployment.requested_from,
+        &requested,
+        &cancel,
+    )
+    .await?
     {
         Ok(source) => source,
         Err(ending) => return Ok(ending),
@@ -134,6 +142,12 @@ async fn deploy(
         let history = history(app, project.id, &deployment.environment).await?;
         let retain = usize::try_from(project.retain_deployments.max(1)).unwrap_or(1);
         let (keep, purged) = history.retention(release, &code_servers, retain);
+        let reuse_vendor = match history.live() {
+            Some(live) if project.install_dependencies => {
+                reusable_vendor(&source, live.commit_hash.as_deref(), &live.name).await
+            }
+            _ => None,
+        };
         Some((
             Activation {
                 project: project.id,
@@ -144,6 +158,7 @@ async fn deploy(
                 purged,
             },
             keep,
+            reuse_vendor,
         ))
     };
 
@@ -167,9 +182,10 @@ async fn deploy(
             .collect(),
         composer_dev: project.install_dev_dependencies,
         composer_quiet: project.quiet_composer,
+        reuse_vendor: activation.as_ref().and_then(|(_, _, reuse)| reuse.clone()),
         keep: activation
             .as_ref()
-            .map(|(_, keep)| keep.clone())
+            .map(|(_, keep, _)| keep.clone())
             .unwrap_or_default(),
     };
     let run = Run::new(
@@ -178,7 +194,7 @@ async fn deploy(
         servers,
         step_timeout(project),
         cancel,
-        Some(source.archive.path().to_path_buf()),
+        Some(&source),
     )
     .await?;
     let ending = run
@@ -186,12 +202,22 @@ async fn deploy(
             &steps,
             &processes,
             &context,
-            activation.as_ref().map(|(a, _)| a),
+            activation.as_ref().map(|(a, _, _)| a),
         )
         .await;
     run.close().await;
     drop(source);
     Ok(ending)
+}
+
+/// The live release, when the new one may start from its `vendor/`: Composer's files are the
+/// same in both commits.
+async fn reusable_vendor(source: &Source, live_commit: Option<&str>, live: &str) -> Option<String> {
+    let live_commit = live_commit?;
+    source
+        .unchanged_since(live_commit, &["composer.json", "composer.lock"])
+        .await
+        .then(|| live.to_owned())
 }
 
 /// A rollback: its processes were recorded when it was asked for; the target is checked again
@@ -234,6 +260,7 @@ async fn rollback(
         links: Vec::new(),
         composer_dev: false,
         composer_quiet: false,
+        reuse_vendor: None,
         keep: Vec::new(),
     };
     let activation = Activation {

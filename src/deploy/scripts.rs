@@ -34,17 +34,102 @@ pub struct Link {
     pub to: String,
 }
 
-/// Clone New Release: unpacks the archive arriving on standard input into a new release
-/// directory, records the commit and links the shared files and folders.
-pub fn clone(layout: &Layout, sha: &str, laravel: bool, links: &[Link]) -> String {
+/// How a release's files arrive on standard input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shipment {
+    /// The whole tree, as a tar archive.
+    Full,
+    /// What changed since `base`, the commit the server's source copy holds: first `deleted`
+    /// bytes of NUL-separated paths to remove, then a tar archive of the `shipped` paths that
+    /// were added or changed (of `changed` paths in all).
+    Delta {
+        base: String,
+        deleted: usize,
+        changed: usize,
+        shipped: usize,
+    },
+}
+
+/// The exit status of a delta clone whose server no longer holds the base it was built on:
+/// the full archive goes to that server instead.
+pub const BASE_MISSING: u32 = 75;
+
+/// The server's own copy of the last tree it received, never touched by hooks: deltas apply
+/// to it, and each release starts as a copy of it.
+fn source(base: &str) -> String {
+    format!("{base}/.slipway/source")
+}
+
+/// The commit `source` holds; absent while it changes.
+fn source_commit(base: &str) -> String {
+    format!("{base}/.slipway/source.commit")
+}
+
+/// `copy FROM TO`: a copy that shares nothing writable with its original: reflinks (copy on
+/// write) where the file system has them, a plain copy elsewhere.
+const COPY: &str = "copy() { cp -a --reflink=auto \"$1\" \"$2\" 2>/dev/null || { rm -rf \"$2\"; cp -a \"$1\" \"$2\"; }; }\n";
+
+/// Clone New Release: brings the server's source copy to `sha` with what arrives on standard
+/// input (the whole tree, or a delta), copies it into a new release directory, records the
+/// commit and links the shared files and folders.
+pub fn clone(
+    layout: &Layout,
+    sha: &str,
+    shipment: &Shipment,
+    laravel: bool,
+    links: &[Link],
+) -> String {
     let base = quote(&layout.base);
     let release = quote(&layout.release());
+    let source = quote(&source(&layout.base));
+    let mark = quote(&source_commit(&layout.base));
     let mut script = format!(
         "set -eu\n\
-         mkdir -p {base}/releases\n\
-         rm -rf {release}\n\
-         mkdir {release}\n\
-         tar -x -f - -C {release}\n\
+         {COPY}\
+         mkdir -p {base}/releases {base}/.slipway\n\
+         rm -rf {release}\n"
+    );
+    match shipment {
+        Shipment::Full => script.push_str(&format!(
+            "echo \"Unpacking the whole tree of \"{short}\n\
+             rm -f {mark}\n\
+             rm -rf {source}\n\
+             mkdir {source}\n\
+             tar -x -f - -C {source}\n",
+            short = quote(sha.get(..7).unwrap_or(sha)),
+        )),
+        Shipment::Delta {
+            base: from,
+            deleted,
+            changed,
+            shipped,
+        } => {
+            script.push_str(&format!(
+                "if [ ! -d {source} ] || [ \"$(cat {mark} 2>/dev/null || true)\" != {from} ]; then\n\
+                 \x20 echo \"this server's copy of the source is not at \"{short}\": it gets the whole tree\" >&2\n\
+                 \x20 exit {BASE_MISSING}\n\
+                 fi\n\
+                 echo \"Applying the changes since \"{short}\": {changed} paths changed, {shipped} shipped\"\n\
+                 rm -f {mark}\n",
+                from = quote(from),
+                short = quote(from.get(..7).unwrap_or(from)),
+            ));
+            // The paths are read with dd, which reads exactly that many bytes and leaves the
+            // archive after them on standard input. Every changed path is removed first, so
+            // that a file never turns into a directory (or back) over an old one.
+            if *deleted > 0 {
+                script.push_str(&format!(
+                    "dd bs={deleted} count=1 iflag=fullblock status=none | \
+                     (cd {source} && xargs -0 -r rm -rf --)\n\
+                     find {source} -mindepth 1 -depth -type d -empty -delete\n"
+                ));
+            }
+            script.push_str(&format!("tar -x -f - -C {source}\n"));
+        }
+    }
+    script.push_str(&format!(
+        "printf '%s\\n' {sha} > {mark}\n\
+         copy {source} {release}\n\
          rm -rf {release}/REVISION {release}/.env\n\
          printf '%s\\n' {sha} > {release}/REVISION\n\
          ln -s {env} {release}/.env\n\
@@ -52,7 +137,7 @@ pub fn clone(layout: &Layout, sha: &str, laravel: bool, links: &[Link]) -> Strin
          echo \"refusing $1: a link in the commit leads outside the release\" >&2; return 1; }}\n",
         sha = quote(sha),
         env = quote(&format!("{}/.env", layout.base)),
-    );
+    ));
     if laravel {
         let storage = quote(&format!("{}/storage", layout.base));
         script.push_str(&format!(
@@ -82,13 +167,31 @@ pub fn clone(layout: &Layout, sha: &str, laravel: bool, links: &[Link]) -> Strin
     script
 }
 
-/// Install Composer Dependencies, in the new release.
-pub fn composer(layout: &Layout, composer_path: &str, dev: bool, quiet: bool) -> String {
-    let mut command = format!(
-        "set -eu\ncd {}\n{} install --no-interaction --prefer-dist --optimize-autoloader",
-        quote(&layout.release()),
+/// Install Composer Dependencies, in the new release. With `reuse` (the live release, whose
+/// `composer.json` and `composer.lock` are the same), the release starts from a copy of its
+/// `vendor/`, so that Composer has nothing to download or unpack.
+pub fn composer(
+    layout: &Layout,
+    composer_path: &str,
+    dev: bool,
+    quiet: bool,
+    reuse: Option<&str>,
+) -> String {
+    let release = quote(&layout.release());
+    let mut command = format!("set -eu\n{COPY}");
+    if let Some(live) = reuse.filter(|live| is_release_name(live)) {
+        let vendor = quote(&format!("{}/releases/{live}/vendor", layout.base));
+        command.push_str(&format!(
+            "if [ -d {vendor} ] && [ ! -e {release}/vendor ]; then\n\
+             \x20 echo \"composer.json and composer.lock are unchanged: starting from release {live}'s vendor/\"\n\
+             \x20 copy {vendor} {release}/vendor\n\
+             fi\n"
+        ));
+    }
+    command.push_str(&format!(
+        "cd {release}\n{} install --no-interaction --prefer-dist --optimize-autoloader",
         quote(composer_path)
-    );
+    ));
     if !dev {
         command.push_str(" --no-dev");
     }
@@ -99,15 +202,19 @@ pub fn composer(layout: &Layout, composer_path: &str, dev: bool, quiet: bool) ->
     command
 }
 
-/// Prints where `current` points now (nothing when there is no `current` yet).
-pub fn read_current(layout: &Layout) -> String {
-    format!("readlink {} || true\n", quote(&layout.current()))
-}
+/// The start of Activate's first line, which says where `current` pointed before (nothing
+/// when there was no `current`): Slipway switches back there if any server fails.
+pub const LIVE_BEFORE: &str = "slipway-live-before:";
 
-/// Activate New Release: a link under a temporary name renamed over `current` (rename(2) is
-/// atomic, so there is never a moment without `current`), then a PHP-FPM reload if asked.
+/// Activate New Release: says where `current` points, then a link under a temporary name
+/// renamed over `current` (rename(2) is atomic, so there is never a moment without
+/// `current`), then a PHP-FPM reload if asked.
 pub fn activate(layout: &Layout, reload_fpm: Option<&str>) -> String {
-    let mut script = switch(layout, &layout.release());
+    let mut script = format!(
+        "printf '{LIVE_BEFORE}%s\\n' \"$(readlink {} || true)\"\n",
+        quote(&layout.current())
+    );
+    script.push_str(&switch(layout, &layout.release()));
     if let Some(service) = reload_fpm {
         let service = quote(service);
         script.push_str(&format!(

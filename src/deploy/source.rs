@@ -1,27 +1,53 @@
 //! Preparing what a deployment ships: fetch the project's mirror, resolve the requested ref to
-//! a commit, and write that commit's archive to a temporary file streamed to every server.
+//! a commit, and for each server either a delta (what changed since the commit its source copy
+//! holds) or the commit's whole tree, as files streamed to the servers.
 
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{OnceCell, watch};
 
+use super::scripts::Shipment;
 use crate::app::App;
-use crate::db::{self, projects::Project};
+use crate::db::{self, projects::Project, servers::Server};
 use crate::domain::deployment::{Ending, RefKind};
+use crate::domain::ids::ServerId;
 use crate::git::{self, Commit, Mirror};
 
-/// A commit ready to ship: its metadata, and its archive (removed when dropped).
+/// Past this many changed paths, or this many bytes of them on git's command line, a delta
+/// gains little over the whole tree: the whole tree goes.
+const MOST_CHANGED_PATHS: usize = 5_000;
+const MOST_CHANGED_BYTES: usize = 256 * 1024;
+
+/// A commit ready to ship: its metadata, and what each server receives.
 pub(super) struct Source {
     pub commit: Commit,
     pub avatar: String,
-    pub archive: tempfile::NamedTempFile,
+    mirror: Mirror,
+    temp_dir: PathBuf,
+    /// The whole tree, made the first time a server needs it.
+    full: OnceCell<tempfile::NamedTempFile>,
+    /// By base commit: the removed paths, then the archive of what changed.
+    deltas: HashMap<String, Delta>,
+    /// The base each server's delta starts from; servers not here get the whole tree.
+    bases: HashMap<ServerId, String>,
 }
 
-/// Fetches, resolves and archives `requested` (a `kind` ref) of the project; a failure or a
-/// cancel is the deployment's ending.
+struct Delta {
+    file: tempfile::NamedTempFile,
+    removed_bytes: usize,
+    changed: usize,
+    shipped: usize,
+}
+
+/// Fetches and resolves `requested` (a `kind` ref) of the project, and prepares what each of
+/// `servers` receives; a failure or a cancel is the deployment's ending.
 pub(super) async fn prepare(
     app: &App,
     project: &Project,
+    servers: &[Server],
     kind: RefKind,
     requested: &str,
     cancel: &watch::Receiver<bool>,
@@ -55,19 +81,143 @@ pub(super) async fn prepare(
     let commit = mirror.commit(&sha).await?;
     let temp_dir = app.config.data_dir.join("tmp");
     std::fs::create_dir_all(&temp_dir)?;
-    let archive = tempfile::Builder::new()
-        .prefix("release-")
-        .suffix(".tar")
-        .tempfile_in(&temp_dir)?;
+    let mut source = Source {
+        avatar: git::avatar_url(&commit.author_email),
+        commit,
+        mirror,
+        temp_dir,
+        full: OnceCell::new(),
+        deltas: HashMap::new(),
+        bases: HashMap::new(),
+    };
+    let prepared = async {
+        if project.delta_releases {
+            source.plan_deltas(app, project, servers).await?;
+        }
+        // Made now, off the servers' clock, when some server needs it anyway.
+        let code_servers = servers.iter().filter(|s| s.receives_code_deployments);
+        if code_servers
+            .clone()
+            .any(|s| !source.bases.contains_key(&s.id))
+        {
+            source.full_archive().await?;
+        }
+        anyhow::Ok(())
+    };
     tokio::select! {
-        archived = mirror.archive(&commit.sha, archive.path()) => if let Err(err) = archived {
+        prepared = prepared => if let Err(err) = prepared {
             return Ok(Err(Ending::error(format!("Could not archive the commit: {err:#}"))));
         },
         _ = cancelled.wait_for(|c| *c) => return Ok(Err(Ending::cancelled())),
     }
-    Ok(Ok(Source {
-        avatar: git::avatar_url(&commit.author_email),
-        commit,
-        archive,
-    }))
+    Ok(Ok(source))
+}
+
+impl Source {
+    /// Picks, for each server whose source copy holds a commit the mirror knows, the delta
+    /// from that commit, made once per distinct base.
+    async fn plan_deltas(
+        &mut self,
+        app: &App,
+        project: &Project,
+        servers: &[Server],
+    ) -> anyhow::Result<()> {
+        let recorded = db::servers::source_commits(&mut &app.store, project.id).await?;
+        for server in servers {
+            // FreeBSD's dd and cp lack what the delta script uses.
+            if !server.receives_code_deployments || server.freebsd {
+                continue;
+            }
+            let Some(base) = recorded.get(&server.id) else {
+                continue;
+            };
+            if !self.deltas.contains_key(base) {
+                let Some(delta) = self.delta_from(base).await? else {
+                    continue;
+                };
+                self.deltas.insert(base.clone(), delta);
+            }
+            self.bases.insert(server.id, base.clone());
+        }
+        Ok(())
+    }
+
+    /// The delta from `base` to the commit, or `None` when the whole tree must go.
+    async fn delta_from(&self, base: &str) -> anyhow::Result<Option<Delta>> {
+        if !self.mirror.has_commit(base).await {
+            return Ok(None);
+        }
+        let Some(changes) = self.mirror.changes(base, &self.commit.sha).await? else {
+            return Ok(None);
+        };
+        let bytes: usize = changes.shipped.iter().map(|p| p.len() + 1).sum();
+        if changes.removed.len() > MOST_CHANGED_PATHS || bytes > MOST_CHANGED_BYTES {
+            return Ok(None);
+        }
+        let archive = self.temp_file("delta-")?;
+        self.mirror
+            .archive_paths(&self.commit.sha, &changes.shipped, archive.path())
+            .await?;
+        let mut removed = Vec::new();
+        for path in &changes.removed {
+            removed.extend_from_slice(path.as_bytes());
+            removed.push(0);
+        }
+        let mut file = self.temp_file("release-delta-")?;
+        file.write_all(&removed)?;
+        std::io::copy(&mut std::fs::File::open(archive.path())?, &mut file)?;
+        file.flush()?;
+        Ok(Some(Delta {
+            file,
+            removed_bytes: removed.len(),
+            changed: changes.removed.len(),
+            shipped: changes.shipped.len(),
+        }))
+    }
+
+    fn temp_file(&self, prefix: &str) -> anyhow::Result<tempfile::NamedTempFile> {
+        Ok(tempfile::Builder::new()
+            .prefix(prefix)
+            .suffix(".tar")
+            .tempfile_in(&self.temp_dir)?)
+    }
+
+    /// The commit's whole tree as a tar archive, made on first use.
+    pub async fn full_archive(&self) -> anyhow::Result<&Path> {
+        let file = self
+            .full
+            .get_or_try_init(|| async {
+                let file = self.temp_file("release-")?;
+                self.mirror.archive(&self.commit.sha, file.path()).await?;
+                anyhow::Ok(file)
+            })
+            .await?;
+        Ok(file.path())
+    }
+
+    /// What `server` receives, and the file that goes to its standard input.
+    pub async fn shipment(&self, server: ServerId) -> anyhow::Result<(Shipment, &Path)> {
+        if let Some(base) = self.bases.get(&server)
+            && let Some(delta) = self.deltas.get(base)
+        {
+            let shipment = Shipment::Delta {
+                base: base.clone(),
+                deleted: delta.removed_bytes,
+                changed: delta.changed,
+                shipped: delta.shipped,
+            };
+            return Ok((shipment, delta.file.path()));
+        }
+        Ok((Shipment::Full, self.full_archive().await?))
+    }
+
+    /// Whether `paths` are the same in commit `other` as in the commit shipped.
+    pub async fn unchanged_since(&self, other: &str, paths: &[&str]) -> bool {
+        self.mirror.has_commit(other).await
+            && self
+                .mirror
+                .same_files(other, &self.commit.sha, paths)
+                .await
+                .unwrap_or(false)
+    }
 }

@@ -72,6 +72,7 @@ pub(super) async fn run(
                 links: Vec::new(),
                 composer_dev: false,
                 composer_quiet: false,
+                reuse_vendor: None,
                 keep: Vec::new(),
             };
             let outcomes = run.run_step(&step, &processes, &context).await;

@@ -163,6 +163,118 @@ impl Mirror {
         })
     }
 
+    /// Whether the mirror holds commit `sha`.
+    pub async fn has_commit(&self, sha: &str) -> bool {
+        is_commit_hash(sha)
+            && self
+                .git(
+                    &["cat-file", "-e", &format!("{sha}^{{commit}}")],
+                    Some(&self.path),
+                )
+                .await
+                .is_ok()
+    }
+
+    /// What changed from commit `from` to commit `to`, file by file (a rename is a deletion
+    /// and an addition). `None` when a delta cannot reproduce the full tree exactly: a
+    /// submodule, `export-subst` or `export-ignore` attributes, or a path that is not plain
+    /// relative UTF-8.
+    pub async fn changes(&self, from: &str, to: &str) -> anyhow::Result<Option<Changes>> {
+        for sha in [from, to] {
+            if self.has_export_attributes(sha).await? {
+                return Ok(None);
+            }
+        }
+        let out = self
+            .git(
+                &["diff-tree", "-r", "-z", "--no-renames", "--raw", from, to],
+                Some(&self.path),
+            )
+            .await?;
+        let mut changes = Changes::default();
+        let mut fields = out.split('\0');
+        while let Some(meta) = fields.next() {
+            if meta.is_empty() {
+                continue;
+            }
+            let Some(path) = fields.next() else {
+                bail!("unexpected git diff-tree output");
+            };
+            // `:oldmode newmode oldsha newsha status`
+            let parts: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
+            let [old_mode, new_mode, _, _, status] = parts[..] else {
+                bail!("unexpected git diff-tree output");
+            };
+            if old_mode == "160000" || new_mode == "160000" || !is_plain_path(path) {
+                return Ok(None);
+            }
+            changes.removed.push(path.to_owned());
+            if status != "D" {
+                changes.shipped.push(path.to_owned());
+            }
+        }
+        Ok(Some(changes))
+    }
+
+    async fn has_export_attributes(&self, sha: &str) -> anyhow::Result<bool> {
+        let names = self
+            .git(
+                &["ls-tree", "-r", "-z", "--name-only", sha],
+                Some(&self.path),
+            )
+            .await?;
+        for name in names
+            .split('\0')
+            .filter(|n| *n == ".gitattributes" || n.ends_with("/.gitattributes"))
+        {
+            let text = self
+                .git(
+                    &["cat-file", "-p", &format!("{sha}:{name}")],
+                    Some(&self.path),
+                )
+                .await?;
+            if text.contains("export-subst") || text.contains("export-ignore") {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Whether `paths` are the same in commits `a` and `b` (missing in both counts as same).
+    pub async fn same_files(&self, a: &str, b: &str, paths: &[&str]) -> anyhow::Result<bool> {
+        let mut args = vec!["diff-tree", "-r", "--name-only", a, b, "--"];
+        args.extend_from_slice(paths);
+        Ok(self.git(&args, Some(&self.path)).await?.trim().is_empty())
+    }
+
+    /// Writes `paths` of commit `sha` (files or symbolic links, with their modes) as a tar
+    /// archive to `target`.
+    pub async fn archive_paths(
+        &self,
+        sha: &str,
+        paths: &[String],
+        target: &Path,
+    ) -> anyhow::Result<()> {
+        if paths.is_empty() {
+            // An archive of nothing: the two zero blocks that end a tar archive.
+            std::fs::write(target, [0u8; 1024])?;
+            return Ok(());
+        }
+        let target = target.to_string_lossy().into_owned();
+        let mut args = vec![
+            "--literal-pathspecs",
+            "archive",
+            "--format=tar",
+            "-o",
+            &target,
+            sha,
+            "--",
+        ];
+        args.extend(paths.iter().map(String::as_str));
+        self.git(&args, Some(&self.path)).await?;
+        Ok(())
+    }
+
     /// Writes the tree of `sha` as a tar archive to `target`.
     pub async fn archive(&self, sha: &str, target: &Path) -> anyhow::Result<()> {
         let target = target.to_string_lossy().into_owned();
@@ -173,6 +285,26 @@ impl Mirror {
         .await?;
         Ok(())
     }
+}
+
+/// What changed between two commits.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    /// Every path that changed: each is removed before the new versions are unpacked.
+    pub removed: Vec<String>,
+    /// The paths added or changed, to ship.
+    pub shipped: Vec<String>,
+}
+
+/// A path as git stores it in a tree, safe to hand to a remote `rm`: relative, with no empty,
+/// `.` or `..` component, valid UTF-8.
+fn is_plain_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && !path.contains('\u{fffd}')
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != ".." && part != ".git")
 }
 
 /// A temporary 0600 file holding a private key; removed when dropped.
@@ -201,4 +333,26 @@ pub fn avatar_url(email: &str) -> String {
         "https://www.gravatar.com/avatar/{}?s=80&d=identicon",
         hex::encode(hash)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_plain_path;
+
+    #[test]
+    fn only_plain_relative_paths_reach_a_server() {
+        assert!(is_plain_path("src/app.php"));
+        assert!(is_plain_path("with space/and-dash"));
+        for bad in [
+            "",
+            "/etc/passwd",
+            "a/../b",
+            "./a",
+            "a//b",
+            ".git/config",
+            "x/\u{fffd}",
+        ] {
+            assert!(!is_plain_path(bad), "{bad:?}");
+        }
+    }
 }

@@ -182,6 +182,7 @@ fn current_fields(project: &Project) -> ProjectFields {
         step_timeout_seconds: project.step_timeout_seconds,
         health_gate: project.health_gate,
         health_gate_seconds: project.health_gate_seconds,
+        delta_releases: project.delta_releases,
     }
 }
 
@@ -207,6 +208,7 @@ fn read_fields(app: &App, params: &Params, current: Option<&Project>) -> Result<
             step_timeout_seconds: DEFAULT_STEP_TIMEOUT,
             health_gate: false,
             health_gate_seconds: DEFAULT_HEALTH_GATE_SECONDS,
+            delta_releases: true,
         },
     };
 
@@ -257,6 +259,9 @@ fn read_fields(app: &App, params: &Params, current: Option<&Project>) -> Result<
 
     if let Some(gate) = params.boolean("health_gate", &mut errors) {
         fields.health_gate = gate;
+    }
+    if let Some(delta) = params.boolean("delta_releases", &mut errors) {
+        fields.delta_releases = delta;
     }
     if let Some(seconds) = params.integer("health_gate_seconds", &mut errors) {
         if HEALTH_GATE_SECONDS.contains(&seconds) {

@@ -498,6 +498,7 @@ pub struct SettingsPage {
     pub monitor: String,
     pub health_gate: bool,
     pub health_gate_seconds: i64,
+    pub delta_releases: bool,
     pub providers: Vec<&'static str>,
     pub provider_now: String,
     pub repository: String,
@@ -575,6 +576,7 @@ pub fn settings_page(
         monitor: p.monitor.clone().unwrap_or_default(),
         health_gate: p.health_gate,
         health_gate_seconds: p.health_gate_seconds,
+        delta_releases: p.delta_releases,
         providers: crate::domain::catalog::Provider::ALL
             .iter()
             .map(|p| p.as_str())

@@ -86,4 +86,11 @@ impl GitRepo {
     pub fn checkout_new_branch(&self, name: &str) {
         git(self.dir.path(), &["checkout", "--quiet", "-b", name]);
     }
+
+    /// Lets `edit` change the working tree as it likes (delete, rename, chmod, links), then
+    /// commits everything; answers the new commit's hash.
+    pub fn change(&self, message: &str, edit: impl FnOnce(&Path)) -> String {
+        edit(self.dir.path());
+        self.commit(&[], message, "Eve", "eve@example.com")
+    }
 }

@@ -8,6 +8,7 @@ mod client;
 mod collaborators;
 mod dashboard;
 mod delivery;
+mod delta;
 mod deploy;
 mod deployments;
 mod downtime;

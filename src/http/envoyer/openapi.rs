@@ -78,6 +78,7 @@ const PROJECT_FIELDS: &[Field] = &[
     ("step_timeout", Integer, false),
     ("health_gate", Boolean, false),
     ("health_gate_seconds", Integer, false),
+    ("delta_releases", Boolean, false),
 ];
 const PROJECT_UPDATE: &[Field] = &[
     ("name", Text, false),
@@ -90,6 +91,7 @@ const PROJECT_UPDATE: &[Field] = &[
     ("step_timeout", Integer, false),
     ("health_gate", Boolean, false),
     ("health_gate_seconds", Integer, false),
+    ("delta_releases", Boolean, false),
 ];
 const SOURCE_FIELDS: &[Field] = &[
     ("provider", Text, false),

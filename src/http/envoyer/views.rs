@@ -128,6 +128,7 @@ pub struct ProjectJson<'a> {
     /// Slipway: after activation, poll the monitor and switch back when it does not answer.
     health_gate: bool,
     health_gate_seconds: i64,
+    delta_releases: bool,
 }
 
 pub fn project(view: &ProjectView) -> ProjectJson<'_> {
@@ -194,6 +195,7 @@ pub fn project(view: &ProjectView) -> ProjectJson<'_> {
         step_timeout: p.step_timeout_seconds,
         health_gate: p.health_gate,
         health_gate_seconds: p.health_gate_seconds,
+        delta_releases: p.delta_releases,
     }
 }
 
