@@ -3,6 +3,7 @@
 //! health gate after activation does the same when the monitor does not answer.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures_util::future::join_all;
@@ -79,8 +80,8 @@ pub(super) struct Run<'a> {
     pool: Pool<'a>,
     cancel: watch::Receiver<bool>,
     timeout: Duration,
-    /// What a deployment ships (a rollback ships nothing).
-    source: Option<&'a Source>,
+    /// What a deployment ships, once it is prepared (a rollback ships nothing).
+    source: Option<&'a OnceLock<Source>>,
     /// Where `current` pointed on each server before activation, as each server said while
     /// activating ("" when there was no `current`).
     live_before: std::sync::Mutex<HashMap<ServerId, String>>,
@@ -101,7 +102,7 @@ impl<'a> Run<'a> {
         servers: &[Server],
         step_timeout: Duration,
         cancel: watch::Receiver<bool>,
-        source: Option<&'a Source>,
+        source: Option<&'a OnceLock<Source>>,
     ) -> anyhow::Result<Run<'a>> {
         Ok(Run {
             app,
@@ -114,6 +115,16 @@ impl<'a> Run<'a> {
             live_before: std::sync::Mutex::default(),
             stuck: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Opens the sessions the first steps need, ahead of them.
+    pub(super) async fn connect_code_servers(&self) {
+        let servers: Vec<&Server> = self
+            .servers
+            .values()
+            .filter(|s| s.receives_code_deployments)
+            .collect();
+        self.pool.connect_all(&servers).await;
     }
 
     fn layout(&self, server: &Server, context: &Scripting) -> Layout {
@@ -577,7 +588,7 @@ impl<'a> Run<'a> {
         pidfile: &str,
         output: &mut Output<'_>,
     ) -> Outcome {
-        let Some(source) = self.source else {
+        let Some(source) = self.source.and_then(OnceLock::get) else {
             return Outcome::Failed(format!("{}: there is nothing to ship", server.name));
         };
         let mut shipment = source.shipment(server.id).await;

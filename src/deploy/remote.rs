@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use russh::keys::PrivateKey;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::{Mutex, OnceCell, Semaphore};
 
 use crate::app::App;
 use crate::db::{self, servers::Server};
@@ -18,12 +18,16 @@ use crate::ssh::{Session, SshError, Target};
 
 pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// A session once connected; shared by the callers waiting for it.
+type SessionCell = Arc<OnceCell<Arc<Session>>>;
+
 /// The sessions of one deployment.
 pub(super) struct Pool<'a> {
     app: &'a App,
     keys: HashMap<ServerId, Arc<PrivateKey>>,
     pins: std::sync::Mutex<HashMap<ServerId, String>>,
-    sessions: Mutex<HashMap<(ServerId, String), Arc<Session>>>,
+    /// One cell per server and user: callers that ask at once share one connection attempt.
+    sessions: Mutex<HashMap<(ServerId, String), SessionCell>>,
     connecting: Semaphore,
 }
 
@@ -48,6 +52,15 @@ impl<'a> Pool<'a> {
         })
     }
 
+    /// Connects to each of `servers` as its user, all at once, so that the first step finds
+    /// its sessions open; a server that cannot be reached is tried again by that step.
+    pub(super) async fn connect_all(&self, servers: &[&Server]) {
+        let connects = servers
+            .iter()
+            .map(|server| self.session(server, &server.connect_as));
+        futures_util::future::join_all(connects).await;
+    }
+
     /// The session to `server` as `user`, connecting (at most `max_connecting` at once) the
     /// first time.
     pub(super) async fn session(
@@ -56,9 +69,13 @@ impl<'a> Pool<'a> {
         user: &str,
     ) -> Result<Arc<Session>, SshError> {
         let key = (server.id, user.to_owned());
-        if let Some(session) = self.sessions.lock().await.get(&key) {
-            return Ok(session.clone());
-        }
+        let cell = self.sessions.lock().await.entry(key).or_default().clone();
+        cell.get_or_try_init(|| self.connect(server, user))
+            .await
+            .cloned()
+    }
+
+    async fn connect(&self, server: &Server, user: &str) -> Result<Arc<Session>, SshError> {
         let _slot = self
             .connecting
             .acquire()
@@ -104,7 +121,6 @@ impl<'a> Pool<'a> {
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(server.id, session.host_key.clone());
         }
-        self.sessions.lock().await.insert(key, session.clone());
         Ok(session)
     }
 
@@ -132,8 +148,13 @@ impl<'a> Pool<'a> {
     }
 
     pub(super) async fn close(self) {
-        let sessions: Vec<Arc<Session>> =
-            self.sessions.lock().await.drain().map(|(_, s)| s).collect();
+        let sessions: Vec<Arc<Session>> = self
+            .sessions
+            .lock()
+            .await
+            .drain()
+            .filter_map(|(_, cell)| Arc::try_unwrap(cell).ok()?.into_inner())
+            .collect();
         for session in sessions {
             if let Ok(session) = Arc::try_unwrap(session) {
                 session.close().await;

@@ -71,18 +71,51 @@ async fn deploy(
         .requested_ref
         .clone()
         .unwrap_or_else(|| project.branch.clone());
-    let source = match source::prepare(
+    // The servers are connected to while the commit is fetched and its shipments made.
+    let shipped = std::sync::OnceLock::new();
+    let run = Run::new(
         app,
-        project,
+        id,
         servers,
-        deployment.requested_from,
-        &requested,
-        &cancel,
+        step_timeout(project),
+        cancel.clone(),
+        Some(&shipped),
     )
-    .await?
-    {
-        Ok(source) => source,
-        Err(ending) => return Ok(ending),
+    .await?;
+    let prepared = {
+        let preparing = source::prepare(
+            app,
+            project,
+            servers,
+            deployment.requested_from,
+            &requested,
+            &cancel,
+        );
+        let connecting = run.connect_code_servers();
+        tokio::pin!(preparing, connecting);
+        let mut connected = false;
+        let prepared = loop {
+            tokio::select! {
+                prepared = &mut preparing => break prepared,
+                () = &mut connecting, if !connected => connected = true,
+            }
+        };
+        // The first step needs the sessions; a deployment that ends here does not.
+        if !connected && matches!(prepared, Ok(Ok(_))) {
+            connecting.await;
+        }
+        prepared
+    };
+    let source = match prepared {
+        Ok(Ok(source)) => shipped.get_or_init(|| source),
+        Ok(Err(ending)) => {
+            run.close().await;
+            return Ok(ending);
+        }
+        Err(err) => {
+            run.close().await;
+            return Err(err);
+        }
     };
     let commit = &source.commit;
     let time = release_name(app, project.id).await?;
@@ -144,7 +177,7 @@ async fn deploy(
         let (keep, purged) = history.retention(release, &code_servers, retain);
         let reuse_vendor = match history.live() {
             Some(live) if project.install_dependencies => {
-                reusable_vendor(&source, live.commit_hash.as_deref(), &live.name).await
+                reusable_vendor(source, live.commit_hash.as_deref(), &live.name).await
             }
             _ => None,
         };
@@ -188,15 +221,6 @@ async fn deploy(
             .map(|(_, keep, _)| keep.clone())
             .unwrap_or_default(),
     };
-    let run = Run::new(
-        app,
-        id,
-        servers,
-        step_timeout(project),
-        cancel,
-        Some(&source),
-    )
-    .await?;
     let ending = run
         .steps(
             &steps,
@@ -206,7 +230,6 @@ async fn deploy(
         )
         .await;
     run.close().await;
-    drop(source);
     Ok(ending)
 }
 

@@ -154,10 +154,6 @@ impl Source {
         if changes.removed.len() > MOST_CHANGED_PATHS || bytes > MOST_CHANGED_BYTES {
             return Ok(None);
         }
-        let archive = self.temp_file("delta-")?;
-        self.mirror
-            .archive_paths(&self.commit.sha, &changes.shipped, archive.path())
-            .await?;
         let mut removed = Vec::new();
         for path in &changes.removed {
             removed.extend_from_slice(path.as_bytes());
@@ -165,7 +161,13 @@ impl Source {
         }
         let mut file = self.temp_file("release-delta-")?;
         file.write_all(&removed)?;
-        std::io::copy(&mut std::fs::File::open(archive.path())?, &mut file)?;
+        if !changes.shipped.is_empty() {
+            let archive = self.temp_file("delta-")?;
+            self.mirror
+                .archive_paths(&self.commit.sha, &changes.shipped, archive.path())
+                .await?;
+            std::io::copy(&mut std::fs::File::open(archive.path())?, &mut file)?;
+        }
         file.flush()?;
         Ok(Some(Delta {
             file,

@@ -247,24 +247,19 @@ impl Mirror {
         Ok(self.git(&args, Some(&self.path)).await?.trim().is_empty())
     }
 
-    /// Writes `paths` of commit `sha` (files or symbolic links, with their modes) as a tar
-    /// archive to `target`.
+    /// Writes `paths` of commit `sha` (files or symbolic links, with their modes) as a
+    /// gzipped tar archive to `target` (a small one is mostly a tar record's zero padding).
     pub async fn archive_paths(
         &self,
         sha: &str,
         paths: &[String],
         target: &Path,
     ) -> anyhow::Result<()> {
-        if paths.is_empty() {
-            // An archive of nothing: the two zero blocks that end a tar archive.
-            std::fs::write(target, [0u8; 1024])?;
-            return Ok(());
-        }
         let target = target.to_string_lossy().into_owned();
         let mut args = vec![
             "--literal-pathspecs",
             "archive",
-            "--format=tar",
+            "--format=tar.gz",
             "-o",
             &target,
             sha,

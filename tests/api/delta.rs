@@ -107,6 +107,21 @@ fn live_tree(fleet: &Fleet, server: usize) -> BTreeMap<String, Entry> {
     tree(&fleet.path(server).join("current/"))
 }
 
+/// Waits until the server's spare copy of its source is ready (it is made in the background
+/// after each deployment).
+async fn wait_for_spare(fleet: &Fleet, server: usize) {
+    let marker = fleet.path(server).join(".slipway/spare.commit");
+    let source = fleet.path(server).join(".slipway/source.commit");
+    for _ in 0..600 {
+        let ready = std::fs::read_to_string(&marker).ok();
+        if ready.is_some() && ready == std::fs::read_to_string(&source).ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no spare copy after 30 s");
+}
+
 fn write(dir: &Path, path: &str, text: &str) {
     let full = dir.join(path);
     std::fs::create_dir_all(full.parent().unwrap()).unwrap();
@@ -121,7 +136,7 @@ async fn delta_releases_are_the_trees_full_ones_are(backend: Backend) {
     let fleet = Fleet::new(backend, 1, json!({"type": "other"})).await;
     let repo = &fleet.repo;
     type Edit = fn(&Path);
-    let series: [(&str, Edit); 5] = [
+    let series: [(&str, Edit); 6] = [
         ("Add files, a script and a link", |dir| {
             write(dir, "app/Models/User.php", "<?php class User {}\n");
             write(dir, "bin/run", "#!/bin/sh\necho run\n");
@@ -147,6 +162,9 @@ async fn delta_releases_are_the_trees_full_ones_are(backend: Backend) {
             std::fs::remove_dir_all(dir.join("old")).unwrap();
             write(dir, "old", "now a file\n");
         }),
+        ("Only delete", |dir| {
+            std::fs::remove_file(dir.join("bin/run")).unwrap();
+        }),
         ("Empty a directory, a link becomes a file", |dir| {
             std::fs::remove_dir_all(dir.join("app")).unwrap();
             std::fs::remove_file(dir.join("user-link")).unwrap();
@@ -155,14 +173,26 @@ async fn delta_releases_are_the_trees_full_ones_are(backend: Backend) {
     ];
     let first = deploy_finished(&fleet).await;
     assert!(clone_outputs(&fleet, &first).await["server-1"].contains("Unpacking the whole tree"));
-    for (message, edit) in series {
+    for (index, (message, edit)) in series.into_iter().enumerate() {
         repo.change(message, edit);
+        // Every other time, the spare copy made after the last deployment is ready and the
+        // release starts from it; else the release is a copy of the source.
+        let from_spare = index % 2 == 0;
+        if from_spare {
+            wait_for_spare(&fleet, 0).await;
+        }
         let delta = deploy_finished(&fleet).await;
         let output = &clone_outputs(&fleet, &delta).await["server-1"];
         assert!(
             output.contains("Applying the changes since"),
             "{message}: {output}"
         );
+        if from_spare {
+            assert!(
+                output.contains("Starting from the copy made after the last deployment"),
+                "{message}: {output}"
+            );
+        }
         let delta_tree = live_tree(&fleet, 0);
         // The same commit again, as a full deployment.
         set_delta(&fleet, false).await;
@@ -183,6 +213,10 @@ async fn delta_releases_are_the_trees_full_ones_are(backend: Backend) {
     );
     assert!(matches!(last.get("old"), Some(Entry::File { .. })));
     assert!(!last.contains_key("app"), "an emptied directory goes");
+    assert!(
+        !last.contains_key("bin"),
+        "so does one whose last file was deleted"
+    );
     assert_eq!(
         last.get("REVISION"),
         Some(&Entry::File {
