@@ -51,6 +51,8 @@ pub(super) struct Scripting {
     pub links: Vec<Link>,
     pub composer_dev: bool,
     pub composer_quiet: bool,
+    /// The project ships deltas: servers keep a source copy (and a spare of it).
+    pub delta_releases: bool,
     /// The live release whose `vendor/` the new one starts from (its Composer files are
     /// the same).
     pub reuse_vendor: Option<String>,
@@ -68,6 +70,9 @@ pub(super) struct Activation {
     pub builds: bool,
     /// The release live before this run, recorded as live again when the gate switches back.
     pub previous: Option<ReleaseId>,
+    /// That release's directory name: where a server that did not say where `current`
+    /// pointed is switched back to, if it switched.
+    pub previous_name: Option<String>,
     /// What retention removes once the release is live.
     pub purged: Vec<ReleaseId>,
 }
@@ -190,7 +195,7 @@ impl<'a> Run<'a> {
                     // back, not only those that finished, since a server may have switched and
                     // then failed (a PHP-FPM reload, a timeout). Switching back to the previous
                     // release is harmless where nothing switched.
-                    let stuck = self.switch_back(&step.servers, context).await;
+                    let stuck = self.switch_back(&step.servers, context, activation).await;
                     let failures = failures(&outcomes);
                     let mut ending = if failures.is_empty() {
                         Ending::cancelled()
@@ -219,7 +224,7 @@ impl<'a> Run<'a> {
                             if let Some(activation) = activation {
                                 self.record_switch_back(activation, &servers).await;
                             }
-                            let stuck = self.switch_back(&servers, context).await;
+                            let stuck = self.switch_back(&servers, context, activation).await;
                             let mut ending = Ending {
                                 status: DeploymentStatus::Error,
                                 error: Some(format!(
@@ -448,7 +453,8 @@ impl<'a> Run<'a> {
                 if let Some(before) = self.live_before().get(&server.id) {
                     keep.extend(before.rsplit('/').next().map(str::to_owned));
                 }
-                (user, scripts::purge(&layout, &keep))
+                let spare = context.delta_releases && super::source::keeps_source(server);
+                (user, scripts::purge(&layout, &keep, spare))
             }
             Work::Teardown { script } => {
                 let live = layout.current();
@@ -729,29 +735,40 @@ impl<'a> Run<'a> {
     }
 
     /// Points `current` on each server back where it pointed before activation; answers the
-    /// servers where that failed. A server that never said where `current` pointed never
-    /// began to switch, and is left alone.
-    async fn switch_back(&self, servers: &[ServerId], context: &Scripting) -> Vec<Stuck> {
+    /// servers where that failed. A server that did not say where `current` pointed (its
+    /// output did not start with the line) is put back on the release recorded as live
+    /// before, or, on a first deployment, loses a `current` that points at this run's.
+    async fn switch_back(
+        &self,
+        servers: &[ServerId],
+        context: &Scripting,
+        activation: Option<&Activation>,
+    ) -> Vec<Stuck> {
         let previous = self.live_before().clone();
+        let recorded = activation.and_then(|a| a.previous_name.as_deref());
         let switches = servers
             .iter()
             .filter_map(|id| self.servers.get(id))
-            .filter_map(|server| Some((server, previous.get(&server.id)?.clone())))
-            .map(|(server, target)| async move {
-                let layout = self.layout(server, context);
-                let script = if target.is_empty() {
-                    format!("rm -f {}\n", crate::ssh::quote(&layout.current()))
-                } else {
-                    scripts::switch(&layout, &target)
-                };
-                let switched = self.pool.internal(server, &script).await;
-                switched.err().map(|error| {
-                    tracing::warn!(deployment = %self.id, %error, "switching back failed");
-                    Stuck {
-                        server: server.id,
-                        error,
-                    }
-                })
+            .map(|server| {
+                let target = previous.get(&server.id).cloned();
+                async move {
+                    let layout = self.layout(server, context);
+                    let script = match target {
+                        Some(target) if target.is_empty() => {
+                            format!("rm -f {}\n", crate::ssh::quote(&layout.current()))
+                        }
+                        Some(target) => scripts::switch(&layout, &target),
+                        None => scripts::restore(&layout, recorded),
+                    };
+                    let switched = self.pool.internal(server, &script).await;
+                    switched.err().map(|error| {
+                        tracing::warn!(deployment = %self.id, %error, "switching back failed");
+                        Stuck {
+                            server: server.id,
+                            error,
+                        }
+                    })
+                }
             });
         let stuck: Vec<Stuck> = join_all(switches).await.into_iter().flatten().collect();
         if !stuck.is_empty() {

@@ -188,6 +188,7 @@ async fn deploy(
                 release,
                 builds: true,
                 previous: history.live().map(|r| r.id),
+                previous_name: history.live().map(|r| r.name.clone()),
                 purged,
             },
             keep,
@@ -216,6 +217,7 @@ async fn deploy(
         composer_dev: project.install_dev_dependencies,
         composer_quiet: project.quiet_composer,
         reuse_vendor: activation.as_ref().and_then(|(_, _, reuse)| reuse.clone()),
+        delta_releases: project.delta_releases,
         keep: activation
             .as_ref()
             .map(|(_, keep, _)| keep.clone())
@@ -284,6 +286,7 @@ async fn rollback(
         composer_dev: false,
         composer_quiet: false,
         reuse_vendor: None,
+        delta_releases: false,
         keep: Vec::new(),
     };
     let activation = Activation {
@@ -292,6 +295,7 @@ async fn rollback(
         release: target.id,
         builds: false,
         previous: history.live().map(|r| r.id),
+        previous_name: history.live().map(|r| r.name.clone()),
         purged: Vec::new(),
     };
     let run = Run::new(

@@ -37,7 +37,10 @@ pub struct Link {
 /// How a release's files arrive on standard input.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Shipment {
-    /// The whole tree, as a tar archive.
+    /// The whole tree, as a tar archive, unpacked straight into the release: the server
+    /// keeps no source copy (deltas are off for it).
+    Plain,
+    /// The whole tree, as a tar archive, which also becomes the server's source copy.
     Full,
     /// What changed since `base`, the commit the server's source copy holds: first `deleted`
     /// bytes of NUL-separated paths to remove, then (unless `shipped` is 0) a gzipped tar
@@ -47,6 +50,8 @@ pub enum Shipment {
         deleted: usize,
         changed: usize,
         shipped: usize,
+        /// The bytes on standard input, checked before anything is applied.
+        total: u64,
     },
 }
 
@@ -120,14 +125,30 @@ pub fn clone(
         "set -eu\n\
          {COPY}\
          mkdir -p {base}/releases {base}/.slipway\n\
-         rm -rf {release}\n\
-         spare=\n\
-         if command -v flock >/dev/null 2>&1; then exec 9>{lock}; flock 9; spare=1; fi\n\
-         rm -rf {base}/.slipway/spare.new.* 2>/dev/null || true\n\
-         old=\"$(cat {mark} 2>/dev/null || true)\"\n",
-        lock = quote(&lock(&layout.base)),
+         rm -rf {release}\n"
     );
+    if *shipment != Shipment::Plain {
+        script.push_str(&format!(
+            "spare=\n\
+             if command -v flock >/dev/null 2>&1; then exec 9>{lock}; flock 9; spare=1; fi\n\
+             rm -rf {base}/.slipway/spare.new.* {base}/.slipway/delta-* 2>/dev/null || true\n\
+             old=\"$(cat {mark} 2>/dev/null || true)\"\n",
+            lock = quote(&lock(&layout.base)),
+        ));
+    }
     match shipment {
+        Shipment::Plain => script.push_str(&format!(
+            "echo \"Unpacking the whole tree of \"{short}\n\
+             rm -f {mark} {spare_mark}\n\
+             mkdir {release}\n\
+             tar -x -f - -C {release}\n\
+             {forget}",
+            short = quote(sha.get(..7).unwrap_or(sha)),
+            forget = in_background(
+                &layout.base,
+                &format!("rm -rf {source} {spare} {base}/.slipway/spare.*")
+            ),
+        )),
         Shipment::Full => script.push_str(&format!(
             "echo \"Unpacking the whole tree of \"{short}\n\
              rm -f {mark} {spare_mark}\n\
@@ -143,6 +164,7 @@ pub fn clone(
             deleted,
             changed,
             shipped,
+            total,
         } => {
             let delta = quote(&format!("{}/.slipway/delta-{}", layout.base, layout.time));
             script.push_str(&format!(
@@ -150,9 +172,14 @@ pub fn clone(
                  \x20 echo \"this server's copy of the source is not at \"{short}\": it gets the whole tree\" >&2\n\
                  \x20 exit {BASE_MISSING}\n\
                  fi\n\
+                 if [ {shipped} -gt 0 ] && ! command -v gzip >/dev/null 2>&1; then\n\
+                 \x20 echo \"this server has no gzip: it gets the whole tree\" >&2\n\
+                 \x20 exit {BASE_MISSING}\n\
+                 fi\n\
                  echo \"Applying the changes since \"{short}\": {changed} paths changed, {shipped} shipped\"\n\
-                 rm -f {mark}\n\
                  cat > {delta}\n\
+                 if [ \"$(wc -c < {delta})\" -ne {total} ]; then echo \"the changes arrived cut short\" >&2; rm -f {delta}; exit 1; fi\n\
+                 rm -f {mark}\n\
                  apply() {{\n",
                 from = quote(from),
                 short = quote(from.get(..7).unwrap_or(from)),
@@ -311,7 +338,7 @@ pub fn fpm_service(php_version: &str) -> Option<String> {
 /// the background too: a release of many small files takes a while to delete.
 /// Release names are digits only (anything else in `keep` is left out), so the listing is
 /// safe to iterate and the names safe to paste.
-pub fn purge(layout: &Layout, keep: &[String]) -> String {
+pub fn purge(layout: &Layout, keep: &[String], spare: bool) -> String {
     let keep: Vec<&str> = keep
         .iter()
         .map(String::as_str)
@@ -319,9 +346,11 @@ pub fn purge(layout: &Layout, keep: &[String]) -> String {
         .collect();
     let slipway = format!("{}/.slipway", layout.base);
     let trash = quote(&format!("{slipway}/trash"));
+    let log = quote(&format!("{slipway}/background.log"));
     format!(
         "set -eu\n\
          mkdir -p {trash}\n\
+         if [ -n \"$(ls -A {trash})\" ]; then echo \"Releases purged before could not all be deleted: see \"{log}; fi\n\
          cd {releases}\n\
          live=\"$(basename \"$(readlink {current} || true)\")\"\n\
          ls -1 | grep -E '^[0-9]+$' | while read -r old; do\n\
@@ -332,16 +361,28 @@ pub fn purge(layout: &Layout, keep: &[String]) -> String {
         releases = quote(&layout.releases()),
         current = quote(&layout.current()),
         keep = keep.join(" "),
-        background = in_background(&format!("rm -rf {trash}/*\n{}", build_spare(&layout.base))),
+        background = in_background(
+            &layout.base,
+            &format!(
+                "rm -rf {trash}/*\n{}",
+                if spare {
+                    build_spare(&layout.base)
+                } else {
+                    String::new()
+                }
+            )
+        ),
     )
 }
 
 /// Runs `script` detached from the deployment's session: it outlives the command, and a
-/// cancel or a timeout of the step does not stop it.
-fn in_background(script: &str) -> String {
+/// cancel or a timeout of the step does not stop it. What it says goes to
+/// `.slipway/background.log`.
+fn in_background(base: &str, script: &str) -> String {
     format!(
-        "nohup setsid sh -c {} >/dev/null 2>&1 </dev/null &\n",
-        quote(script)
+        "nohup setsid sh -c {} >>{} 2>&1 </dev/null &\n",
+        quote(script),
+        quote(&format!("{base}/.slipway/background.log"))
     )
 }
 
@@ -362,15 +403,17 @@ fn build_spare(base: &str) -> String {
          copy {source} \"$new\" || {{ rm -rf \"$new\"; exit 0; }}\n\
          exec 9>{lock}\n\
          flock 9\n\
+         old=\n\
          if [ \"$(cat {mark} 2>/dev/null)\" = \"$stamp\" ] && [ -d \"$new\" ]; then\n\
          \x20 rm -f {spare_mark}\n\
-         \x20 if [ -d {spare} ]; then mv {spare} \"$new.old\"; fi\n\
+         \x20 if [ -d {spare} ]; then old=\"$(mktemp -d {old_template})\" && mv {spare} \"$old\"/spare; fi\n\
          \x20 mv \"$new\" {spare}\n\
          \x20 printf '%s\\n' \"$stamp\" > {spare_mark}\n\
          fi\n\
          exec 9>&-\n\
-         rm -rf \"$new\" \"$new.old\"\n",
+         rm -rf \"$new\" ${{old:+\"$old\"}}\n",
         template = quote(&format!("{base}/.slipway/spare.new.XXXXXX")),
+        old_template = quote(&format!("{base}/.slipway/spare.old.XXXXXX")),
         lock = quote(&lock(base)),
     )
 }
@@ -561,6 +604,7 @@ mod tests {
         let script = purge(
             &layout,
             &["20261122101530".into(), "x; rm -rf /".into(), "2026".into()],
+            true,
         );
         assert!(script.contains("case \" 20261122101530 2026 \" in"));
         assert!(

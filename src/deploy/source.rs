@@ -21,6 +21,12 @@ use crate::git::{self, Commit, Mirror};
 const MOST_CHANGED_PATHS: usize = 5_000;
 const MOST_CHANGED_BYTES: usize = 256 * 1024;
 
+/// Whether a server can keep a source copy and take deltas: the scripts lean on GNU tools
+/// that FreeBSD's base system lacks (`flock`, `cp --reflink`, `setsid`).
+pub(super) fn keeps_source(server: &Server) -> bool {
+    !server.freebsd
+}
+
 /// A commit ready to ship: its metadata, and what each server receives.
 pub(super) struct Source {
     pub commit: Commit,
@@ -33,6 +39,9 @@ pub(super) struct Source {
     deltas: HashMap<String, Delta>,
     /// The base each server's delta starts from; servers not here get the whole tree.
     bases: HashMap<ServerId, String>,
+    /// The servers that keep a source copy for deltas; the others get the whole tree
+    /// unpacked straight into the release.
+    keeps_source: std::collections::HashSet<ServerId>,
 }
 
 struct Delta {
@@ -89,6 +98,11 @@ pub(super) async fn prepare(
         full: OnceCell::new(),
         deltas: HashMap::new(),
         bases: HashMap::new(),
+        keeps_source: servers
+            .iter()
+            .filter(|s| project.delta_releases && keeps_source(s))
+            .map(|s| s.id)
+            .collect(),
     };
     let prepared = async {
         if project.delta_releases {
@@ -124,8 +138,7 @@ impl Source {
     ) -> anyhow::Result<()> {
         let recorded = db::servers::source_commits(&mut &app.store, project.id).await?;
         for server in servers {
-            // FreeBSD's dd and cp lack what the delta script uses.
-            if !server.receives_code_deployments || server.freebsd {
+            if !server.receives_code_deployments || !keeps_source(server) {
                 continue;
             }
             let Some(base) = recorded.get(&server.id) else {
@@ -207,10 +220,16 @@ impl Source {
                 deleted: delta.removed_bytes,
                 changed: delta.changed,
                 shipped: delta.shipped,
+                total: delta.file.as_file().metadata()?.len(),
             };
             return Ok((shipment, delta.file.path()));
         }
-        Ok((Shipment::Full, self.full_archive().await?))
+        let whole = if self.keeps_source.contains(&server) {
+            Shipment::Full
+        } else {
+            Shipment::Plain
+        };
+        Ok((whole, self.full_archive().await?))
     }
 
     /// Whether `paths` are the same in commit `other` as in the commit shipped.

@@ -73,6 +73,7 @@ pub(super) async fn run(
                 composer_dev: false,
                 composer_quiet: false,
                 reuse_vendor: None,
+                delta_releases: false,
                 keep: Vec::new(),
             };
             let outcomes = run.run_step(&step, &processes, &context).await;

@@ -177,13 +177,16 @@ impl Mirror {
 
     /// What changed from commit `from` to commit `to`, file by file (a rename is a deletion
     /// and an addition). `None` when a delta cannot reproduce the full tree exactly: a
-    /// submodule, `export-subst` or `export-ignore` attributes, or a path that is not plain
-    /// relative UTF-8.
+    /// submodule, `export-subst` or `export-ignore` attributes, a changed `.gitattributes`
+    /// (its conversions apply to unchanged files too), a path below a symbolic link, or a path
+    /// that is not plain relative UTF-8.
     pub async fn changes(&self, from: &str, to: &str) -> anyhow::Result<Option<Changes>> {
+        let mut links = std::collections::HashSet::new();
         for sha in [from, to] {
-            if self.has_export_attributes(sha).await? {
+            let Some(tree_links) = self.plain_tree_links(sha).await? else {
                 return Ok(None);
-            }
+            };
+            links.extend(tree_links);
         }
         let out = self
             .git(
@@ -205,7 +208,16 @@ impl Mirror {
             let [old_mode, new_mode, _, _, status] = parts[..] else {
                 bail!("unexpected git diff-tree output");
             };
-            if old_mode == "160000" || new_mode == "160000" || !is_plain_path(path) {
+            let below_link = path
+                .match_indices('/')
+                .any(|(end, _)| links.contains(&path[..end]));
+            let attributes = path == ".gitattributes" || path.ends_with("/.gitattributes");
+            if old_mode == "160000"
+                || new_mode == "160000"
+                || !is_plain_path(path)
+                || below_link
+                || attributes
+            {
                 return Ok(None);
             }
             changes.removed.push(path.to_owned());
@@ -216,28 +228,34 @@ impl Mirror {
         Ok(Some(changes))
     }
 
-    async fn has_export_attributes(&self, sha: &str) -> anyhow::Result<bool> {
-        let names = self
-            .git(
-                &["ls-tree", "-r", "-z", "--name-only", sha],
-                Some(&self.path),
-            )
+    /// The symbolic links of commit `sha`'s tree, or `None` when its attributes change what
+    /// `git archive` writes (`export-subst`, `export-ignore`).
+    async fn plain_tree_links(&self, sha: &str) -> anyhow::Result<Option<Vec<String>>> {
+        let listing = self
+            .git(&["ls-tree", "-r", "-z", sha], Some(&self.path))
             .await?;
-        for name in names
-            .split('\0')
-            .filter(|n| *n == ".gitattributes" || n.ends_with("/.gitattributes"))
-        {
-            let text = self
-                .git(
-                    &["cat-file", "-p", &format!("{sha}:{name}")],
-                    Some(&self.path),
-                )
-                .await?;
-            if text.contains("export-subst") || text.contains("export-ignore") {
-                return Ok(true);
+        let mut links = Vec::new();
+        for entry in listing.split('\0').filter(|e| !e.is_empty()) {
+            // `<mode> <type> <object>\t<path>`
+            let Some((meta, path)) = entry.split_once('\t') else {
+                bail!("unexpected git ls-tree output");
+            };
+            if meta.starts_with("120000 ") {
+                links.push(path.to_owned());
+            }
+            if path == ".gitattributes" || path.ends_with("/.gitattributes") {
+                let text = self
+                    .git(
+                        &["cat-file", "-p", &format!("{sha}:{path}")],
+                        Some(&self.path),
+                    )
+                    .await?;
+                if text.contains("export-subst") || text.contains("export-ignore") {
+                    return Ok(None);
+                }
             }
         }
-        Ok(false)
+        Ok(Some(links))
     }
 
     /// Whether `paths` are the same in commits `a` and `b` (missing in both counts as same).

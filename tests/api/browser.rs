@@ -2,6 +2,7 @@
 //! chromedriver: enough of the protocol for the dashboard's tests, written on reqwest.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -20,8 +21,26 @@ pub struct Browser {
 }
 
 impl Drop for Browser {
+    /// Ends the session (chromedriver then quits Chromium), then stops chromedriver's whole
+    /// process group: killing chromedriver alone would leave Chromium running.
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        if let Some(path) = self.session.strip_prefix("http://")
+            && let Some((host, path)) = path.split_once('/')
+            && let Ok(mut stream) = std::net::TcpStream::connect(host)
+        {
+            use std::io::{Read, Write};
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let request = format!(
+                "DELETE /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            if stream.write_all(request.as_bytes()).is_ok() {
+                let _ = stream.read_to_end(&mut Vec::new());
+            }
+        }
+        // SAFETY: kill(2) on the process group this test started; no memory is involved.
+        unsafe {
+            libc::kill(-(self.driver.id() as i32), libc::SIGKILL);
+        }
         let _ = self.driver.wait();
     }
 }
@@ -43,6 +62,7 @@ impl Browser {
         };
         let mut driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -133,11 +133,15 @@ fn chmod(dir: &Path, path: &str, mode: u32) {
 }
 
 async fn delta_releases_are_the_trees_full_ones_are(backend: Backend) {
-    let fleet = Fleet::new(backend, 1, json!({"type": "other"})).await;
+    let mut fleet = Fleet::new(backend, 1, json!({"type": "other"})).await;
+    // A FreeBSD server always takes the whole tree, unpacked straight into the release.
+    fleet.add_server("server-2", json!({"freebsd": true})).await;
     let repo = &fleet.repo;
     type Edit = fn(&Path);
-    let series: [(&str, Edit); 6] = [
+    let series: [(&str, Edit); 8] = [
         ("Add files, a script and a link", |dir| {
+            write(dir, "-rf", "a name like an option\n");
+            write(dir, "with space/and\nnewline.txt", "odd names\n");
             write(dir, "app/Models/User.php", "<?php class User {}\n");
             write(dir, "bin/run", "#!/bin/sh\necho run\n");
             chmod(dir, "bin/run", 0o755);
@@ -146,6 +150,8 @@ async fn delta_releases_are_the_trees_full_ones_are(backend: Backend) {
             symlink("app/Models/User.php", dir.join("user-link")).unwrap();
         }),
         ("Modify, delete and rename", |dir| {
+            std::fs::remove_file(dir.join("-rf")).unwrap();
+            write(dir, "with space/and\nnewline.txt", "odd names, changed\n");
             write(dir, "public/index.html", "<h1>two</h1>\n");
             std::fs::remove_file(dir.join("README.md")).unwrap();
             std::fs::rename(dir.join("app/Models/User.php"), dir.join("app/User.php")).unwrap();
@@ -165,6 +171,13 @@ async fn delta_releases_are_the_trees_full_ones_are(backend: Backend) {
         ("Only delete", |dir| {
             std::fs::remove_file(dir.join("bin/run")).unwrap();
         }),
+        ("A link to a directory becomes a directory", |dir| {
+            symlink("public", dir.join("assets")).unwrap();
+        }),
+        ("... with files in it", |dir| {
+            std::fs::remove_file(dir.join("assets")).unwrap();
+            write(dir, "assets/app.css", "body {}\n");
+        }),
         ("Empty a directory, a link becomes a file", |dir| {
             std::fs::remove_dir_all(dir.join("app")).unwrap();
             std::fs::remove_file(dir.join("user-link")).unwrap();
@@ -181,27 +194,38 @@ async fn delta_releases_are_the_trees_full_ones_are(backend: Backend) {
         if from_spare {
             wait_for_spare(&fleet, 0).await;
         }
-        let delta = deploy_finished(&fleet).await;
-        let output = &clone_outputs(&fleet, &delta).await["server-1"];
-        assert!(
-            output.contains("Applying the changes since"),
-            "{message}: {output}"
-        );
-        if from_spare {
+        let deployment = deploy_finished(&fleet).await;
+        let outputs = clone_outputs(&fleet, &deployment).await;
+        let (delta, whole) = (&outputs["server-1"], &outputs["server-2"]);
+        // A link that becomes a directory takes the whole tree: nothing may be unpacked
+        // through a link.
+        let expected = if message.starts_with("...") {
+            "Unpacking the whole tree"
+        } else {
+            "Applying the changes since"
+        };
+        assert!(delta.contains(expected), "{message}: {delta}");
+        assert!(whole.contains("Unpacking the whole tree"), "{whole}");
+        if from_spare && expected != "Unpacking the whole tree" {
             assert!(
-                output.contains("Starting from the copy made after the last deployment"),
-                "{message}: {output}"
+                delta.contains("Starting from the copy made after the last deployment"),
+                "{message}: {delta}"
             );
         }
-        let delta_tree = live_tree(&fleet, 0);
-        // The same commit again, as a full deployment.
-        set_delta(&fleet, false).await;
-        let full = deploy_finished(&fleet).await;
-        let output = &clone_outputs(&fleet, &full).await["server-1"];
-        assert!(output.contains("Unpacking the whole tree"), "{output}");
-        assert_same_tree(&delta_tree, &live_tree(&fleet, 0));
-        set_delta(&fleet, true).await;
+        // Deltas chain on server-1; server-2 unpacked the whole tree.
+        assert_same_tree(&live_tree(&fleet, 0), &live_tree(&fleet, 1));
     }
+    assert!(
+        !fleet.path(1).join(".slipway/source").exists(),
+        "server-2 keeps no copy"
+    );
+    // Off, every server takes the whole tree.
+    set_delta(&fleet, false).await;
+    repo.change("Off", |dir| write(dir, "off.txt", "off\n"));
+    let full = deploy_finished(&fleet).await;
+    let output = &clone_outputs(&fleet, &full).await["server-1"];
+    assert!(output.contains("Unpacking the whole tree"), "{output}");
+    assert_same_tree(&live_tree(&fleet, 0), &live_tree(&fleet, 1));
     // The series really did all that.
     let last = live_tree(&fleet, 0);
     assert_eq!(
@@ -213,6 +237,14 @@ async fn delta_releases_are_the_trees_full_ones_are(backend: Backend) {
     );
     assert!(matches!(last.get("old"), Some(Entry::File { .. })));
     assert!(!last.contains_key("app"), "an emptied directory goes");
+    assert_eq!(
+        last.get("with space/and\nnewline.txt"),
+        Some(&Entry::File {
+            mode: 0o644,
+            contents: b"odd names, changed\n".to_vec()
+        })
+    );
+    assert!(!last.contains_key("-rf"));
     assert!(
         !last.contains_key("bin"),
         "so does one whose last file was deleted"
@@ -260,10 +292,32 @@ async fn a_server_without_the_base_gets_the_whole_tree(backend: Backend) {
     );
     assert!(outputs["server-2"].contains("Applying the changes since"));
     assert_same_tree(&live_tree(&fleet, 0), &live_tree(&fleet, 1));
+
+    // A changed .gitattributes may change how unchanged files are written: the whole tree.
+    fleet.repo.commit(
+        &[(".gitattributes", "*.txt text eol=crlf\n")],
+        "Attributes",
+        "Eve",
+        "eve@example.com",
+    );
+    let deployment = deploy_finished(&fleet).await;
+    let outputs = clone_outputs(&fleet, &deployment).await;
+    assert!(
+        outputs
+            .values()
+            .all(|o| o.contains("Unpacking the whole tree")),
+        "{outputs:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(fleet.path(0).join("current/a.txt")).unwrap(),
+        "a\r\n",
+        "an unchanged file written anew"
+    );
     assert_eq!(
         std::fs::read_to_string(fleet.path(0).join("current/b.txt")).unwrap(),
-        "b\n"
+        "b\r\n"
     );
+    assert_same_tree(&live_tree(&fleet, 0), &live_tree(&fleet, 1));
 }
 
 async fn a_hook_writing_into_its_release_changes_no_other(backend: Backend) {
@@ -289,6 +343,10 @@ async fn a_hook_writing_into_its_release_changes_no_other(backend: Backend) {
                 "Eve",
                 "eve@example.com",
             );
+        }
+        if n == 2 {
+            // The third release starts from the spare copy of the source.
+            wait_for_spare(&fleet, 0).await;
         }
         let deployment = deploy_finished(&fleet).await;
         releases.push(deployment["release"].as_str().unwrap().to_owned());
