@@ -29,6 +29,8 @@ pub struct App {
     pub check_ins: CheckIns,
     pub rate_limits: RateLimits,
     pub sign_ins: SignInLimits,
+    /// The request bodies held at once (see `memory::limit_bodies`).
+    pub request_bodies: tokio::sync::Semaphore,
 }
 
 pub type AppState = Arc<App>;
@@ -54,13 +56,18 @@ impl App {
             store,
             vault,
             tokens: crate::services::accounts::token_cache(),
-            passphrases: PassphraseSealer::new(2),
+            // Each derivation keeps a core busy for its whole run: one core stays free for
+            // everything else.
+            passphrases: PassphraseSealer::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1)),
+            ),
             engine,
             outbound,
             notifier,
             check_ins: CheckIns::default(),
             rate_limits,
             sign_ins: SignInLimits::default(),
+            request_bodies: crate::memory::body_budget(),
         })
     }
 }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod git;
 pub mod http;
 pub mod jobs;
+pub mod memory;
 pub mod net;
 pub mod notify;
 pub mod services;

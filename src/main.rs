@@ -5,6 +5,7 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    slipway::memory::tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("SLIPWAY_LOG").unwrap_or_else(|_| EnvFilter::new("info")),

@@ -25,6 +25,10 @@ pub fn router(app: AppState) -> Router {
         .nest("/api/v4", gitlab::router(app.clone()))
         .nest("/api", envoyer::router(app.clone()))
         .merge(crate::web::router(app.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            crate::memory::limit_bodies,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {

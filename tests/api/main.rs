@@ -19,6 +19,7 @@ mod gitrepo;
 mod health;
 mod heartbeats;
 mod hooks;
+mod memory;
 mod notifications;
 mod openapi;
 mod projects;

@@ -11,6 +11,9 @@ use crate::http::params;
 
 pub struct Payload(pub Params);
 
+/// Bodies above this many bytes are parsed on a blocking thread.
+const LARGE_BODY: usize = 64 * 1024;
+
 fn unreadable(message: &str) -> ApiError {
     ApiError(Error::invalid("body", message))
 }
@@ -23,7 +26,15 @@ impl<S: Send + Sync> FromRequest<S> for Payload {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|_| unreadable("The request body is too large or could not be read."))?;
-        let mut params = params::parse_body(&bytes).map_err(unreadable)?;
+        // A large body is parsed off the async workers, which other requests are waiting for.
+        let parsed = if bytes.len() > LARGE_BODY {
+            tokio::task::spawn_blocking(move || params::parse_body(&bytes))
+                .await
+                .map_err(|_| unreadable("The request body could not be read."))?
+        } else {
+            params::parse_body(&bytes)
+        };
+        let mut params = parsed.map_err(unreadable)?;
         params.merge_pairs(query);
         Ok(Payload(params))
     }
