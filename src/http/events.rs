@@ -4,24 +4,35 @@
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::deploy::hub::LogEvent;
 use crate::services::deployments::Follow;
 
 pub fn deployment_events(follow: Follow) -> Response {
-    let to_event = |event: &LogEvent| {
-        let name = match event {
-            LogEvent::Output { .. } => "output",
-            LogEvent::Process { .. } => "process",
-            LogEvent::End { .. } => "end",
-        };
-        Event::default()
-            .event(name)
-            .json_data(event)
-            .unwrap_or_else(|_| Event::default().event(name))
+    let stream = events_of(follow).map(Ok::<_, std::convert::Infallible>);
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn to_event(event: &LogEvent) -> Event {
+    let name = match event {
+        LogEvent::Output { .. } => "output",
+        LogEvent::Process { .. } => "process",
+        LogEvent::End { .. } => "end",
     };
-    let stream = match follow {
+    Event::default()
+        .event(name)
+        .json_data(event)
+        .unwrap_or_else(|_| Event::default().event(name))
+}
+
+/// The events of a followed deployment; one still waiting sends nothing (but keep-alives)
+/// until it starts.
+fn events_of(follow: Follow) -> BoxStream<'static, Event> {
+    match follow {
         Follow::Ended(events) => {
             futures_util::stream::iter(events.iter().map(to_event).collect::<Vec<_>>()).boxed()
         }
@@ -44,9 +55,12 @@ pub fn deployment_events(follow: Follow) -> Response {
             });
             replay.chain(live).boxed()
         }
-    };
-    let stream = stream.map(Ok::<_, std::convert::Infallible>);
-    Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response()
+        Follow::Later(later) => futures_util::stream::once(later)
+            .flat_map(|follow| match follow {
+                Ok(follow) => events_of(follow),
+                // The deployment went (its project was deleted): the stream ends.
+                Err(_) => futures_util::stream::empty().boxed(),
+            })
+            .boxed(),
+    }
 }

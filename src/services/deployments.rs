@@ -186,35 +186,48 @@ pub async fn output(
 }
 
 /// Where a viewer of a deployment's output starts: the live stream of a running deployment,
-/// or the stored output of one that ended.
+/// the stored output of one that ended, or, for one that waits in the queue or runs on another
+/// node, what to follow once that changes (so that the viewer is answered at once).
 pub enum Follow {
     Live(Vec<LogEvent>, tokio::sync::broadcast::Receiver<LogEvent>),
     Ended(Vec<LogEvent>),
+    Later(std::pin::Pin<Box<dyn std::future::Future<Output = Result<Follow>> + Send>>),
 }
 
 pub async fn follow(
-    app: &App,
+    app: &crate::app::AppState,
     who: &Principal,
     project: ProjectId,
     id: DeploymentId,
 ) -> Result<Follow> {
     access::project(app, who, project).await?;
-    // A queued deployment, or one running on another node, is waited for: a viewer that
-    // asks early still sees the whole run.
-    let deployment = loop {
-        if let Some((history, receiver)) = app.engine.hub.subscribe(id) {
-            return Ok(Follow::Live(history, receiver));
+    if let Some(follow) = follow_now(app, project, id).await? {
+        return Ok(follow);
+    }
+    let app = app.clone();
+    Ok(Follow::Later(Box::pin(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            if let Some(follow) = follow_now(&app, project, id).await? {
+                return Ok(follow);
+            }
         }
-        let deployment = db::deployments::get(&mut &app.store, project, id)
-            .await?
-            .ok_or(Error::NotFound)?;
-        if !deployment.status.is_open() {
-            break deployment;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
-    // Not running here: what was recorded, then the end (or, if it has not started yet, the
-    // status it is in).
+    })))
+}
+
+/// The deployment as it can be followed now: live here, or ended; `None` while it waits or
+/// runs on another node.
+async fn follow_now(app: &App, project: ProjectId, id: DeploymentId) -> Result<Option<Follow>> {
+    if let Some((history, receiver)) = app.engine.hub.subscribe(id) {
+        return Ok(Some(Follow::Live(history, receiver)));
+    }
+    let deployment = db::deployments::get(&mut &app.store, project, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    if deployment.status.is_open() {
+        return Ok(None);
+    }
+    // What was recorded, then the end.
     let mut events = Vec::new();
     for process in db::deployments::outputs(&mut &app.store, id).await? {
         if !process.output.is_empty() {
@@ -232,7 +245,7 @@ pub async fn follow(
     events.push(LogEvent::End {
         status: deployment.status.as_str().to_owned(),
     });
-    Ok(Follow::Ended(events))
+    Ok(Some(Follow::Ended(events)))
 }
 
 /// Deploy by URL (`/deploy/{token}`): the project's token is the only credential. Deploys

@@ -1077,7 +1077,43 @@ async fn the_deploy_url_deploys_with_the_project_token(backend: Backend) {
     assert_eq!(bad.status(), 422);
 }
 
+/// A viewer of a queued deployment is answered at once (a proxy would give up on a request
+/// answered only when the deployment starts), and sees it from its start.
+async fn a_queued_deployment_s_stream_answers_at_once(backend: Backend) {
+    let fleet = Fleet::new(backend, 1, json!({})).await;
+    let gate = fleet.add_gate().await;
+    let first = fleet.start(json!({})).await;
+    fleet.wait_for_process(first, "Gate", "running").await;
+    let second = fleet.start(json!({})).await;
+    let url = format!(
+        "{}/api/projects/{}/deployments/{second}/stream",
+        fleet.app.address, fleet.project
+    );
+    let request = fleet
+        .app
+        .client
+        .get(url)
+        .bearer_auth(&fleet.app.token)
+        .send();
+    let response = tokio::time::timeout(std::time::Duration::from_secs(10), request)
+        .await
+        .expect("the stream of a queued deployment answers before it starts")
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    gate.open();
+    let events = response.text().await.unwrap();
+    assert!(events.contains("event: process"), "{events}");
+    assert!(
+        events
+            .trim_end()
+            .ends_with("data: {\"event\":\"end\",\"status\":\"finished\"}"),
+        "{events}"
+    );
+}
+
 on_both_databases!(
+    a_queued_deployment_s_stream_answers_at_once,
     the_deploy_url_deploys_with_the_project_token,
     stopping_an_environment_runs_its_teardown,
     deployments_reach_only_their_environment,
