@@ -20,8 +20,8 @@ pub fn tune_allocator() {
     }
 }
 
-/// The request bodies held at once, in bytes: beyond it, requests with bodies wait for
-/// earlier ones to be answered, and requests without one are never held up.
+/// The large request bodies held at once, in bytes: beyond it, requests with bodies over
+/// 64 KiB wait for earlier ones to be answered; the others are never held up.
 pub const BODY_BUDGET: usize = 8 * 1024 * 1024;
 /// The budget's unit.
 const UNIT: usize = 64 * 1024;
@@ -48,6 +48,12 @@ pub async fn limit_bodies(State(app): State<AppState>, request: Request, next: N
         None if chunked => LARGEST_BODY,
         None => 0,
     };
+    // Small bodies do not count: the budget is for the large ones, and a crowd of slow
+    // requests with small bodies (a `.env` written to unreachable servers) must not hold up
+    // the rest.
+    if bytes <= UNIT {
+        return next.run(request).await;
+    }
     let units = bytes.min(LARGEST_BODY).div_ceil(UNIT) as u32;
     if units == 0 {
         return next.run(request).await;
