@@ -29,7 +29,7 @@ pub struct App {
     pub check_ins: CheckIns,
     pub rate_limits: RateLimits,
     pub sign_ins: SignInLimits,
-    /// The request bodies held at once (see `memory::limit_bodies`).
+    /// The large request bodies held at once (see `http::bodies`).
     pub request_bodies: tokio::sync::Semaphore,
 }
 

@@ -147,11 +147,7 @@ async fn server_side(command: ServerCommand) -> anyhow::Result<()> {
 fn read_password() -> anyhow::Result<SecretString> {
     use std::io::IsTerminal;
     if !std::io::stdin().is_terminal() {
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line)?;
-        return Ok(SecretString::from(
-            line.trim_end_matches(['\r', '\n']).to_owned(),
-        ));
+        return Ok(crate::client::secret_from_stdin()?);
     }
     let first = rpassword::prompt_password("New password: ")?;
     let second = rpassword::prompt_password("The same again: ")?;

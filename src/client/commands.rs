@@ -298,7 +298,8 @@ fn print_releases(releases: &[Release]) {
                 [
                     r.id.to_string(),
                     r.name.clone(),
-                    if r.live {
+                    // A release that failed yet is still live somewhere says both.
+                    if r.live && r.state != "live" {
                         format!("{} (live)", r.state)
                     } else {
                         r.state.clone()
@@ -674,13 +675,8 @@ fn read_secret(label: &str, what: &str) -> Result<SecretString> {
     if std::io::stdin().is_terminal() {
         return prompt(label, "--token");
     }
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line).map_err(|err| {
-        ClientError::Usage(format!("cannot read {what} from standard input: {err}"))
-    })?;
-    Ok(SecretString::from(
-        line.trim_end_matches(['\r', '\n']).to_owned(),
-    ))
+    super::secret_from_stdin()
+        .map_err(|err| ClientError::Usage(format!("cannot read {what} from standard input: {err}")))
 }
 
 fn print_json(reply: &Reply) -> Result<u8> {

@@ -178,6 +178,15 @@ pub mod exit {
     pub const INTERRUPTED: u8 = 130;
 }
 
+/// A secret piped in: the first line of standard input, without its line ending.
+pub(crate) fn secret_from_stdin() -> std::io::Result<secrecy::SecretString> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(secrecy::SecretString::from(
+        line.trim_end_matches(['\r', '\n']).to_owned(),
+    ))
+}
+
 /// Runs a client command; errors are printed here, and the exit status says how it ended.
 pub async fn run(command: Command) -> ExitCode {
     match commands::run(command).await {

@@ -1,6 +1,7 @@
 //! HTTP: the two API dialects, health, request logs and graceful shutdown.
 
 pub mod auth;
+mod bodies;
 pub mod envoyer;
 pub mod events;
 pub mod gitlab;
@@ -27,7 +28,7 @@ pub fn router(app: AppState) -> Router {
         .merge(crate::web::router(app.clone()))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
-            crate::memory::limit_bodies,
+            bodies::limit_bodies,
         ))
         .layer(
             TraceLayer::new_for_http()

@@ -469,13 +469,23 @@ async fn deploy_follow_in_a_ci_log_prints_plain_lines_and_exits_0() {
 
     let status = cli.run(&["status", "Site"]).await;
     assert_eq!(status.code, 0, "{status:?}");
+    let live_release = fleet.current(0).unwrap();
+    let release_row = status
+        .stdout
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(live_release.as_str()))
+        .unwrap_or_else(|| panic!("the live release in {}", status.stdout));
+    assert_eq!(
+        release_row.split_whitespace().nth(2),
+        Some("live"),
+        "{release_row}"
+    );
     for text in [
         "Site (id ",
         "Health: no monitor",
         "Last deployments",
         "Servers",
         "Releases",
-        "(live)",
     ] {
         assert!(
             status.stdout.contains(text),
@@ -618,7 +628,7 @@ async fn releases_rollback_and_env_from_the_terminal() {
     let r2 = second["release"].as_str().unwrap();
     let live = releases.stdout.lines().find(|l| l.contains(r2)).unwrap();
     assert!(
-        live.contains("live (live)") && live.contains("Page two"),
+        live.split_whitespace().nth(2) == Some("live") && live.contains("Page two"),
         "{live}"
     );
     assert!(

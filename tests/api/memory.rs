@@ -43,7 +43,7 @@ async fn large_bodies_wait_for_the_budget_and_other_requests_never_do() {
     assert_eq!(answered.status(), 422, "answered once the budget has room");
     assert_eq!(
         budget.available_permits(),
-        slipway::memory::BODY_BUDGET / (64 * 1024),
+        slipway::memory::BODY_BUDGET / slipway::memory::UNIT,
         "every share is given back"
     );
 }
