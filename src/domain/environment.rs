@@ -56,6 +56,12 @@ fn suffix(name: &str) -> String {
 
 pub const TIERS: &[&str] = &["production", "staging", "testing", "development", "other"];
 
+/// An environment's states: stopping while its `on_stop` script runs.
+pub const STATES: &[&str] = &["available", "stopping", "stopped"];
+
+/// When `auto_stop_at` stops an environment: always, or only when it has an `on_stop` action.
+pub const AUTO_STOP_SETTINGS: &[&str] = &["always", "with_action"];
+
 /// The tier GitLab guesses from an environment's name, with GitLab's patterns in GitLab's
 /// order (development first, production last).
 pub fn guess_tier(name: &str) -> &'static str {

@@ -5,6 +5,7 @@ mod bodies;
 pub mod envoyer;
 pub mod events;
 pub mod gitlab;
+pub mod openapi;
 pub(crate) mod params;
 
 use std::time::Duration;
@@ -25,6 +26,7 @@ pub fn router(app: AppState) -> Router {
         .merge(envoyer::token_router(app.clone()))
         .nest("/api/v4", gitlab::router(app.clone()))
         .nest("/api", envoyer::router(app.clone()))
+        .merge(openapi::docs_router())
         .merge(crate::web::router(app.clone()))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),

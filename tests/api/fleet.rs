@@ -290,11 +290,18 @@ pub fn step_names(deployment: &Value) -> Vec<&str> {
 /// answers 500, as a broken release would.
 pub async fn serve_site(base: &Path) -> String {
     async fn site(State(base): State<Arc<PathBuf>>) -> (StatusCode, String) {
-        let Ok(release) = tokio::fs::canonicalize(base.join("current")).await else {
+        // As a web server does: resolve `current` and read the release's files at once (one
+        // blocking call, so that a busy test runtime cannot stall the visitor between them
+        // for long enough that retention purges the release it resolved).
+        let read = tokio::task::spawn_blocking(move || {
+            let release = std::fs::canonicalize(base.join("current")).ok()?;
+            let page = std::fs::read_to_string(release.join("public/index.html"));
+            let stamp = std::fs::read_to_string(release.join("public/stamp.txt"));
+            Some((page, stamp))
+        });
+        let Some((page, stamp)) = read.await.unwrap() else {
             return (StatusCode::NOT_FOUND, String::new());
         };
-        let page = tokio::fs::read_to_string(release.join("public/index.html")).await;
-        let stamp = tokio::fs::read_to_string(release.join("public/stamp.txt")).await;
         match (page, stamp) {
             (Ok(page), _) if page.contains("broken") => (StatusCode::INTERNAL_SERVER_ERROR, page),
             (Ok(page), Ok(stamp)) => (StatusCode::OK, format!("{page}|{stamp}")),

@@ -594,6 +594,18 @@ async fn pagination_headers_and_links(backend: Backend) {
         )
         .await;
     assert_eq!(capped.headers["x-per-page"], "100");
+    // The largest page there is: empty, not a dropped connection (found by the fuzzing run).
+    let farthest = app
+        .gitlab(
+            Method::GET,
+            &format!("{base}?page={}", i64::MAX),
+            Some(&app.token),
+            Body::None,
+        )
+        .await;
+    assert_eq!(farthest.status, 200);
+    assert_eq!(farthest.body, json!([]));
+    assert_eq!(farthest.headers["x-next-page"], "");
     let empty = app
         .gitlab(
             Method::GET,

@@ -354,8 +354,7 @@ pub async fn count_rows(app: &TestApp, table: &str, filter: &str) -> i64 {
 
 /// The example objects of the API document, by name.
 pub fn example(name: &str) -> Value {
-    let all: Value =
-        serde_json::from_str(include_str!("../../src/http/envoyer/examples.json")).unwrap();
+    let all: Value = serde_json::from_str(include_str!("envoyer-examples.json")).unwrap();
     all[name].clone()
 }
 
@@ -445,4 +444,36 @@ pub fn backend_number(backend: Backend) -> i64 {
         Backend::Sqlite => 0,
         Backend::Postgres => 1,
     }
+}
+
+/// A virtualenv with the Python clients the tests drive (python-gitlab, schemathesis), made
+/// once per build directory under cargo's temporary dir; answers its `bin` directory.
+pub fn python_tools() -> std::path::PathBuf {
+    use std::process::Command;
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    const PACKAGES: [&str; 2] = ["python-gitlab", "schemathesis==4.32.5"];
+    BIN.get_or_init(|| {
+        let venv = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-venv");
+        let bin = venv.join("bin");
+        let ready = Command::new(bin.join("python"))
+            .args(["-c", "import gitlab, schemathesis"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ready {
+            let status = Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .unwrap();
+            assert!(status.success(), "python3 -m venv");
+            let status = Command::new(bin.join("pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check"])
+                .args(PACKAGES)
+                .status()
+                .unwrap();
+            assert!(status.success(), "pip install {PACKAGES:?}");
+        }
+        bin
+    })
+    .clone()
 }

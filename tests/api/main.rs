@@ -14,6 +14,7 @@ mod deployments;
 mod downtime;
 mod environment;
 mod fleet;
+mod fuzz;
 mod gitlab;
 mod gitrepo;
 mod health;

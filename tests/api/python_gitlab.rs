@@ -1,45 +1,8 @@
 //! python-gitlab, unmodified from PyPI, drives the environments API end to end.
 
-use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use crate::helpers::*;
-
-/// A virtualenv with python-gitlab, made once per test run under cargo's temporary dir.
-fn python() -> PathBuf {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON
-        .get_or_init(|| {
-            let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-gitlab-venv");
-            let python = venv.join("bin/python");
-            let ready = Command::new(&python)
-                .args(["-c", "import gitlab"])
-                .output()
-                .is_ok_and(|o| o.status.success());
-            if !ready {
-                let status = Command::new("python3")
-                    .arg("-m")
-                    .arg("venv")
-                    .arg(&venv)
-                    .status()
-                    .unwrap();
-                assert!(status.success(), "python3 -m venv");
-                let status = Command::new(venv.join("bin/pip"))
-                    .args([
-                        "install",
-                        "--quiet",
-                        "--disable-pip-version-check",
-                        "python-gitlab",
-                    ])
-                    .status()
-                    .unwrap();
-                assert!(status.success(), "pip install python-gitlab");
-            }
-            python
-        })
-        .clone()
-}
 
 const SCRIPT: &str = r#"
 import os, sys
@@ -83,7 +46,7 @@ print("python-gitlab: all good")
 async fn python_gitlab_end_to_end(backend: Backend) {
     let app = spawn_app(backend).await;
     let project = app.project("Shop").await;
-    let python = python();
+    let python = python_tools().join("python");
     let url = app.address.clone();
     let token = app.token.clone();
     let output = tokio::task::spawn_blocking(move || {

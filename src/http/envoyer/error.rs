@@ -2,7 +2,8 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::{Error, RateLimit};
 
@@ -28,51 +29,84 @@ pub fn rate_limit_headers(headers: &mut HeaderMap, limit: &RateLimit) {
     }
 }
 
+/// Laravel's error body: one sentence.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Message)]
+pub struct MessageBody<'a> {
+    message: &'a str,
+}
+
+/// A 403: Laravel's sentence, and the scope that would have allowed the request when a
+/// missing scope was the reason.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Forbidden)]
+pub struct ForbiddenBody {
+    message: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, examples("projects:create"))]
+    missing_scope: Option<String>,
+}
+
+/// A 422: each field that failed validation, with its messages.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ValidationError)]
+pub struct InvalidBody<'a> {
+    message: &'static str,
+    #[schema(value_type = std::collections::BTreeMap<String, Vec<String>>)]
+    errors: FieldMessages<'a>,
+}
+
+pub struct FieldMessages<'a>(&'a crate::domain::validation::FieldErrors);
+
+impl Serialize for FieldMessages<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, body) = match &self.0 {
-            Error::NotFound => (StatusCode::NOT_FOUND, json!({"message": "Not Found."})),
+        let message = |status: StatusCode, message: &str| {
+            (status, axum::Json(MessageBody { message })).into_response()
+        };
+        match &self.0 {
+            Error::NotFound => message(StatusCode::NOT_FOUND, "Not Found."),
             Error::Forbidden => (
                 StatusCode::FORBIDDEN,
-                json!({"message": "This action is unauthorized."}),
-            ),
+                axum::Json(ForbiddenBody {
+                    message: "This action is unauthorized.",
+                    missing_scope: None,
+                }),
+            )
+                .into_response(),
             // Laravel's words, and which scope would have allowed it.
             Error::MissingScope(scope) => (
                 StatusCode::FORBIDDEN,
-                json!({"message": "This action is unauthorized.", "missing_scope": scope.to_string()}),
-            ),
-            Error::Unauthenticated => (
-                StatusCode::UNAUTHORIZED,
-                json!({"message": "Unauthenticated."}),
-            ),
-            Error::Invalid(errors) => {
-                let fields: Map<String, Value> = errors
-                    .iter()
-                    .map(|(field, messages)| (field.to_owned(), json!(messages)))
-                    .collect();
-                (
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    json!({"message": "The given data was invalid.", "errors": fields}),
-                )
-            }
-            Error::Failed(message) => (StatusCode::BAD_REQUEST, json!({"message": message})),
+                axum::Json(ForbiddenBody {
+                    message: "This action is unauthorized.",
+                    missing_scope: Some(scope.to_string()),
+                }),
+            )
+                .into_response(),
+            Error::Unauthenticated => message(StatusCode::UNAUTHORIZED, "Unauthenticated."),
+            Error::Invalid(errors) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                axum::Json(InvalidBody {
+                    message: "The given data was invalid.",
+                    errors: FieldMessages(errors),
+                }),
+            )
+                .into_response(),
+            Error::Failed(reason) => message(StatusCode::BAD_REQUEST, reason),
             Error::RateLimited(limit) => {
-                let mut response = (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    axum::Json(json!({"message": "Too Many Attempts."})),
-                )
-                    .into_response();
+                let mut response = message(StatusCode::TOO_MANY_REQUESTS, "Too Many Attempts.");
                 rate_limit_headers(response.headers_mut(), limit);
-                return response;
+                response
             }
             Error::Internal(cause) => {
                 tracing::error!(error = %format!("{cause:#}"), "request failed");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({"message": "Server Error"}),
-                )
+                message(StatusCode::INTERNAL_SERVER_ERROR, "Server Error")
             }
-        };
-        (status, axum::Json(body)).into_response()
+        }
     }
 }

@@ -3,6 +3,7 @@
 mod error;
 mod input;
 pub mod openapi;
+mod requests;
 mod views;
 
 use axum::body::{Body, Bytes};
@@ -10,7 +11,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Extension, Json, Router};
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -19,6 +20,7 @@ use self::error::{ApiError, ApiResult, rate_limit_headers};
 use self::input::Payload;
 use self::views::Keyed;
 use super::auth::bearer_token;
+use super::openapi::Routes;
 use crate::app::AppState;
 use crate::domain::ids::{
     DeploymentId, HeartbeatId, HookId, NotificationId, ProjectId, ServerId, UserId,
@@ -42,8 +44,9 @@ fn deleted() -> Response {
     StatusCode::OK.into_response()
 }
 
-pub fn router(app: AppState) -> Router {
-    let authenticated = Router::new()
+/// The token-authenticated routes under `/api`.
+fn api_routes() -> Routes<AppState> {
+    Routes::default()
         .route("/projects", get(list_projects).post(create_project))
         .route(
             "/projects/{project}",
@@ -111,7 +114,7 @@ pub fn router(app: AppState) -> Router {
         .route("/projects/{project}/rollback", post(roll_back))
         .route(
             "/projects/{project}/servers/{server}/host-key",
-            axum::routing::delete(reset_host_key),
+            delete(reset_host_key),
         )
         .route(
             "/projects/{project}/heartbeats",
@@ -145,10 +148,27 @@ pub fn router(app: AppState) -> Router {
                 .put(update_notification)
                 .delete(delete_notification),
         )
+}
+
+/// Every path the dialect routes, `/api` and token URLs, for the test that holds them
+/// against the OpenAPI document.
+pub fn routed_paths() -> Vec<String> {
+    let api = api_routes();
+    let tokens = token_routes();
+    api.paths()
+        .iter()
+        .map(|path| format!("/api{path}"))
+        .chain(tokens.paths().iter().map(|path| path.to_string()))
+        .collect()
+}
+
+pub fn router(app: AppState) -> Router {
+    let authenticated = api_routes()
+        .into_router()
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(app.clone(), authenticate));
     Router::new()
-        .route("/openapi.json", get(openapi::document))
+        .route("/openapi.json", get(openapi::serve))
         .merge(authenticated)
         .fallback(not_found)
         .with_state(app)
@@ -156,14 +176,17 @@ pub fn router(app: AppState) -> Router {
 
 /// The URLs whose token is their only credential: deploy a project, check a heartbeat in.
 pub fn token_router(app: AppState) -> Router {
-    Router::new()
+    token_routes().into_router().with_state(app)
+}
+
+fn token_routes() -> Routes<AppState> {
+    Routes::default()
         .route(
             "/deploy/{token}",
             get(deploy_by_token).post(deploy_by_token),
         )
         .route("/heartbeat/{token}", get(check_in).post(check_in))
         .route("/webhooks/{token}", post(provider_push))
-        .with_state(app)
 }
 
 async fn deploy_by_token(
@@ -182,7 +205,7 @@ async fn provider_push(
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    use crate::services::push::{Delivery, Outcome, Provider};
+    use crate::services::push::{Delivery, Provider};
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let (provider, event, signature) = if let Some(event) = header("x-github-event") {
         (Provider::Github, event, header("x-hub-signature-256"))
@@ -202,16 +225,8 @@ async fn provider_push(
         signature,
         body: &body,
     };
-    Ok(
-        match crate::services::push::receive(&app, &token, &delivery).await? {
-            Outcome::Deployed(deployment) => Json(json!({
-                "message": "Deploying.",
-                "deployment": views::deployment(&deployment),
-            }))
-            .into_response(),
-            Outcome::Ignored(reason) => Json(json!({"message": reason})).into_response(),
-        },
-    )
+    let outcome = crate::services::push::receive(&app, &token, &delivery).await?;
+    Ok(Json(views::push_outcome(&outcome)).into_response())
 }
 
 async fn rotate_webhook_secret(
@@ -221,7 +236,7 @@ async fn rotate_webhook_secret(
 ) -> ApiResult<Response> {
     let secret = crate::services::push::rotate_secret(&app, &who, id(&p)?).await?;
     // Shown only now: afterwards it exists only sealed.
-    Ok(Json(json!({"secret": secret.expose_secret()})).into_response())
+    Ok(Json(views::secret(&secret)).into_response())
 }
 
 async fn check_in(State(app): State<AppState>, Path(token): Path<String>) -> ApiResult<Response> {

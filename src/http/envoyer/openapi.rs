@@ -1,811 +1,878 @@
-//! The OpenAPI document of the `/api` dialect, built from one table of the routes. Response
-//! schemas are inferred from the API document's own example objects (`examples.json`).
+//! The OpenAPI document of the Envoyer dialect (`/api`) and the token URLs: each operation
+//! names its request and answer types, and the schemas come from those types.
 
 use std::sync::OnceLock;
 
-use axum::http::header;
-use axum::response::IntoResponse;
-use serde_json::Value;
-use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn};
-use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{
-    ComponentsBuilder, ContentBuilder, HttpMethod, InfoBuilder, OpenApi, OpenApiBuilder, Paths,
-    RefOr, Required,
+use axum::response::Response;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{HttpMethod, InfoBuilder, OpenApi, RefOr, Required, schema::Schema};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ForbiddenBody, InvalidBody, MessageBody};
+use super::requests::*;
+use super::views::*;
+use crate::http::openapi::{
+    Answer, Dialect, Input, Op, Schemas, build, id_parameter, json, text_parameter,
 };
 
-/// The document's example objects, by name.
-pub fn examples() -> &'static Value {
-    static EXAMPLES: OnceLock<Value> = OnceLock::new();
-    EXAMPLES.get_or_init(|| {
-        serde_json::from_str(include_str!("examples.json")).expect("examples.json is valid JSON")
-    })
-}
+const TAGS: &[(&str, &str)] = &[
+    (
+        "Projects",
+        "Projects, their source and their linked folders.",
+    ),
+    ("Servers", "The servers a project deploys to."),
+    (
+        "Environment",
+        "The project's `.env` file, sealed with a key only the client knows.",
+    ),
+    (
+        "Actions",
+        "The fixed steps of a deployment, which hooks run around.",
+    ),
+    ("Hooks", "Scripts run before or after a deployment's steps."),
+    (
+        "Deployments",
+        "Deployments, their output, releases and rollback.",
+    ),
+    ("Heartbeats", "URLs a scheduled job checks in at."),
+    (
+        "Collaborators",
+        "Other Slipway users who may see and deploy a project.",
+    ),
+    ("Notifications", "Where deployment results are sent."),
+    ("Token URLs", "URLs whose token is their only credential."),
+];
 
+/// What an operation may answer besides success.
 #[derive(Clone, Copy)]
-enum Kind {
-    Text,
-    Integer,
-    Boolean,
-    Integers,
+struct Fails {
+    /// 400 with a sentence: a valid request the server cannot carry out.
+    refused: bool,
+    /// 403 for a collaborator where only the owner may act.
+    owner_only: bool,
 }
 
-/// A request field: name, type, required.
-type Field = (&'static str, Kind, bool);
+const NONE: Fails = Fails {
+    refused: false,
+    owner_only: false,
+};
 
-#[derive(Clone, Copy)]
-enum Answer {
-    /// `{"<key>": <example>}`
-    One(&'static str, &'static str),
-    /// `{"<key>": [<example>, …]}`
-    List(&'static str, &'static str),
-    /// `{"environment": "…"}`
-    Environment,
-    /// 200 with an empty body.
-    Empty,
-    /// `text/event-stream` of `output`, `process` and `end` events.
-    EventStream,
-    /// `{"secret": "…"}`
-    Secret,
+struct Builder<'a> {
+    schemas: &'a mut Schemas,
+    ops: Vec<Op>,
 }
 
-struct Route {
-    method: HttpMethod,
-    path: &'static str,
-    summary: &'static str,
-    tag: &'static str,
-    scope: Option<&'static str>,
-    fields: &'static [Field],
-    answer: Answer,
-}
-
-use Kind::*;
-
-const PROJECT_FIELDS: &[Field] = &[
-    ("name", Text, true),
-    ("provider", Text, true),
-    ("repository", Text, true),
-    ("branch", Text, false),
-    ("type", Text, false),
-    ("retain_deployments", Integer, false),
-    ("monitor", Text, false),
-    ("composer", Boolean, false),
-    ("composer_dev", Boolean, false),
-    ("composer_quiet", Boolean, false),
-    ("push_to_deploy", Boolean, false),
-    ("step_timeout", Integer, false),
-    ("health_gate", Boolean, false),
-    ("health_gate_seconds", Integer, false),
-    ("delta_releases", Boolean, false),
-];
-const PROJECT_UPDATE: &[Field] = &[
-    ("name", Text, false),
-    ("type", Text, false),
-    ("retain_deployments", Integer, false),
-    ("monitor", Text, false),
-    ("composer", Boolean, false),
-    ("composer_dev", Boolean, false),
-    ("composer_quiet", Boolean, false),
-    ("step_timeout", Integer, false),
-    ("health_gate", Boolean, false),
-    ("health_gate_seconds", Integer, false),
-    ("delta_releases", Boolean, false),
-];
-const SOURCE_FIELDS: &[Field] = &[
-    ("provider", Text, false),
-    ("repository", Text, false),
-    ("branch", Text, false),
-    ("push_to_deploy", Boolean, false),
-];
-const FOLDER_FIELDS: &[Field] = &[("from", Text, true), ("to", Text, true)];
-const SERVER_FIELDS: &[Field] = &[
-    ("name", Text, true),
-    ("connectAs", Text, true),
-    ("host", Text, true),
-    ("port", Integer, false),
-    ("phpVersion", Text, true),
-    ("receivesCodeDeployments", Boolean, false),
-    ("deploymentPath", Text, false),
-    ("restartFpm", Boolean, false),
-    ("composerPath", Text, false),
-    ("phpPath", Text, false),
-    ("freebsd", Boolean, false),
-];
-const KEY: &[Field] = &[("key", Text, true)];
-const ENVIRONMENT_FIELDS: &[Field] = &[
-    ("key", Text, true),
-    ("contents", Text, true),
-    ("servers", Integers, false),
-];
-const HOOK_FIELDS: &[Field] = &[
-    ("name", Text, true),
-    ("script", Text, true),
-    ("runAs", Text, true),
-    ("actionId", Integer, true),
-    ("timing", Text, true),
-    ("servers", Integers, false),
-];
-const HEARTBEAT_FIELDS: &[Field] = &[("name", Text, true), ("interval", Integer, true)];
-const EMAIL: &[Field] = &[("email", Text, true)];
-const DEPLOY_FIELDS: &[Field] = &[
-    ("from", Text, false),
-    ("branch", Text, false),
-    ("tag", Text, false),
-    ("sha", Text, false),
-];
-const ROLLBACK_FIELDS: &[Field] = &[
-    ("release", Integer, false),
-    ("deployment", Integer, false),
-    ("environment", Text, false),
-];
-const NOTIFICATION_FIELDS: &[Field] = &[
-    ("name", Text, true),
-    ("type", Text, true),
-    ("email_address", Text, false),
-    ("slack_webhook", Text, false),
-    ("discord_webhook", Text, false),
-    ("teams_webhook", Text, false),
-    ("active", Boolean, false),
-];
-
-const fn route(
-    method: HttpMethod,
-    path: &'static str,
-    summary: &'static str,
-    tag: &'static str,
-    scope: Option<&'static str>,
-    fields: &'static [Field],
-    answer: Answer,
-) -> Route {
-    Route {
-        method,
-        path,
-        summary,
-        tag,
-        scope,
-        fields,
-        answer,
-    }
-}
-
-const P: &str = "/api/projects/{projectId}";
-
-fn routes() -> Vec<Route> {
-    use Answer::*;
-    use HttpMethod::{Delete, Get, Post, Put};
-    let c = |r: &'static str| Some(r);
-    vec![
-        route(
-            Get,
-            "/api/projects",
-            "List Projects",
-            "Projects",
-            None,
-            &[],
-            List("projects", "project"),
-        ),
-        route(
-            Post,
-            "/api/projects",
-            "Create Project",
-            "Projects",
-            c("projects:create"),
-            PROJECT_FIELDS,
-            One("project", "project"),
-        ),
-        route(
-            Get,
-            P,
-            "Get Project",
-            "Projects",
-            None,
-            &[],
-            One("project", "project"),
-        ),
-        route(
-            Put,
-            P,
-            "Update Project",
-            "Projects",
-            c("projects:create"),
-            PROJECT_UPDATE,
-            One("project", "project"),
-        ),
-        route(
-            Delete,
-            P,
-            "Delete Project",
-            "Projects",
-            c("projects:delete"),
-            &[],
-            Empty,
-        ),
-        route(
-            Put,
-            "/api/projects/{projectId}/source",
-            "Update Project Source",
-            "Projects",
-            c("projects:create"),
-            SOURCE_FIELDS,
-            One("project", "project"),
-        ),
-        route(
-            Get,
-            "/api/projects/{projectId}/folders",
-            "Get Linked Folders",
-            "Projects",
-            None,
-            &[],
-            List("folders", "folder"),
-        ),
-        route(
-            Post,
-            "/api/projects/{projectId}/folders",
-            "Create Linked Folder",
-            "Projects",
-            c("projects:create"),
-            FOLDER_FIELDS,
-            List("folders", "folder"),
-        ),
-        route(
-            Delete,
-            "/api/projects/{projectId}/folders",
-            "Delete Linked Folder",
-            "Projects",
-            c("projects:delete"),
-            FOLDER_FIELDS,
-            Empty,
-        ),
-        route(
-            Get,
-            "/api/projects/{projectId}/servers",
-            "List Servers",
-            "Servers",
-            None,
-            &[],
-            List("servers", "server"),
-        ),
-        route(
-            Post,
-            "/api/projects/{projectId}/servers",
-            "Create Server",
-            "Servers",
-            c("servers:create"),
-            SERVER_FIELDS,
-            One("server", "server"),
-        ),
-        route(
-            Get,
-            "/api/projects/{projectId}/servers/{serverId}",
-            "Get Server",
-            "Servers",
-            None,
-            &[],
-            One("server", "server"),
-        ),
-        route(
-            Put,
-            "/api/projects/{projectId}/servers/{serverId}",
-            "Update Server",
-            "Servers",
-            c("servers:create"),
-            SERVER_FIELDS,
-            One("server", "server"),
-        ),
-        route(
-            Delete,
-            "/api/projects/{projectId}/servers/{serverId}",
-            "Delete Server",
-            "Servers",
-            c("servers:delete"),
-            &[],
-            Empty,
-        ),
-        route(
-            Post,
-            "/api/projects/{projectId}/servers/{serverId}/refresh",
-            "Refresh Server Connection",
-            "Servers",
-            c("servers:create"),
-            &[],
-            One("server", "server"),
-        ),
-        route(
-            Get,
-            "/api/projects/{projectId}/environment",
-            "Get Environment",
-            "Environment",
-            None,
-            KEY,
-            Environment,
-        ),
-        route(
-            Get,
-            "/api/projects/{projectId}/environment/servers",
-            "Get Environment Servers",
-            "Environment",
-            None,
-            &[],
-            List("servers", "server"),
-        ),
-        route(
-            Put,
-            "/api/projects/{projectId}/environment",
-            "Update Environment",
-            "Environment",
-            c("environments:create"),
-            ENVIRONMENT_FIELDS,
-            List("servers", "server"),
-        ),
-        route(
-            Delete,
-            "/api/projects/{projectId}/environment",
-            "Reset Environment Key",
-            "Environment",
-            c("environments:delete"),
-            KEY,
-            Empty,
-        ),
-        route(
-            Get,
-            "/api/actions",
-            "List Actions",
-            "Actions",
-            None,
-            &[],
-            List("actions", "action"),
-        ),
-        route(
-            Get,
-            "/api/projects/{projectId}/hooks",
-            "List Hooks",
-            "Hooks",
-            None,
-            &[],
-            List("hooks", "hook"),
-        ),
-        route(
-            Post,
-            "/api/projects/{projectId}/hooks",
-            "Create Hook",
-            "Hooks",
-            c("hooks:create"),
-            HOOK_FIELDS,
-            One("hook", "hook"),
-        ),
-        route(
-            Get,
-            "/api/projects/{projectId}/hooks/{hookId}",
-            "Get Hook",
-            "Hooks",
-            None,
-            &[],
-            One("hook", "hook"),
-        ),
-        route(
-            Put,
-            "/api/projects/{projectId}/hooks/{hookId}",
-            "Update Hook",
-            "Hooks",
-            c("hooks:create"),
-            HOOK_FIELDS,
-            One("hook", "hook"),
-        ),
-        route(
-            Delete,
-            "/api/projects/{projectId}/hooks/{hookId}",
-            "Delete Hook",
-            "Hooks",
-            c("hooks:delete"),
-            &[],
-            Empty,
-        ),
-        route(
-            Get,
-            "/api/projects/{projectId}/deployments",
-            "List Deployments",
-            "Deployments",
-            None,
-            &[],
-            List("deployments", "deployment"),
-        ),
-        route(
-            Get,
-            "/api/projects/{projectId}/deployments/{deploymentId}",
-            "Get Deployment",
-            "Deployments",
-            None,
-            &[],
-            One("deployment", "deployment_detail"),
-        ),
-        route(
-            Post,
-            "/api/projects/{projectId}/webhook-secret",
-            "Create or Rotate the Push Web Hook Secret (Slipway)",
-            "Projects",
-            c("projects:create"),
-            &[],
-            Secret,
-        ),
-        route(
-            Post,
-            "/api/projects/{projectId}/deployments",
-            "Deploy Project",
-            "Deployments",
-            c("deployments:create"),
-            DEPLOY_FIELDS,
-            One("deployment", "deployment"),
-        ),
-        route(
-            Get,
-            "/api/projects/{projectId}/releases",
-            "List Releases",
-            "Deployments",
-            None,
-            &[],
-            List("releases", "release"),
-        ),
-        route(
-            Post,
-            "/api/projects/{projectId}/rollback",
-            "Roll Back",
-            "Deployments",
-            c("deployments:create"),
-            ROLLBACK_FIELDS,
-            One("deployment", "deployment_detail"),
-        ),
-        route(
-            Delete,
-            "/api/projects/{projectId}/deployments/{deploymentId}",
-            "Cancel Deployment",
-            "Deployments",
-            c("deployments:delete"),
-            &[],
-            Empty,
-        ),
-        route(
-            Post,
-            "/api/projects/{projectId}/deployments/{deploymentId}",
-            "Cancel Deployment (POST)",
-            "Deployments",
-            c("deployments:delete"),
-            &[],
-            Empty,
-        ),
-        route(
-            Get,
-            "/api/projects/{projectId}/deployments/{deploymentId}/output",
-            "Get Deployment Output (Slipway)",
-            "Deployments",
-            None,
-            &[],
-            List("processes", "process_output"),
-        ),
-        route(
-            Get,
-            "/api/projects/{projectId}/deployments/{deploymentId}/stream",
-            "Follow Deployment Output, as Server-Sent Events (Slipway)",
-            "Deployments",
-            None,
-            &[],
-            EventStream,
-        ),
-        route(
-            Delete,
-            "/api/projects/{projectId}/servers/{serverId}/host-key",
-            "Reset Pinned Host Key (Slipway)",
-            "Servers",
-            c("servers:create"),
-            &[],
-            One("server", "server"),
-        ),
-        route(
-            Get,
-            "/api/projects/{projectId}/heartbeats",
-            "List Heartbeats",
-            "Heartbeats",
-            None,
-            &[],
-            List("heartbeats", "heartbeat"),
-        ),
-        route(
-            Post,
-            "/api/projects/{projectId}/heartbeats",
-            "Create Heartbeat",
-            "Heartbeats",
-            c("heartbeats:create"),
-            HEARTBEAT_FIELDS,
-            One("heartbeat", "heartbeat"),
-        ),
-        route(
-            Get,
-            "/api/projects/{projectId}/heartbeats/{heartbeatId}",
-            "Get Heartbeat",
-            "Heartbeats",
-            None,
-            &[],
-            One("heartbeat", "heartbeat"),
-        ),
-        route(
-            Delete,
-            "/api/projects/{projectId}/heartbeats/{heartbeatId}",
-            "Delete Heartbeat",
-            "Heartbeats",
-            c("heartbeats:delete"),
-            &[],
-            Empty,
-        ),
-        route(
-            Get,
-            "/api/projects/{projectId}/collaborators",
-            "List Collaborators",
-            "Collaborators",
-            None,
-            &[],
-            List("collaborators", "collaborator"),
-        ),
-        route(
-            Post,
-            "/api/projects/{projectId}/collaborators",
-            "Create Collaborator",
-            "Collaborators",
-            c("collaborators:create"),
-            EMAIL,
-            List("collaborators", "collaborator"),
-        ),
-        route(
-            Delete,
-            "/api/projects/{projectId}/collaborators",
-            "Delete Collaborator",
-            "Collaborators",
-            c("collaborators:delete"),
-            EMAIL,
-            Empty,
-        ),
-        route(
-            Get,
-            "/api/projects/{projectId}/collaborators/{collaboratorId}",
-            "Get Collaborator",
-            "Collaborators",
-            None,
-            &[],
-            One("collaborator", "collaborator"),
-        ),
-        route(
-            Post,
-            "/api/projects/{projectId}/collaborators/accept",
-            "Accept Invitation (Slipway)",
-            "Collaborators",
-            None,
-            &[],
-            One("collaborator", "collaborator"),
-        ),
-        route(
-            Get,
-            "/api/projects/{projectId}/notifications",
-            "List Notifications",
-            "Notifications",
-            None,
-            &[],
-            List("notifications", "notification"),
-        ),
-        route(
-            Post,
-            "/api/projects/{projectId}/notifications",
-            "Create Notification",
-            "Notifications",
-            c("notifications:create"),
-            NOTIFICATION_FIELDS,
-            List("notifications", "notification"),
-        ),
-        route(
-            Get,
-            "/api/projects/{projectId}/notifications/{notificationId}",
-            "Get Notification",
-            "Notifications",
-            None,
-            &[],
-            One("notification", "notification"),
-        ),
-        route(
-            Put,
-            "/api/projects/{projectId}/notifications/{notificationId}",
-            "Update Notification",
-            "Notifications",
-            c("notifications:create"),
-            NOTIFICATION_FIELDS,
-            One("notification", "notification"),
-        ),
-        route(
-            Delete,
-            "/api/projects/{projectId}/notifications/{notificationId}",
-            "Delete Notification",
-            "Notifications",
-            c("notifications:delete"),
-            &[],
-            Empty,
-        ),
-    ]
-}
-
-/// A schema that accepts what `example` shows: its JSON types, field by field.
-fn schema_of(example: &Value) -> Schema {
-    match example {
-        Value::Null => ObjectBuilder::new()
-            .schema_type(SchemaType::AnyValue)
-            .into(),
-        Value::Bool(_) => ObjectBuilder::new().schema_type(Type::Boolean).into(),
-        Value::Number(n) if n.is_i64() || n.is_u64() => {
-            ObjectBuilder::new().schema_type(Type::Integer).into()
-        }
-        Value::Number(_) => ObjectBuilder::new().schema_type(Type::Number).into(),
-        Value::String(_) => ObjectBuilder::new().schema_type(Type::String).into(),
-        Value::Array(items) => {
-            let item = items.first().map(schema_of).unwrap_or_else(|| {
-                ObjectBuilder::new()
-                    .schema_type(SchemaType::AnyValue)
-                    .into()
-            });
-            ArrayBuilder::new().items(RefOr::T(item)).into()
-        }
-        Value::Object(fields) => fields
-            .iter()
-            .fold(
-                ObjectBuilder::new().schema_type(Type::Object),
-                |builder, (name, value)| builder.property(name, schema_of(value)).required(name),
-            )
-            .into(),
-    }
-}
-
-fn field_schema(kind: Kind) -> Schema {
-    match kind {
-        Text => ObjectBuilder::new().schema_type(Type::String).into(),
-        Integer => ObjectBuilder::new().schema_type(Type::Integer).into(),
-        Boolean => ObjectBuilder::new().schema_type(Type::Boolean).into(),
-        Integers => ArrayBuilder::new()
-            .items(ObjectBuilder::new().schema_type(Type::Integer))
-            .into(),
-    }
-}
-
-fn answer_schema(answer: Answer) -> Option<Schema> {
-    let wrap = |key: &str, inner: Schema| -> Schema {
-        ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .property(key, inner)
-            .required(key)
-            .into()
-    };
-    let example = |name: &str| schema_of(&examples()[name]);
-    match answer {
-        Answer::One(key, name) => Some(wrap(key, example(name))),
-        Answer::List(key, name) => Some(wrap(
-            key,
-            ArrayBuilder::new().items(RefOr::T(example(name))).into(),
-        )),
-        Answer::Environment => Some(wrap(
-            "environment",
-            ObjectBuilder::new().schema_type(Type::String).into(),
-        )),
-        Answer::Secret => Some(wrap(
-            "secret",
-            ObjectBuilder::new().schema_type(Type::String).into(),
-        )),
-        Answer::Empty | Answer::EventStream => None,
-    }
-}
-
-fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
-    let schema = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .property("message", ObjectBuilder::new().schema_type(Type::String))
-        .required("message");
-    ResponseBuilder::new()
-        .description(description)
-        .content(
-            "application/json",
-            ContentBuilder::new().schema(Some(schema)).build(),
-        )
-        .build()
-        .into()
-}
-
-fn build() -> OpenApi {
-    let mut paths = Paths::new();
-    for route in routes() {
-        let mut operation = OperationBuilder::new()
-            .summary(Some(route.summary))
-            .tag(route.tag)
-            .security(SecurityRequirement::new("bearer", Vec::<String>::new()));
-        let mut rest = route.path;
-        while let Some(start) = rest.find('{') {
-            let end = rest[start..].find('}').map_or(rest.len(), |e| start + e);
-            operation = operation.parameter(
-                ParameterBuilder::new()
-                    .name(&rest[start + 1..end])
-                    .parameter_in(ParameterIn::Path)
-                    .required(Required::True)
-                    .schema(Some(ObjectBuilder::new().schema_type(Type::Integer))),
-            );
-            rest = &rest[end..];
-        }
-        if !route.fields.is_empty() {
-            let body = route.fields.iter().fold(
-                ObjectBuilder::new().schema_type(Type::Object),
-                |builder, (name, kind, required)| {
-                    let builder = builder.property(*name, field_schema(*kind));
-                    if *required {
-                        builder.required(*name)
-                    } else {
-                        builder
-                    }
-                },
-            );
-            let content = ContentBuilder::new().schema(Some(body)).build();
-            operation = operation.request_body(Some(
-                RequestBodyBuilder::new()
-                    .content("application/json", content.clone())
-                    .content("application/x-www-form-urlencoded", content)
-                    .build(),
+impl Builder<'_> {
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        method: HttpMethod,
+        path: &'static str,
+        summary: &'static str,
+        tag: &'static str,
+        scope: Option<&'static str>,
+        input: Input,
+        success: Answer,
+        fails: Fails,
+    ) {
+        let token_url = tag == "Token URLs";
+        let message = self.schemas.of::<MessageBody>();
+        let mut responses = vec![success];
+        if !token_url {
+            responses.push((401, "No valid API token.", json(message.clone())));
+            responses.push((
+                429,
+                "Too many requests for this token; see `Retry-After`.",
+                json(message.clone()),
             ));
         }
-        let success = match answer_schema(route.answer) {
-            Some(schema) => ResponseBuilder::new().description("Success").content(
-                "application/json",
-                ContentBuilder::new().schema(Some(schema)).build(),
-            ),
-            None => ResponseBuilder::new().description("Success, with an empty body"),
-        };
-        operation = operation
-            .response("200", success.build())
-            .response("401", error_response("No valid API token"))
-            .response(
-                "404",
-                error_response("Not found, or not visible to this token"),
-            )
-            .response("429", error_response("Too many requests for this token"));
-        if route.scope.is_some() || !route.fields.is_empty() {
-            operation = operation.response(
-                "422",
-                error_response("The given data was invalid (with an `errors` object per field)"),
-            );
+        if path.contains('{') {
+            responses.push((
+                404,
+                "Not found, or not visible to this token.",
+                json(message.clone()),
+            ));
         }
-        if let Some(scope) = route.scope {
-            operation = operation
-                .description(Some(format!("Requires the `{scope}` scope.")))
-                .response("403", error_response("The token lacks the required scope"));
+        if scope.is_some() || fails.owner_only {
+            let forbidden = self.schemas.of::<ForbiddenBody>();
+            let why = match (scope.is_some(), fails.owner_only) {
+                (true, true) => {
+                    "The token lacks the scope (`missing_scope` names it), or the caller is a collaborator, not the owner."
+                }
+                (true, false) => {
+                    "The token lacks the scope (`missing_scope` names it), or the action is not allowed."
+                }
+                _ => "Only the project's owner may do this.",
+            };
+            responses.push((403, why, json(forbidden)));
         }
-        paths.add_path_operation(route.path, vec![route.method], operation.build());
+        if !matches!(input, Input::None) {
+            let invalid = self.schemas.of::<InvalidBody>();
+            responses.push((
+                422,
+                "The given data was invalid: `errors` lists each field's messages.",
+                json(invalid),
+            ));
+        }
+        if fails.refused {
+            responses.push((
+                400,
+                "The request is valid but cannot be carried out now; `message` says why.",
+                json(message),
+            ));
+        }
+        self.ops.push(Op {
+            method,
+            path,
+            summary,
+            tag,
+            scope,
+            input,
+            responses,
+            description: None,
+            headers: Vec::new(),
+        });
     }
-    OpenApiBuilder::new()
-        .info(
-            InfoBuilder::new()
-                .title("Slipway — Envoyer-compatible API")
-                .version(env!("CARGO_PKG_VERSION"))
-                .build(),
-        )
-        .paths(paths)
-        .components(Some(
-            ComponentsBuilder::new()
-                .security_scheme(
-                    "bearer",
-                    SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-                )
-                .build(),
-        ))
-        .build()
 }
 
-pub async fn document() -> impl IntoResponse {
-    static DOCUMENT: OnceLock<String> = OnceLock::new();
-    let body = DOCUMENT.get_or_init(|| build().to_json().expect("the OpenAPI document serialises"));
-    ([(header::CONTENT_TYPE, "application/json")], body.as_str())
+fn body<T: ToSchema>(schemas: &mut Schemas) -> Input {
+    schemas.body::<T>()
 }
 
-/// The number of operations the document describes, for tests.
-pub fn operation_count() -> usize {
-    routes().len()
+fn query<T: IntoParams>() -> Input {
+    Input::Query(T::into_params(|| None))
+}
+
+fn ok(schema: RefOr<Schema>) -> Answer {
+    (200, "Success.", json(schema))
+}
+
+fn empty() -> Answer {
+    (200, "Done; the body is empty.", None)
+}
+
+fn operations(s: &mut Schemas) -> Vec<Op> {
+    use HttpMethod::{Delete, Get, Post, Put};
+    let project = s.keyed::<ProjectJson>("project");
+    let projects = s.keyed_list::<ProjectJson>("projects");
+    let folders = s.keyed_list::<Folder>("folders");
+    let server = s.keyed::<ServerJson>("server");
+    let servers = s.keyed_list::<ServerJson>("servers");
+    let environment = s.keyed::<String>("environment");
+    let actions = s.keyed_list::<ActionJson>("actions");
+    let hook = s.keyed::<HookJson>("hook");
+    let hooks = s.keyed_list::<HookJson>("hooks");
+    let deployment = s.keyed::<DeploymentJson>("deployment");
+    let deployments = s.keyed_list::<DeploymentJson>("deployments");
+    let outputs = s.keyed_list::<OutputJson>("processes");
+    let releases = s.keyed_list::<ReleaseJson>("releases");
+    let heartbeat = s.keyed::<HeartbeatJson>("heartbeat");
+    let heartbeats = s.keyed_list::<HeartbeatJson>("heartbeats");
+    let collaborator = s.keyed::<CollaboratorJson>("collaborator");
+    let collaborators = s.keyed_list::<CollaboratorJson>("collaborators");
+    let notification = s.keyed::<NotificationJson>("notification");
+    let notifications = s.keyed_list::<NotificationJson>("notifications");
+    let secret = s.of::<SecretJson>();
+    let push = s.of::<PushJson>();
+    let message = s.of::<MessageBody>();
+    let events = (
+        200,
+        "Server-Sent Events: `output` (a process's new output), `process` (a step's new \
+         status) and, last, `end` (the deployment's final status). The output so far comes \
+         first; a comment line every 15 s keeps the connection open.",
+        Some((
+            "text/event-stream",
+            RefOr::T(
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .into(),
+            ),
+        )),
+    );
+    let new_project = body::<NewProject>(s);
+    let project_changes = body::<ProjectChanges>(s);
+    let source_changes = body::<SourceChanges>(s);
+    let new_server = body::<NewServer>(s);
+    let server_changes = body::<ServerChanges>(s);
+    let environment_update = body::<EnvironmentUpdate>(s);
+    let new_hook = body::<NewHook>(s);
+    let hook_changes = body::<HookChanges>(s);
+    let deploy = body::<DeployRequest>(s);
+    let rollback = body::<RollbackRequest>(s);
+    let new_heartbeat = body::<NewHeartbeat>(s);
+    let new_notification = body::<NewNotification>(s);
+    let notification_changes = body::<NotificationChanges>(s);
+    let push_body = Input::Body(
+        Box::new(RefOr::T(
+            utoipa::openapi::schema::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::Object)
+                .description(Some("The provider's push event payload."))
+                .into(),
+        )),
+        Required::True,
+    );
+    let owner_only = Fails {
+        owner_only: true,
+        ..NONE
+    };
+    let refused = Fails {
+        refused: true,
+        ..NONE
+    };
+    let folder_schema = s.of::<FolderLink>();
+    let email_schema = s.of::<CollaboratorEmail>();
+    let key_schema = s.of::<EnvironmentKey>();
+    let folder = || Input::Body(Box::new(folder_schema.clone()), Required::True);
+    let mut b = Builder {
+        schemas: s,
+        ops: Vec::new(),
+    };
+    let c = Some;
+    const P: &str = "Projects";
+    b.add(
+        Get,
+        "/api/projects",
+        "List Projects",
+        P,
+        None,
+        Input::None,
+        ok(projects),
+        NONE,
+    );
+    b.add(
+        Post,
+        "/api/projects",
+        "Create Project",
+        P,
+        c("projects:create"),
+        new_project,
+        ok(project.clone()),
+        NONE,
+    );
+    b.add(
+        Get,
+        "/api/projects/{projectId}",
+        "Get Project",
+        P,
+        None,
+        Input::None,
+        ok(project.clone()),
+        NONE,
+    );
+    b.add(
+        Put,
+        "/api/projects/{projectId}",
+        "Update Project",
+        P,
+        c("projects:create"),
+        project_changes,
+        ok(project.clone()),
+        NONE,
+    );
+    b.add(
+        Delete,
+        "/api/projects/{projectId}",
+        "Delete Project",
+        P,
+        c("projects:delete"),
+        Input::None,
+        empty(),
+        owner_only,
+    );
+    b.add(
+        Put,
+        "/api/projects/{projectId}/source",
+        "Update Project Source",
+        P,
+        c("projects:create"),
+        source_changes,
+        ok(project),
+        NONE,
+    );
+    b.add(
+        Post,
+        "/api/projects/{projectId}/webhook-secret",
+        "Rotate Push Web Hook Secret",
+        P,
+        c("projects:create"),
+        Input::None,
+        ok(secret),
+        NONE,
+    );
+    b.add(
+        Get,
+        "/api/projects/{projectId}/folders",
+        "Get Linked Folders",
+        P,
+        None,
+        Input::None,
+        ok(folders.clone()),
+        NONE,
+    );
+    b.add(
+        Post,
+        "/api/projects/{projectId}/folders",
+        "Create Linked Folder",
+        P,
+        c("projects:create"),
+        folder(),
+        ok(folders),
+        NONE,
+    );
+    b.add(
+        Delete,
+        "/api/projects/{projectId}/folders",
+        "Delete Linked Folder",
+        P,
+        c("projects:delete"),
+        folder(),
+        empty(),
+        NONE,
+    );
+
+    const S: &str = "Servers";
+    b.add(
+        Get,
+        "/api/projects/{projectId}/servers",
+        "List Servers",
+        S,
+        None,
+        Input::None,
+        ok(servers.clone()),
+        NONE,
+    );
+    b.add(
+        Post,
+        "/api/projects/{projectId}/servers",
+        "Create Server",
+        S,
+        c("servers:create"),
+        new_server,
+        ok(server.clone()),
+        NONE,
+    );
+    b.add(
+        Get,
+        "/api/projects/{projectId}/servers/{serverId}",
+        "Get Server",
+        S,
+        None,
+        Input::None,
+        ok(server.clone()),
+        NONE,
+    );
+    b.add(
+        Put,
+        "/api/projects/{projectId}/servers/{serverId}",
+        "Update Server",
+        S,
+        c("servers:create"),
+        server_changes,
+        ok(server.clone()),
+        NONE,
+    );
+    b.add(
+        Delete,
+        "/api/projects/{projectId}/servers/{serverId}",
+        "Delete Server",
+        S,
+        c("servers:delete"),
+        Input::None,
+        empty(),
+        NONE,
+    );
+    b.add(
+        Post,
+        "/api/projects/{projectId}/servers/{serverId}/refresh",
+        "Refresh Server Connection",
+        S,
+        c("servers:create"),
+        Input::None,
+        ok(server.clone()),
+        NONE,
+    );
+    b.add(
+        Delete,
+        "/api/projects/{projectId}/servers/{serverId}/host-key",
+        "Reset Pinned Host Key",
+        S,
+        c("servers:create"),
+        Input::None,
+        ok(server),
+        NONE,
+    );
+
+    const E: &str = "Environment";
+    b.add(
+        Get,
+        "/api/projects/{projectId}/environment",
+        "Get Environment",
+        E,
+        None,
+        query::<KeyQuery>(),
+        ok(environment),
+        NONE,
+    );
+    b.add(
+        Put,
+        "/api/projects/{projectId}/environment",
+        "Update Environment",
+        E,
+        c("environments:create"),
+        environment_update,
+        ok(servers.clone()),
+        refused,
+    );
+    b.add(
+        Delete,
+        "/api/projects/{projectId}/environment",
+        "Reset Environment Key",
+        E,
+        c("environments:delete"),
+        Input::Body(Box::new(key_schema), Required::True),
+        empty(),
+        NONE,
+    );
+    b.add(
+        Get,
+        "/api/projects/{projectId}/environment/servers",
+        "Get Environment Servers",
+        E,
+        None,
+        Input::None,
+        ok(servers),
+        NONE,
+    );
+
+    b.add(
+        Get,
+        "/api/actions",
+        "List Actions",
+        "Actions",
+        None,
+        Input::None,
+        ok(actions),
+        NONE,
+    );
+    const H: &str = "Hooks";
+    b.add(
+        Get,
+        "/api/projects/{projectId}/hooks",
+        "List Hooks",
+        H,
+        None,
+        Input::None,
+        ok(hooks),
+        NONE,
+    );
+    b.add(
+        Post,
+        "/api/projects/{projectId}/hooks",
+        "Create Hook",
+        H,
+        c("hooks:create"),
+        new_hook,
+        ok(hook.clone()),
+        NONE,
+    );
+    b.add(
+        Get,
+        "/api/projects/{projectId}/hooks/{hookId}",
+        "Get Hook",
+        H,
+        None,
+        Input::None,
+        ok(hook.clone()),
+        NONE,
+    );
+    b.add(
+        Put,
+        "/api/projects/{projectId}/hooks/{hookId}",
+        "Update Hook",
+        H,
+        c("hooks:create"),
+        hook_changes,
+        ok(hook),
+        NONE,
+    );
+    b.add(
+        Delete,
+        "/api/projects/{projectId}/hooks/{hookId}",
+        "Delete Hook",
+        H,
+        c("hooks:delete"),
+        Input::None,
+        empty(),
+        NONE,
+    );
+
+    const D: &str = "Deployments";
+    let one = "/api/projects/{projectId}/deployments/{deploymentId}";
+    b.add(
+        Get,
+        "/api/projects/{projectId}/deployments",
+        "List Deployments",
+        D,
+        None,
+        Input::None,
+        ok(deployments),
+        NONE,
+    );
+    b.add(
+        Post,
+        "/api/projects/{projectId}/deployments",
+        "Deploy Project",
+        D,
+        c("deployments:create"),
+        deploy,
+        ok(deployment.clone()),
+        NONE,
+    );
+    b.add(
+        Get,
+        one,
+        "Get Deployment",
+        D,
+        None,
+        Input::None,
+        ok(deployment.clone()),
+        NONE,
+    );
+    b.add(
+        Delete,
+        one,
+        "Cancel Deployment",
+        D,
+        c("deployments:delete"),
+        Input::None,
+        empty(),
+        refused,
+    );
+    b.add(
+        Post,
+        one,
+        "Cancel Deployment by POST",
+        D,
+        c("deployments:delete"),
+        Input::None,
+        empty(),
+        refused,
+    );
+    b.add(
+        Get,
+        "/api/projects/{projectId}/deployments/{deploymentId}/output",
+        "Get Deployment Output",
+        D,
+        None,
+        Input::None,
+        ok(outputs),
+        NONE,
+    );
+    b.add(
+        Get,
+        "/api/projects/{projectId}/deployments/{deploymentId}/stream",
+        "Follow Deployment",
+        D,
+        None,
+        Input::None,
+        events,
+        NONE,
+    );
+    b.add(
+        Get,
+        "/api/projects/{projectId}/releases",
+        "List Releases",
+        D,
+        None,
+        query::<EnvironmentQuery>(),
+        ok(releases),
+        NONE,
+    );
+    b.add(
+        Post,
+        "/api/projects/{projectId}/rollback",
+        "Roll Back",
+        D,
+        c("deployments:create"),
+        rollback,
+        ok(deployment.clone()),
+        NONE,
+    );
+
+    const B: &str = "Heartbeats";
+    b.add(
+        Get,
+        "/api/projects/{projectId}/heartbeats",
+        "List Heartbeats",
+        B,
+        None,
+        Input::None,
+        ok(heartbeats),
+        NONE,
+    );
+    b.add(
+        Post,
+        "/api/projects/{projectId}/heartbeats",
+        "Create Heartbeat",
+        B,
+        c("heartbeats:create"),
+        new_heartbeat,
+        ok(heartbeat.clone()),
+        NONE,
+    );
+    b.add(
+        Get,
+        "/api/projects/{projectId}/heartbeats/{heartbeatId}",
+        "Get Heartbeat",
+        B,
+        None,
+        Input::None,
+        ok(heartbeat),
+        NONE,
+    );
+    b.add(
+        Delete,
+        "/api/projects/{projectId}/heartbeats/{heartbeatId}",
+        "Delete Heartbeat",
+        B,
+        c("heartbeats:delete"),
+        Input::None,
+        empty(),
+        NONE,
+    );
+
+    const C: &str = "Collaborators";
+    b.add(
+        Get,
+        "/api/projects/{projectId}/collaborators",
+        "List Collaborators",
+        C,
+        None,
+        Input::None,
+        ok(collaborators.clone()),
+        NONE,
+    );
+    b.add(
+        Post,
+        "/api/projects/{projectId}/collaborators",
+        "Invite Collaborator",
+        C,
+        c("collaborators:create"),
+        Input::Body(Box::new(email_schema.clone()), Required::True),
+        ok(collaborators),
+        owner_only,
+    );
+    b.add(
+        Delete,
+        "/api/projects/{projectId}/collaborators",
+        "Remove Collaborator",
+        C,
+        c("collaborators:delete"),
+        Input::Body(Box::new(email_schema), Required::True),
+        empty(),
+        owner_only,
+    );
+    b.add(
+        Get,
+        "/api/projects/{projectId}/collaborators/{collaboratorId}",
+        "Get Collaborator",
+        C,
+        None,
+        Input::None,
+        ok(collaborator.clone()),
+        NONE,
+    );
+    b.add(
+        Post,
+        "/api/projects/{projectId}/collaborators/accept",
+        "Accept Invitation",
+        C,
+        c("collaborators:create"),
+        Input::None,
+        ok(collaborator),
+        NONE,
+    );
+
+    const N: &str = "Notifications";
+    b.add(
+        Get,
+        "/api/projects/{projectId}/notifications",
+        "List Notifications",
+        N,
+        None,
+        Input::None,
+        ok(notifications.clone()),
+        NONE,
+    );
+    b.add(
+        Post,
+        "/api/projects/{projectId}/notifications",
+        "Create Notification",
+        N,
+        c("notifications:create"),
+        new_notification,
+        ok(notifications),
+        NONE,
+    );
+    b.add(
+        Get,
+        "/api/projects/{projectId}/notifications/{notificationId}",
+        "Get Notification",
+        N,
+        None,
+        Input::None,
+        ok(notification.clone()),
+        NONE,
+    );
+    b.add(
+        Put,
+        "/api/projects/{projectId}/notifications/{notificationId}",
+        "Update Notification",
+        N,
+        c("notifications:create"),
+        notification_changes,
+        ok(notification),
+        NONE,
+    );
+    b.add(
+        Delete,
+        "/api/projects/{projectId}/notifications/{notificationId}",
+        "Delete Notification",
+        N,
+        c("notifications:delete"),
+        Input::None,
+        empty(),
+        NONE,
+    );
+
+    const T: &str = "Token URLs";
+    b.add(
+        Get,
+        "/deploy/{token}",
+        "Deploy by URL",
+        T,
+        None,
+        query::<DeployQuery>(),
+        ok(deployment.clone()),
+        NONE,
+    );
+    let deploy_body = body::<DeployRequest>(b.schemas);
+    b.add(
+        Post,
+        "/deploy/{token}",
+        "Deploy by URL (POST)",
+        T,
+        None,
+        deploy_body,
+        ok(deployment),
+        NONE,
+    );
+    b.add(
+        Get,
+        "/heartbeat/{token}",
+        "Check In",
+        T,
+        None,
+        Input::None,
+        ok(message.clone()),
+        NONE,
+    );
+    b.add(
+        Post,
+        "/heartbeat/{token}",
+        "Check In (POST)",
+        T,
+        None,
+        Input::None,
+        ok(message),
+        NONE,
+    );
+    b.add(
+        Post,
+        "/webhooks/{token}",
+        "Receive Provider Push",
+        T,
+        None,
+        push_body,
+        ok(push),
+        NONE,
+    );
+    let message_schema = b.schemas.of::<MessageBody>();
+    let mut ops = b.ops;
+    if let Some(op) = ops.iter_mut().find(|op| op.path == "/webhooks/{token}") {
+        op.description = Some(
+            "A GitHub, GitLab or Bitbucket push web hook. Signed with the project's web hook \
+             secret; a wrong or missing signature answers 401.",
+        );
+        op.headers = PushHeaders::into_params(|| None);
+        op.responses.push((
+            401,
+            "The signature is missing or wrong, or the project has no web hook secret.",
+            json(message_schema.clone()),
+        ));
+    }
+    ops
+}
+
+fn path_parameter(name: &str) -> Option<utoipa::openapi::path::Parameter> {
+    let what = match name {
+        "token" => return Some(text_parameter(name, "The URL's secret token.")),
+        "projectId" => "The project's id.",
+        "serverId" => "The server's id.",
+        "hookId" => "The hook's id.",
+        "deploymentId" => "The deployment's id.",
+        "heartbeatId" => "The heartbeat's id.",
+        "collaboratorId" => "The collaborator's user id.",
+        "notificationId" => "The notification's id.",
+        _ => return None,
+    };
+    Some(id_parameter(name, what))
+}
+
+fn document() -> OpenApi {
+    let mut schemas = Schemas::default();
+    let ops = operations(&mut schemas);
+    let dialect = Dialect {
+        info: InfoBuilder::new()
+            .title("Slipway: the Envoyer API")
+            .version(env!("CARGO_PKG_VERSION"))
+            .description(Some(
+                "Laravel Envoyer's REST API as Slipway serves it, with Slipway's additions \
+                 marked in their descriptions. Parameters may be sent as JSON or form fields; \
+                 integers and booleans are also read from strings (`\"5\"`, `\"true\"`). \
+                 Every answer carries `X-RateLimit-Limit` and `X-RateLimit-Remaining`.",
+            ))
+            .build(),
+        tags: TAGS,
+        scheme: (
+            "token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API token. Reading needs no scope; each change names the scope \
+                         it needs.",
+                    ))
+                    .build(),
+            ),
+        ),
+        path_parameters: path_parameter,
+        secured: |op| op.tag != "Token URLs",
+    };
+    build(dialect, ops, schemas)
+}
+
+/// The document, built once.
+pub fn openapi() -> &'static OpenApi {
+    static DOCUMENT: OnceLock<OpenApi> = OnceLock::new();
+    DOCUMENT.get_or_init(document)
+}
+
+pub async fn serve() -> Response {
+    static JSON: OnceLock<Vec<u8>> = OnceLock::new();
+    crate::http::openapi::serve(
+        JSON.get_or_init(|| {
+            serde_json::to_vec(openapi()).expect("the OpenAPI document serialises")
+        }),
+    )
 }

@@ -6,6 +6,9 @@ use std::fmt;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::{KnownFormat, RefOr, SchemaFormat};
 
 use crate::db::collaborators::Collaborator;
 use crate::db::deployments::{Deployment, Process};
@@ -48,6 +51,32 @@ impl fmt::Display for Time {
     }
 }
 
+impl utoipa::PartialSchema for Time {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .examples(["2020-10-09T10:54:38.000000Z"])
+            .into()
+    }
+}
+
+impl ToSchema for Time {}
+
+/// A field that is always null, kept because Envoyer's clients expect it.
+fn always_null() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::Null)
+}
+
+/// Envoyer's `options`: one address under the key its type names (`email`, `webhook`…).
+fn notification_options() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .min_properties(Some(1))
+        .max_properties(Some(1))
+}
+
 impl Serialize for Time {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
@@ -58,7 +87,8 @@ fn time(micros: Option<i64>) -> Option<Time> {
     micros.map(|m| Time(Timestamp(m)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = LinkedFolder)]
 pub struct Folder<'a> {
     from: &'a str,
     to: &'a str,
@@ -74,7 +104,8 @@ pub fn folders(folders: &[LinkedFolder]) -> Vec<Folder<'_>> {
         .collect()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Project)]
 pub struct ProjectJson<'a> {
     id: ProjectId,
     user_id: UserId,
@@ -87,6 +118,7 @@ pub struct ProjectJson<'a> {
     project_type: &'a str,
     branch: &'a str,
     push_to_deploy: bool,
+    #[schema(schema_with = always_null)]
     webhook_id: Option<i64>,
     status: Option<&'static str>,
     should_deploy_again: i64,
@@ -199,7 +231,8 @@ pub fn project(view: &ProjectView) -> ProjectJson<'_> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = HealthCheck)]
 pub struct HealthCheckJson<'a> {
     region: &'a str,
     status: &'a str,
@@ -221,7 +254,8 @@ fn health_check(check: &HealthCheck) -> HealthCheckJson<'_> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Server)]
 pub struct ServerJson<'a> {
     id: ServerId,
     project_id: ProjectId,
@@ -292,7 +326,8 @@ pub fn servers(servers: &[Server]) -> Vec<ServerJson<'_>> {
     servers.iter().map(server).collect()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Action)]
 pub struct ActionJson {
     id: i64,
     version: u8,
@@ -318,7 +353,8 @@ pub fn actions() -> Vec<ActionJson> {
         .collect()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Hook)]
 pub struct HookJson<'a> {
     user_id: UserId,
     action_id: i64,
@@ -356,7 +392,8 @@ pub fn hooks(views: &[HookView]) -> Vec<HookJson<'_>> {
     views.iter().map(hook).collect()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Deployment)]
 pub struct DeploymentJson<'a> {
     id: DeploymentId,
     project_id: ProjectId,
@@ -414,7 +451,8 @@ pub fn deployments(list: &[Deployment]) -> Vec<DeploymentJson<'_>> {
     list.iter().map(deployment).collect()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Process)]
 pub struct ProcessJson<'a> {
     id: i64,
     deployment_id: DeploymentId,
@@ -432,6 +470,7 @@ pub struct ProcessJson<'a> {
     duration_ms: Option<i64>,
     created_at: Time,
     updated_at: Time,
+    #[schema(schema_with = always_null)]
     server: Option<()>,
 }
 
@@ -468,7 +507,8 @@ pub fn deployment_detail(view: &DeploymentView) -> DeploymentJson<'_> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Release)]
 pub struct ReleaseJson<'a> {
     id: ReleaseId,
     name: &'a str,
@@ -484,7 +524,8 @@ pub struct ReleaseJson<'a> {
     activated_at: Option<Time>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = ReleaseServer)]
 pub struct ReleaseServerJson<'a> {
     server_id: ServerId,
     server_name: &'a str,
@@ -523,7 +564,8 @@ pub fn releases(list: &[ReleaseView]) -> Vec<ReleaseJson<'_>> {
         .collect()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Heartbeat)]
 pub struct HeartbeatJson<'a> {
     id: HeartbeatId,
     project_id: ProjectId,
@@ -555,14 +597,16 @@ pub fn heartbeats(views: &[HeartbeatView]) -> Vec<HeartbeatJson<'_>> {
     views.iter().map(heartbeat).collect()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = CollaboratorPivot)]
 pub struct Pivot {
     project_id: ProjectId,
     collaborator_id: UserId,
     status: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Collaborator)]
 pub struct CollaboratorJson<'a> {
     id: UserId,
     name: &'a str,
@@ -587,13 +631,15 @@ pub fn collaborators(list: &[Collaborator]) -> Vec<CollaboratorJson<'_>> {
     list.iter().map(collaborator).collect()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Notification)]
 pub struct NotificationJson<'a> {
     id: NotificationId,
     project_id: ProjectId,
     name: &'a str,
     #[serde(rename = "type")]
     notification_type: &'a str,
+    #[schema(schema_with = notification_options)]
     options: Keyed<&'a str>,
     active: i64,
     created_at: Time,
@@ -626,7 +672,46 @@ pub fn notifications(views: &[NotificationView]) -> Vec<NotificationJson<'_>> {
     views.iter().map(notification).collect()
 }
 
-#[derive(Serialize)]
+/// A provider push: deployed, or ignored and why.
+#[derive(Serialize, ToSchema)]
+#[schema(as = PushOutcome)]
+pub struct PushJson<'a> {
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    deployment: Option<DeploymentJson<'a>>,
+}
+
+pub fn push_outcome(outcome: &crate::services::push::Outcome) -> PushJson<'_> {
+    use crate::services::push::Outcome;
+    match outcome {
+        Outcome::Deployed(deployment) => PushJson {
+            message: "Deploying.",
+            deployment: Some(self::deployment(deployment)),
+        },
+        Outcome::Ignored(reason) => PushJson {
+            message: reason,
+            deployment: None,
+        },
+    }
+}
+
+/// A web hook secret, shown once when it is made.
+#[derive(Serialize, ToSchema)]
+#[schema(as = WebhookSecret)]
+pub struct SecretJson<'a> {
+    /// 40 letters and digits.
+    secret: &'a str,
+}
+
+pub fn secret(secret: &secrecy::SecretString) -> SecretJson<'_> {
+    SecretJson {
+        secret: secret.expose_secret(),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = ProcessOutput)]
 pub struct OutputJson<'a> {
     id: i64,
     server_name: Option<&'a str>,

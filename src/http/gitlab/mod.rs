@@ -1,6 +1,7 @@
 //! The GitLab Environments API v4 dialect under `/api/v4`: GitLab's tokens, parameter
 //! handling, error bodies, check order and pagination.
 
+pub mod openapi;
 mod views;
 
 use axum::Router;
@@ -13,18 +14,19 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::db::environments::{EnvironmentFields, Filter};
-use crate::domain::environment::{TIERS, is_valid_name};
+use crate::domain::environment::{AUTO_STOP_SETTINGS, STATES, TIERS, is_valid_name};
 use crate::domain::ids::EnvironmentId;
 use crate::domain::time::Timestamp;
 use crate::domain::validation::{FieldErrors, Params};
 use crate::error::{Error, RateLimit};
+use crate::http::openapi::Routes;
 use crate::http::params;
 use crate::services::access::Principal;
 use crate::services::environments::{self, DeleteOutcome};
 use crate::services::{accounts, projects};
 
-pub fn router(app: AppState) -> Router {
-    Router::new()
+fn routes() -> Routes<AppState> {
+    Routes::default()
         .route("/projects/{id}/environments", get(list).post(create))
         .route(
             "/projects/{id}/environments/{environment}",
@@ -36,6 +38,21 @@ pub fn router(app: AppState) -> Router {
             axum::routing::delete(clean_up_review_apps),
         )
         .route("/projects/{id}/environments/stop_stale", post(stop_stale))
+}
+
+/// Every path the dialect routes, for the test that holds them against the OpenAPI document.
+pub fn routed_paths() -> Vec<String> {
+    routes()
+        .paths()
+        .iter()
+        .map(|path| format!("/api/v4{path}"))
+        .collect()
+}
+
+pub fn router(app: AppState) -> Router {
+    routes()
+        .into_router()
+        .route("/openapi.json", get(openapi::serve))
         .fallback(|| async { GitlabError::NotFound("404 Not Found") })
         .with_state(app)
 }
@@ -108,16 +125,19 @@ impl IntoResponse for GitlabError {
 }
 
 /// python-gitlab parses a body only when it is labelled `application/json`.
-fn json_response(status: StatusCode, body: &Value) -> Response {
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body.to_string(),
-    )
-        .into_response()
+fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            bytes,
+        )
+            .into_response(),
+        Err(err) => GitlabError::Internal(err.into()).into_response(),
+    }
 }
 
 /// Maps a service's error for an environment operation (the project was already found).
@@ -251,7 +271,7 @@ async fn list(
     }
     let state = text(params, "states")?;
     if let Some(state) = &state
-        && !["available", "stopping", "stopped"].contains(&state.as_str())
+        && !STATES.contains(&state.as_str())
     {
         return Err(GitlabError::Param(
             "states does not have a valid value".into(),
@@ -276,12 +296,10 @@ async fn list(
         environments::list(&app, &call.who, view.project.id, &filter, page, per_page)
             .await
             .map_err(environment_error)?;
-    let body = Value::Array(
-        environments
-            .iter()
-            .map(|e| views::environment(e, Some(&view)))
-            .collect(),
-    );
+    let body: Vec<_> = environments
+        .iter()
+        .map(|e| views::environment(e, Some(&view)))
+        .collect();
     let mut response = json_response(StatusCode::OK, &body);
     // Links name the path as the client sent it, prefix included.
     views::pagination(
@@ -380,7 +398,7 @@ fn read_fields(params: &Params) -> Result<(Change, FieldErrors), GitlabError> {
         change.on_stop = Some(script);
     }
     if let Some(setting) = text(params, "auto_stop_setting")? {
-        if !["always", "with_action"].contains(&setting.as_str()) {
+        if !AUTO_STOP_SETTINGS.contains(&setting.as_str()) {
             return Err(GitlabError::Param(
                 "auto_stop_setting does not have a valid value".into(),
             ));
@@ -504,7 +522,11 @@ async fn remove(
     body: Bytes,
 ) -> Result<Response, GitlabError> {
     let call = call(&app, &headers, &uri, &body).await?;
-    let unmodified_since = match headers.get(header::IF_UNMODIFIED_SINCE) {
+    // A blank header is no condition, as an absent one.
+    let condition = headers
+        .get(header::IF_UNMODIFIED_SINCE)
+        .filter(|value| !value.as_bytes().iter().all(u8::is_ascii_whitespace));
+    let unmodified_since = match condition {
         Some(value) => Some(
             value
                 .to_str()
@@ -591,10 +613,7 @@ async fn clean_up_review_apps(
     )
     .await
     .map_err(environment_error)?;
-    let body = json!({
-        "scheduled_entries": cleanup.scheduled.iter().map(views::entry).collect::<Vec<_>>(),
-        "unprocessable_entries": cleanup.unprocessable.iter().map(views::entry).collect::<Vec<_>>(),
-    });
+    let body = views::cleanup(&cleanup);
     if cleanup.scheduled.is_empty() && cleanup.unprocessable.is_empty() {
         return Ok(json_response(
             StatusCode::BAD_REQUEST,
@@ -636,9 +655,15 @@ async fn stop_stale(
 /// `If-Unmodified-Since`: an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`) or ISO 8601.
 fn parse_http_date(text: &str) -> Option<Timestamp> {
     use time::format_description::well_known::{Rfc2822, Rfc3339};
-    let parsed = time::OffsetDateTime::parse(text.trim(), &Rfc2822)
-        .or_else(|_| time::OffsetDateTime::parse(&text.trim().replace("GMT", "+0000"), &Rfc2822))
-        .or_else(|_| time::OffsetDateTime::parse(text.trim(), &Rfc3339))
+    // RFC 2822 parsers refuse years before 1900, which an HTTP date may still name.
+    let http_date = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let text = text.trim();
+    let parsed = time::OffsetDateTime::parse(text, &Rfc2822)
+        .or_else(|_| time::OffsetDateTime::parse(&text.replace("GMT", "+0000"), &Rfc2822))
+        .or_else(|_| time::PrimitiveDateTime::parse(text, http_date).map(|at| at.assume_utc()))
+        .or_else(|_| time::OffsetDateTime::parse(text, &Rfc3339))
         .ok()?;
     Some(Timestamp((parsed.unix_timestamp_nanos() / 1_000) as i64))
 }

@@ -2,103 +2,305 @@
 //! last deployment, and pagination headers.
 
 use axum::http::{HeaderMap, HeaderValue, Uri};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::{KnownFormat, RefOr, SchemaFormat};
 
 use crate::db::environments::Environment;
 use crate::domain::catalog::Provider;
 use crate::domain::deployment::DeploymentStatus;
+use crate::domain::environment::{AUTO_STOP_SETTINGS, STATES, TIERS};
+use crate::domain::ids::{DeploymentId, EnvironmentId, ProjectId, UserId};
 use crate::domain::time::Timestamp;
-use crate::services::environments::LastDeployment;
+use crate::services::environments::{LastDeployment, ReviewAppCleanup};
 use crate::services::projects::ProjectView;
 
-fn time(micros: i64) -> String {
-    Timestamp(micros).gitlab()
+/// A timestamp in GitLab's JSON form, written without an intermediate value.
+#[derive(Clone, Copy)]
+pub struct Time(Timestamp);
+
+impl Serialize for Time {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0.gitlab())
+    }
 }
 
-/// The entity; `project` is shown by list, create, update and stop, not by get.
-pub fn environment(e: &Environment, project: Option<&ProjectView>) -> Value {
-    let mut value = json!({
-        "id": e.id,
-        "name": e.name,
-        "slug": e.slug,
-        "external_url": e.external_url,
-        "created_at": time(e.created_at.micros()),
-        "updated_at": time(e.updated_at.micros()),
-        "tier": e.tier,
-    });
-    let map = value.as_object_mut().expect("an object");
-    if let Some(project) = project {
-        map.insert("project".into(), basic_project(project));
+impl utoipa::PartialSchema for Time {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .examples(["2019-05-25T18:55:13.252Z"])
+            .into()
     }
-    map.insert("state".into(), json!(e.state));
-    map.insert("auto_stop_at".into(), json!(e.auto_stop_at.map(time)));
-    map.insert("description".into(), json!(e.description));
-    map.insert("auto_stop_setting".into(), json!(e.auto_stop_setting));
-    // Slipway: the teardown script run on the environment's servers when it stops.
-    map.insert("on_stop".into(), json!(e.on_stop));
-    value
+}
+
+impl ToSchema for Time {}
+
+fn time(micros: i64) -> Time {
+    Time(Timestamp(micros))
+}
+
+/// A field GitLab always sends and Slipway has nothing for.
+fn always_null() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::Null)
+}
+
+fn word_of(words: &[&str]) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(words.iter().copied()))
+}
+
+fn tiers() -> ObjectBuilder {
+    word_of(TIERS)
+}
+
+fn states() -> ObjectBuilder {
+    word_of(STATES)
+}
+
+fn auto_stop_settings() -> ObjectBuilder {
+    word_of(AUTO_STOP_SETTINGS)
+}
+
+fn always_empty_list() -> ArrayBuilder {
+    ArrayBuilder::new()
+        .items(ObjectBuilder::new().schema_type(Type::String))
+        .max_items(Some(0))
+}
+
+/// The environment entity, fields in GitLab's order.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Environment)]
+pub struct EnvironmentJson<'a> {
+    id: EnvironmentId,
+    name: &'a str,
+    slug: &'a str,
+    external_url: Option<&'a str>,
+    created_at: Time,
+    updated_at: Time,
+    #[schema(schema_with = tiers)]
+    tier: &'a str,
+    /// Shown by list, create, update and stop; not by get.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    project: Option<BasicProject<'a>>,
+    #[schema(schema_with = states)]
+    state: &'a str,
+    auto_stop_at: Option<Time>,
+    description: Option<&'a str>,
+    #[schema(schema_with = auto_stop_settings)]
+    auto_stop_setting: &'a str,
+    /// Slipway: the teardown script run on the environment's servers when it stops.
+    on_stop: Option<&'a str>,
+}
+
+/// Get one: the entity without `project`, and its latest successful deployment (or null).
+#[derive(Serialize, ToSchema)]
+#[schema(as = EnvironmentDetail)]
+pub struct EnvironmentDetailJson<'a> {
+    #[serde(flatten)]
+    environment: EnvironmentJson<'a>,
+    last_deployment: Option<LastDeploymentJson<'a>>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = Deployment)]
+pub struct LastDeploymentJson<'a> {
+    id: DeploymentId,
+    iid: i64,
+    #[serde(rename = "ref")]
+    reference: Option<&'a str>,
+    sha: Option<&'a str>,
+    created_at: Time,
+    updated_at: Time,
+    #[schema(inline)]
+    status: GitlabDeploymentStatus,
+    user: Option<UserJson<'a>>,
+    #[schema(schema_with = always_null)]
+    deployable: Option<()>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = User)]
+pub struct UserJson<'a> {
+    id: UserId,
+    name: &'a str,
+    username: &'a str,
+    #[schema(inline)]
+    state: ActiveState,
+    avatar_url: String,
+    #[schema(schema_with = always_null)]
+    web_url: Option<()>,
 }
 
 /// An entry of a review-app clean-up.
-pub fn entry(e: &Environment) -> Value {
-    json!({
-        "id": e.id,
-        "name": e.name,
-        "slug": e.slug,
-        "external_url": e.external_url,
-        "created_at": time(e.created_at.micros()),
-        "updated_at": time(e.updated_at.micros()),
-    })
+#[derive(Serialize, ToSchema)]
+#[schema(as = EnvironmentEntry)]
+pub struct EntryJson<'a> {
+    id: EnvironmentId,
+    name: &'a str,
+    slug: &'a str,
+    external_url: Option<&'a str>,
+    created_at: Time,
+    updated_at: Time,
 }
 
-/// Get one: no `project`, and the latest successful deployment (or null).
-pub fn environment_detail(e: &Environment, last: Option<&LastDeployment>) -> Value {
-    let mut value = environment(e, None);
-    let last_deployment = match last {
-        None => Value::Null,
-        Some(LastDeployment {
-            deployment,
-            number,
-            user,
-        }) => json!({
-            "id": deployment.id,
-            "iid": number,
-            "ref": deployment.commit_branch,
-            "sha": deployment.commit_hash,
-            "created_at": time(deployment.created_at.micros()),
-            "updated_at": time(deployment.updated_at.micros()),
-            "status": gitlab_status(deployment.status),
-            "user": user.as_ref().map(|u| json!({
-                "id": u.id,
-                "name": u.name,
-                "username": u.email.split('@').next().unwrap_or_default(),
-                "state": "active",
-                "avatar_url": crate::git::avatar_url(&u.email),
-                "web_url": Value::Null,
-            })),
-            "deployable": Value::Null,
-        }),
-    };
-    value
-        .as_object_mut()
-        .expect("an object")
-        .insert("last_deployment".into(), last_deployment);
-    value
-}
-
-/// Slipway's deployment status in GitLab's words.
-pub fn gitlab_status(status: DeploymentStatus) -> &'static str {
-    match status {
-        DeploymentStatus::Finished => "success",
-        DeploymentStatus::Error => "failed",
-        DeploymentStatus::Cancelled => "canceled",
-        DeploymentStatus::Running => "running",
-        DeploymentStatus::Pending => "created",
-    }
+/// What a review-app clean-up scheduled, or would schedule on a dry run.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ReviewAppCleanup)]
+pub struct CleanupJson<'a> {
+    scheduled_entries: Vec<EntryJson<'a>>,
+    unprocessable_entries: Vec<EntryJson<'a>>,
 }
 
 /// GitLab's basic project shape, filled from the Slipway project (path = its `owner/name`).
-fn basic_project(view: &ProjectView) -> Value {
+#[derive(Serialize, ToSchema)]
+#[schema(as = BasicProject)]
+pub struct BasicProject<'a> {
+    id: ProjectId,
+    #[schema(schema_with = always_null)]
+    description: Option<()>,
+    name: &'a str,
+    name_with_namespace: String,
+    path: &'a str,
+    path_with_namespace: &'a str,
+    created_at: Time,
+    default_branch: &'a str,
+    #[schema(schema_with = always_empty_list)]
+    tag_list: [(); 0],
+    #[schema(schema_with = always_empty_list)]
+    topics: [(); 0],
+    ssh_url_to_repo: String,
+    http_url_to_repo: Option<String>,
+    web_url: Option<String>,
+    #[schema(schema_with = always_null)]
+    readme_url: Option<()>,
+    forks_count: i64,
+    #[schema(schema_with = always_null)]
+    avatar_url: Option<()>,
+    star_count: i64,
+    last_activity_at: Time,
+    #[schema(inline)]
+    visibility: Visibility,
+    namespace: NamespaceJson<'a>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = Namespace)]
+pub struct NamespaceJson<'a> {
+    id: UserId,
+    name: &'a str,
+    path: &'a str,
+    #[schema(inline)]
+    kind: NamespaceKind,
+    full_path: &'a str,
+    #[schema(schema_with = always_null)]
+    parent_id: Option<()>,
+    #[schema(schema_with = always_null)]
+    avatar_url: Option<()>,
+    web_url: Option<String>,
+}
+
+/// Words GitLab sends, each its variant's name in lower case.
+macro_rules! words {
+    ($($(#[$meta:meta])* $name:ident { $($variant:ident),* $(,)? })*) => {$(
+        $(#[$meta])*
+        #[derive(Clone, Copy, Serialize, ToSchema)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name {
+            $($variant),*
+        }
+    )*};
+}
+
+words! {
+    /// Slipway's deployment status in GitLab's words.
+    GitlabDeploymentStatus { Created, Running, Success, Failed, Canceled }
+    ActiveState { Active }
+    Visibility { Private }
+    NamespaceKind { User, Group }
+}
+
+pub fn environment<'a>(
+    e: &'a Environment,
+    project: Option<&'a ProjectView>,
+) -> EnvironmentJson<'a> {
+    EnvironmentJson {
+        id: e.id,
+        name: &e.name,
+        slug: &e.slug,
+        external_url: e.external_url.as_deref(),
+        created_at: Time(e.created_at),
+        updated_at: Time(e.updated_at),
+        tier: &e.tier,
+        project: project.map(basic_project),
+        state: &e.state,
+        auto_stop_at: e.auto_stop_at.map(time),
+        description: e.description.as_deref(),
+        auto_stop_setting: &e.auto_stop_setting,
+        on_stop: e.on_stop.as_deref(),
+    }
+}
+
+pub fn cleanup(cleanup: &ReviewAppCleanup) -> CleanupJson<'_> {
+    CleanupJson {
+        scheduled_entries: cleanup.scheduled.iter().map(entry).collect(),
+        unprocessable_entries: cleanup.unprocessable.iter().map(entry).collect(),
+    }
+}
+
+fn entry(e: &Environment) -> EntryJson<'_> {
+    EntryJson {
+        id: e.id,
+        name: &e.name,
+        slug: &e.slug,
+        external_url: e.external_url.as_deref(),
+        created_at: Time(e.created_at),
+        updated_at: Time(e.updated_at),
+    }
+}
+
+pub fn environment_detail<'a>(
+    e: &'a Environment,
+    last: Option<&'a LastDeployment>,
+) -> EnvironmentDetailJson<'a> {
+    EnvironmentDetailJson {
+        environment: environment(e, None),
+        last_deployment: last.map(|last| LastDeploymentJson {
+            id: last.deployment.id,
+            iid: last.number,
+            reference: last.deployment.commit_branch.as_deref(),
+            sha: last.deployment.commit_hash.as_deref(),
+            created_at: Time(last.deployment.created_at),
+            updated_at: Time(last.deployment.updated_at),
+            status: gitlab_status(last.deployment.status),
+            user: last.user.as_ref().map(|u| UserJson {
+                id: u.id,
+                name: &u.name,
+                username: u.email.split('@').next().unwrap_or_default(),
+                state: ActiveState::Active,
+                avatar_url: crate::git::avatar_url(&u.email),
+                web_url: None,
+            }),
+            deployable: None,
+        }),
+    }
+}
+
+fn gitlab_status(status: DeploymentStatus) -> GitlabDeploymentStatus {
+    match status {
+        DeploymentStatus::Finished => GitlabDeploymentStatus::Success,
+        DeploymentStatus::Error => GitlabDeploymentStatus::Failed,
+        DeploymentStatus::Cancelled => GitlabDeploymentStatus::Canceled,
+        DeploymentStatus::Running => GitlabDeploymentStatus::Running,
+        DeploymentStatus::Pending => GitlabDeploymentStatus::Created,
+    }
+}
+
+fn basic_project(view: &ProjectView) -> BasicProject<'_> {
     let p = &view.project;
     let provider = Provider::parse(&p.provider);
     let path_with_namespace = match provider {
@@ -113,47 +315,55 @@ fn basic_project(view: &ProjectView) -> Value {
         .rsplit_once('/')
         .unwrap_or(("", path_with_namespace));
     let host = match provider {
-        Some(Provider::Github) => Some("github.com".to_owned()),
-        Some(Provider::Bitbucket) => Some("bitbucket.org".to_owned()),
-        Some(Provider::Gitlab) => Some("gitlab.com".to_owned()),
-        Some(Provider::GitlabSelf) => p.repository.split('/').next().map(str::to_owned),
+        Some(Provider::Github) => Some("github.com"),
+        Some(Provider::Bitbucket) => Some("bitbucket.org"),
+        Some(Provider::Gitlab) => Some("gitlab.com"),
+        Some(Provider::GitlabSelf) => p.repository.split('/').next(),
         _ => None,
     };
-    let web = |path: &str| host.as_ref().map(|h| format!("https://{h}/{path}"));
+    let web = |path: &str| host.map(|h| format!("https://{h}/{path}"));
     let clone_url = provider
         .map(|provider| provider.clone_url(&p.repository))
         .unwrap_or_else(|| p.repository.clone());
-    json!({
-        "id": p.id,
-        "description": Value::Null,
-        "name": p.name,
-        "name_with_namespace": if namespace.is_empty() { p.name.clone() } else { format!("{} / {}", namespace.replace('/', " / "), p.name) },
-        "path": path,
-        "path_with_namespace": path_with_namespace,
-        "created_at": time(p.created_at.micros()),
-        "default_branch": p.branch,
-        "tag_list": [],
-        "topics": [],
-        "ssh_url_to_repo": clone_url,
-        "http_url_to_repo": web(&format!("{path_with_namespace}.git")),
-        "web_url": web(path_with_namespace),
-        "readme_url": Value::Null,
-        "forks_count": 0,
-        "avatar_url": Value::Null,
-        "star_count": 0,
-        "last_activity_at": time(p.updated_at.micros()),
-        "visibility": "private",
-        "namespace": {
-            "id": p.user_id,
-            "name": namespace,
-            "path": namespace,
-            "kind": if namespace.contains('/') { "group" } else { "user" },
-            "full_path": namespace,
-            "parent_id": Value::Null,
-            "avatar_url": Value::Null,
-            "web_url": web(namespace),
+    BasicProject {
+        id: p.id,
+        description: None,
+        name: &p.name,
+        name_with_namespace: if namespace.is_empty() {
+            p.name.clone()
+        } else {
+            format!("{} / {}", namespace.replace('/', " / "), p.name)
         },
-    })
+        path,
+        path_with_namespace,
+        created_at: Time(p.created_at),
+        default_branch: &p.branch,
+        tag_list: [],
+        topics: [],
+        ssh_url_to_repo: clone_url,
+        http_url_to_repo: web(&format!("{path_with_namespace}.git")),
+        web_url: web(path_with_namespace),
+        readme_url: None,
+        forks_count: 0,
+        avatar_url: None,
+        star_count: 0,
+        last_activity_at: Time(p.updated_at),
+        visibility: Visibility::Private,
+        namespace: NamespaceJson {
+            id: p.user_id,
+            name: namespace,
+            path: namespace,
+            kind: if namespace.contains('/') {
+                NamespaceKind::Group
+            } else {
+                NamespaceKind::User
+            },
+            full_path: namespace,
+            parent_id: None,
+            avatar_url: None,
+            web_url: web(namespace),
+        },
+    }
 }
 
 /// `X-Page`, `X-Per-Page`, `X-Next-Page`, `X-Prev-Page`, `X-Total`, `X-Total-Pages` and a
@@ -167,7 +377,7 @@ pub fn pagination(
     total: i64,
 ) {
     let pages = ((total + per_page - 1) / per_page).max(1);
-    let next = (page < pages).then_some(page + 1);
+    let next = (page < pages).then(|| page + 1);
     let prev = (page > 1).then(|| (page - 1).min(pages));
     let mut set = |name: &'static str, value: String| {
         if let Ok(value) = HeaderValue::from_str(&value) {
