@@ -59,6 +59,28 @@ pub const TIERS: &[&str] = &["production", "staging", "testing", "development", 
 /// An environment's states: stopping while its `on_stop` script runs.
 pub const STATES: &[&str] = &["available", "stopping", "stopped"];
 
+/// A list's page size when none is asked for, and the largest one given.
+pub const DEFAULT_PER_PAGE: i64 = 20;
+pub const MAX_PER_PAGE: i64 = 100;
+
+/// A search shorter than this (after trimming) is refused.
+pub const MIN_SEARCH: usize = 3;
+
+/// A review-app clean-up picks apps stopped before this long ago unless told otherwise.
+pub const REVIEW_APPS_DEFAULT_AGE_DAYS: i64 = 30;
+/// How many review apps one clean-up picks unless told otherwise, and at most.
+pub const REVIEW_APPS_DEFAULT_LIMIT: i64 = 100;
+pub const REVIEW_APPS_MAX_LIMIT: i64 = 1000;
+
+/// `stop_stale`'s `before` must lie between 10 years and a week ago.
+pub const STALE_OLDEST_DAYS: i64 = 10 * 365;
+pub const STALE_NEWEST_DAYS: i64 = 7;
+
+/// The longest external URL, description and `on_stop` script (bytes).
+pub const MAX_EXTERNAL_URL: usize = 255;
+pub const MAX_DESCRIPTION: usize = 10_000;
+pub const MAX_ON_STOP: usize = 64 * 1024;
+
 /// When `auto_stop_at` stops an environment: always, or only when it has an `on_stop` action.
 pub const AUTO_STOP_SETTINGS: &[&str] = &["always", "with_action"];
 

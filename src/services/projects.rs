@@ -471,6 +471,32 @@ pub async fn delete_folder(
     db::projects::touch(&mut &app.store, id, Timestamp::now()).await
 }
 
+/// How a request names a project: by id, or the GitLab way (its id or its `owner/name`).
+#[derive(Clone, Copy)]
+pub enum ProjectKey<'a> {
+    Id(ProjectId),
+    IdOrPath(&'a str),
+}
+
+impl From<ProjectId> for ProjectKey<'_> {
+    fn from(id: ProjectId) -> Self {
+        ProjectKey::Id(id)
+    }
+}
+
+/// The project a request names, as the caller may see it; [`Error::NoProject`] when there is
+/// none, so that a dialect can tell it from what the rest of the path names.
+pub async fn find(app: &App, who: &Principal, key: ProjectKey<'_>) -> Result<ProjectView> {
+    let found = match key {
+        ProjectKey::Id(id) => get(app, who, id).await,
+        ProjectKey::IdOrPath(text) => resolve(app, who, text).await,
+    };
+    found.map_err(|err| match err {
+        Error::NotFound => Error::NoProject,
+        other => other,
+    })
+}
+
 /// A project named the GitLab way: its id, or its `owner/name` path. A project the caller
 /// may not see is not found.
 pub async fn resolve(app: &App, who: &Principal, id_or_path: &str) -> Result<ProjectView> {

@@ -130,6 +130,11 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
+/// Broken rules in the dashboard's words.
+pub(crate) fn problems(rules: &[crate::error::Rule]) -> Vec<String> {
+    rules.iter().map(ToString::to_string).collect()
+}
+
 /// A page's failure as a page: not found (another user's project too), refused, or broken.
 pub struct PageError(Error);
 
@@ -142,7 +147,7 @@ impl From<Error> for PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, title, message) = match self.0 {
-            Error::NotFound => (
+            Error::NotFound | Error::NoProject => (
                 StatusCode::NOT_FOUND,
                 "Not found",
                 "There is nothing here, or it is not yours to see.".to_owned(),
@@ -157,6 +162,11 @@ impl IntoResponse for PageError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "That did not work",
                 errors.messages().join(" "),
+            ),
+            Error::Broke(rules) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "That did not work",
+                problems(&rules).join(" "),
             ),
             Error::Failed(message) => (StatusCode::BAD_REQUEST, "That did not work", message),
             Error::RateLimited(_) => (

@@ -183,6 +183,7 @@ async fn project_with_errors(
 ) -> Response {
     let (status, problems) = match err {
         Error::Invalid(errors) => (StatusCode::UNPROCESSABLE_ENTITY, errors.messages()),
+        Error::Broke(rules) => (StatusCode::UNPROCESSABLE_ENTITY, super::problems(&rules)),
         Error::Failed(message) => (StatusCode::BAD_REQUEST, vec![message]),
         other => return PageError(other).into_response(),
     };

@@ -39,8 +39,13 @@ async fn render_settings(
     let heartbeats = heartbeats::list(app, who, project).await?;
     let channels = notifications::list(app, who, project).await?;
     let collaborators = collaborators::list(app, who, project).await?;
-    let (environments, _) =
-        environments::list(app, who, project, &Default::default(), 1, 100).await?;
+    let everything = environments::ListQuery {
+        per_page: Some(100),
+        ..Default::default()
+    };
+    let environments = environments::list(app, who, project.into(), &everything)
+        .await?
+        .environments;
     Ok(views::settings_page(
         Layout::signed_in(&viewer.csrf),
         views::Settings {
@@ -89,6 +94,7 @@ async fn settings_answer(
                 .into_response();
         }
         Err(Error::Invalid(errors)) => errors.messages(),
+        Err(Error::Broke(rules)) => super::problems(&rules),
         Err(Error::Failed(message)) => vec![message],
         Err(other) => return PageError(other).into_response(),
     };
@@ -217,9 +223,11 @@ pub(super) async fn settings_item(
         ("hooks", "delete") => hooks::delete(&app, who, project, item.into()).await,
         ("heartbeats", "delete") => heartbeats::delete(&app, who, project, item.into()).await,
         ("notifications", "delete") => notifications::delete(&app, who, project, item.into()).await,
-        ("environments", "stop") => environments::stop(&app, who, project, item.into(), false)
-            .await
-            .map(drop),
+        ("environments", "stop") => {
+            environments::stop(&app, who, project.into(), Some(item.into()), false)
+                .await
+                .map(drop)
+        }
         _ => return PageError(Error::NotFound).into_response(),
     };
     settings_outcome(&app, &viewer, project, &section, outcome).await

@@ -151,6 +151,8 @@ fn empty() -> Answer {
     (200, "Done; the body is empty.", None)
 }
 
+/// The table of operations, one a line.
+#[rustfmt::skip]
 fn operations(s: &mut Schemas) -> Vec<Op> {
     use HttpMethod::{Delete, Get, Post, Put};
     let project = s.keyed::<ProjectJson>("project");
@@ -229,574 +231,79 @@ fn operations(s: &mut Schemas) -> Vec<Op> {
     };
     let c = Some;
     const P: &str = "Projects";
-    b.add(
-        Get,
-        "/api/projects",
-        "List Projects",
-        P,
-        None,
-        Input::None,
-        ok(projects),
-        NONE,
-    );
-    b.add(
-        Post,
-        "/api/projects",
-        "Create Project",
-        P,
-        c("projects:create"),
-        new_project,
-        ok(project.clone()),
-        NONE,
-    );
-    b.add(
-        Get,
-        "/api/projects/{projectId}",
-        "Get Project",
-        P,
-        None,
-        Input::None,
-        ok(project.clone()),
-        NONE,
-    );
-    b.add(
-        Put,
-        "/api/projects/{projectId}",
-        "Update Project",
-        P,
-        c("projects:create"),
-        project_changes,
-        ok(project.clone()),
-        NONE,
-    );
-    b.add(
-        Delete,
-        "/api/projects/{projectId}",
-        "Delete Project",
-        P,
-        c("projects:delete"),
-        Input::None,
-        empty(),
-        owner_only,
-    );
-    b.add(
-        Put,
-        "/api/projects/{projectId}/source",
-        "Update Project Source",
-        P,
-        c("projects:create"),
-        source_changes,
-        ok(project),
-        NONE,
-    );
-    b.add(
-        Post,
-        "/api/projects/{projectId}/webhook-secret",
-        "Rotate Push Web Hook Secret",
-        P,
-        c("projects:create"),
-        Input::None,
-        ok(secret),
-        NONE,
-    );
-    b.add(
-        Get,
-        "/api/projects/{projectId}/folders",
-        "Get Linked Folders",
-        P,
-        None,
-        Input::None,
-        ok(folders.clone()),
-        NONE,
-    );
-    b.add(
-        Post,
-        "/api/projects/{projectId}/folders",
-        "Create Linked Folder",
-        P,
-        c("projects:create"),
-        folder(),
-        ok(folders),
-        NONE,
-    );
-    b.add(
-        Delete,
-        "/api/projects/{projectId}/folders",
-        "Delete Linked Folder",
-        P,
-        c("projects:delete"),
-        folder(),
-        empty(),
-        NONE,
-    );
+    b.add(Get, "/api/projects", "List Projects", P, None, Input::None, ok(projects), NONE);
+    b.add(Post, "/api/projects", "Create Project", P, c("projects:create"), new_project, ok(project.clone()), NONE);
+    b.add(Get, "/api/projects/{projectId}", "Get Project", P, None, Input::None, ok(project.clone()), NONE);
+    b.add(Put, "/api/projects/{projectId}", "Update Project", P, c("projects:create"), project_changes, ok(project.clone()), NONE);
+    b.add(Delete, "/api/projects/{projectId}", "Delete Project", P, c("projects:delete"), Input::None, empty(), owner_only);
+    b.add(Put, "/api/projects/{projectId}/source", "Update Project Source", P, c("projects:create"), source_changes, ok(project), NONE);
+    b.add(Post, "/api/projects/{projectId}/webhook-secret", "Rotate Push Web Hook Secret", P, c("projects:create"), Input::None, ok(secret), NONE);
+    b.add(Get, "/api/projects/{projectId}/folders", "Get Linked Folders", P, None, Input::None, ok(folders.clone()), NONE);
+    b.add(Post, "/api/projects/{projectId}/folders", "Create Linked Folder", P, c("projects:create"), folder(), ok(folders), NONE);
+    b.add(Delete, "/api/projects/{projectId}/folders", "Delete Linked Folder", P, c("projects:delete"), folder(), empty(), NONE);
 
     const S: &str = "Servers";
-    b.add(
-        Get,
-        "/api/projects/{projectId}/servers",
-        "List Servers",
-        S,
-        None,
-        Input::None,
-        ok(servers.clone()),
-        NONE,
-    );
-    b.add(
-        Post,
-        "/api/projects/{projectId}/servers",
-        "Create Server",
-        S,
-        c("servers:create"),
-        new_server,
-        ok(server.clone()),
-        NONE,
-    );
-    b.add(
-        Get,
-        "/api/projects/{projectId}/servers/{serverId}",
-        "Get Server",
-        S,
-        None,
-        Input::None,
-        ok(server.clone()),
-        NONE,
-    );
-    b.add(
-        Put,
-        "/api/projects/{projectId}/servers/{serverId}",
-        "Update Server",
-        S,
-        c("servers:create"),
-        server_changes,
-        ok(server.clone()),
-        NONE,
-    );
-    b.add(
-        Delete,
-        "/api/projects/{projectId}/servers/{serverId}",
-        "Delete Server",
-        S,
-        c("servers:delete"),
-        Input::None,
-        empty(),
-        NONE,
-    );
-    b.add(
-        Post,
-        "/api/projects/{projectId}/servers/{serverId}/refresh",
-        "Refresh Server Connection",
-        S,
-        c("servers:create"),
-        Input::None,
-        ok(server.clone()),
-        NONE,
-    );
-    b.add(
-        Delete,
-        "/api/projects/{projectId}/servers/{serverId}/host-key",
-        "Reset Pinned Host Key",
-        S,
-        c("servers:create"),
-        Input::None,
-        ok(server),
-        NONE,
-    );
+    b.add(Get, "/api/projects/{projectId}/servers", "List Servers", S, None, Input::None, ok(servers.clone()), NONE);
+    b.add(Post, "/api/projects/{projectId}/servers", "Create Server", S, c("servers:create"), new_server, ok(server.clone()), NONE);
+    b.add(Get, "/api/projects/{projectId}/servers/{serverId}", "Get Server", S, None, Input::None, ok(server.clone()), NONE);
+    b.add(Put, "/api/projects/{projectId}/servers/{serverId}", "Update Server", S, c("servers:create"), server_changes, ok(server.clone()), NONE);
+    b.add(Delete, "/api/projects/{projectId}/servers/{serverId}", "Delete Server", S, c("servers:delete"), Input::None, empty(), NONE);
+    b.add(Post, "/api/projects/{projectId}/servers/{serverId}/refresh", "Refresh Server Connection", S, c("servers:create"), Input::None, ok(server.clone()), NONE);
+    b.add(Delete, "/api/projects/{projectId}/servers/{serverId}/host-key", "Reset Pinned Host Key", S, c("servers:create"), Input::None, ok(server), NONE);
 
     const E: &str = "Environment";
-    b.add(
-        Get,
-        "/api/projects/{projectId}/environment",
-        "Get Environment",
-        E,
-        None,
-        query::<KeyQuery>(),
-        ok(environment),
-        NONE,
-    );
-    b.add(
-        Put,
-        "/api/projects/{projectId}/environment",
-        "Update Environment",
-        E,
-        c("environments:create"),
-        environment_update,
-        ok(servers.clone()),
-        refused,
-    );
-    b.add(
-        Delete,
-        "/api/projects/{projectId}/environment",
-        "Reset Environment Key",
-        E,
-        c("environments:delete"),
-        Input::Body(Box::new(key_schema), Required::True),
-        empty(),
-        NONE,
-    );
-    b.add(
-        Get,
-        "/api/projects/{projectId}/environment/servers",
-        "Get Environment Servers",
-        E,
-        None,
-        Input::None,
-        ok(servers),
-        NONE,
-    );
+    b.add(Get, "/api/projects/{projectId}/environment", "Get Environment", E, None, query::<KeyQuery>(), ok(environment), NONE);
+    b.add(Put, "/api/projects/{projectId}/environment", "Update Environment", E, c("environments:create"), environment_update, ok(servers.clone()), refused);
+    b.add(Delete, "/api/projects/{projectId}/environment", "Reset Environment Key", E, c("environments:delete"), Input::Body(Box::new(key_schema), Required::True), empty(), NONE);
+    b.add(Get, "/api/projects/{projectId}/environment/servers", "Get Environment Servers", E, None, Input::None, ok(servers), NONE);
 
-    b.add(
-        Get,
-        "/api/actions",
-        "List Actions",
-        "Actions",
-        None,
-        Input::None,
-        ok(actions),
-        NONE,
-    );
+    b.add(Get, "/api/actions", "List Actions", "Actions", None, Input::None, ok(actions), NONE);
     const H: &str = "Hooks";
-    b.add(
-        Get,
-        "/api/projects/{projectId}/hooks",
-        "List Hooks",
-        H,
-        None,
-        Input::None,
-        ok(hooks),
-        NONE,
-    );
-    b.add(
-        Post,
-        "/api/projects/{projectId}/hooks",
-        "Create Hook",
-        H,
-        c("hooks:create"),
-        new_hook,
-        ok(hook.clone()),
-        NONE,
-    );
-    b.add(
-        Get,
-        "/api/projects/{projectId}/hooks/{hookId}",
-        "Get Hook",
-        H,
-        None,
-        Input::None,
-        ok(hook.clone()),
-        NONE,
-    );
-    b.add(
-        Put,
-        "/api/projects/{projectId}/hooks/{hookId}",
-        "Update Hook",
-        H,
-        c("hooks:create"),
-        hook_changes,
-        ok(hook),
-        NONE,
-    );
-    b.add(
-        Delete,
-        "/api/projects/{projectId}/hooks/{hookId}",
-        "Delete Hook",
-        H,
-        c("hooks:delete"),
-        Input::None,
-        empty(),
-        NONE,
-    );
+    b.add(Get, "/api/projects/{projectId}/hooks", "List Hooks", H, None, Input::None, ok(hooks), NONE);
+    b.add(Post, "/api/projects/{projectId}/hooks", "Create Hook", H, c("hooks:create"), new_hook, ok(hook.clone()), NONE);
+    b.add(Get, "/api/projects/{projectId}/hooks/{hookId}", "Get Hook", H, None, Input::None, ok(hook.clone()), NONE);
+    b.add(Put, "/api/projects/{projectId}/hooks/{hookId}", "Update Hook", H, c("hooks:create"), hook_changes, ok(hook), NONE);
+    b.add(Delete, "/api/projects/{projectId}/hooks/{hookId}", "Delete Hook", H, c("hooks:delete"), Input::None, empty(), NONE);
 
     const D: &str = "Deployments";
     let one = "/api/projects/{projectId}/deployments/{deploymentId}";
-    b.add(
-        Get,
-        "/api/projects/{projectId}/deployments",
-        "List Deployments",
-        D,
-        None,
-        Input::None,
-        ok(deployments),
-        NONE,
-    );
-    b.add(
-        Post,
-        "/api/projects/{projectId}/deployments",
-        "Deploy Project",
-        D,
-        c("deployments:create"),
-        deploy,
-        ok(deployment.clone()),
-        NONE,
-    );
-    b.add(
-        Get,
-        one,
-        "Get Deployment",
-        D,
-        None,
-        Input::None,
-        ok(deployment.clone()),
-        NONE,
-    );
-    b.add(
-        Delete,
-        one,
-        "Cancel Deployment",
-        D,
-        c("deployments:delete"),
-        Input::None,
-        empty(),
-        refused,
-    );
-    b.add(
-        Post,
-        one,
-        "Cancel Deployment by POST",
-        D,
-        c("deployments:delete"),
-        Input::None,
-        empty(),
-        refused,
-    );
-    b.add(
-        Get,
-        "/api/projects/{projectId}/deployments/{deploymentId}/output",
-        "Get Deployment Output",
-        D,
-        None,
-        Input::None,
-        ok(outputs),
-        NONE,
-    );
-    b.add(
-        Get,
-        "/api/projects/{projectId}/deployments/{deploymentId}/stream",
-        "Follow Deployment",
-        D,
-        None,
-        Input::None,
-        events,
-        NONE,
-    );
-    b.add(
-        Get,
-        "/api/projects/{projectId}/releases",
-        "List Releases",
-        D,
-        None,
-        query::<EnvironmentQuery>(),
-        ok(releases),
-        NONE,
-    );
-    b.add(
-        Post,
-        "/api/projects/{projectId}/rollback",
-        "Roll Back",
-        D,
-        c("deployments:create"),
-        rollback,
-        ok(deployment.clone()),
-        NONE,
-    );
+    b.add(Get, "/api/projects/{projectId}/deployments", "List Deployments", D, None, Input::None, ok(deployments), NONE);
+    b.add(Post, "/api/projects/{projectId}/deployments", "Deploy Project", D, c("deployments:create"), deploy, ok(deployment.clone()), NONE);
+    b.add(Get, one, "Get Deployment", D, None, Input::None, ok(deployment.clone()), NONE);
+    b.add(Delete, one, "Cancel Deployment", D, c("deployments:delete"), Input::None, empty(), refused);
+    b.add(Post, one, "Cancel Deployment by POST", D, c("deployments:delete"), Input::None, empty(), refused);
+    b.add(Get, "/api/projects/{projectId}/deployments/{deploymentId}/output", "Get Deployment Output", D, None, Input::None, ok(outputs), NONE);
+    b.add(Get, "/api/projects/{projectId}/deployments/{deploymentId}/stream", "Follow Deployment", D, None, Input::None, events, NONE);
+    b.add(Get, "/api/projects/{projectId}/releases", "List Releases", D, None, query::<EnvironmentQuery>(), ok(releases), NONE);
+    b.add(Post, "/api/projects/{projectId}/rollback", "Roll Back", D, c("deployments:create"), rollback, ok(deployment.clone()), NONE);
 
     const B: &str = "Heartbeats";
-    b.add(
-        Get,
-        "/api/projects/{projectId}/heartbeats",
-        "List Heartbeats",
-        B,
-        None,
-        Input::None,
-        ok(heartbeats),
-        NONE,
-    );
-    b.add(
-        Post,
-        "/api/projects/{projectId}/heartbeats",
-        "Create Heartbeat",
-        B,
-        c("heartbeats:create"),
-        new_heartbeat,
-        ok(heartbeat.clone()),
-        NONE,
-    );
-    b.add(
-        Get,
-        "/api/projects/{projectId}/heartbeats/{heartbeatId}",
-        "Get Heartbeat",
-        B,
-        None,
-        Input::None,
-        ok(heartbeat),
-        NONE,
-    );
-    b.add(
-        Delete,
-        "/api/projects/{projectId}/heartbeats/{heartbeatId}",
-        "Delete Heartbeat",
-        B,
-        c("heartbeats:delete"),
-        Input::None,
-        empty(),
-        NONE,
-    );
+    b.add(Get, "/api/projects/{projectId}/heartbeats", "List Heartbeats", B, None, Input::None, ok(heartbeats), NONE);
+    b.add(Post, "/api/projects/{projectId}/heartbeats", "Create Heartbeat", B, c("heartbeats:create"), new_heartbeat, ok(heartbeat.clone()), NONE);
+    b.add(Get, "/api/projects/{projectId}/heartbeats/{heartbeatId}", "Get Heartbeat", B, None, Input::None, ok(heartbeat), NONE);
+    b.add(Delete, "/api/projects/{projectId}/heartbeats/{heartbeatId}", "Delete Heartbeat", B, c("heartbeats:delete"), Input::None, empty(), NONE);
 
     const C: &str = "Collaborators";
-    b.add(
-        Get,
-        "/api/projects/{projectId}/collaborators",
-        "List Collaborators",
-        C,
-        None,
-        Input::None,
-        ok(collaborators.clone()),
-        NONE,
-    );
-    b.add(
-        Post,
-        "/api/projects/{projectId}/collaborators",
-        "Invite Collaborator",
-        C,
-        c("collaborators:create"),
-        Input::Body(Box::new(email_schema.clone()), Required::True),
-        ok(collaborators),
-        owner_only,
-    );
-    b.add(
-        Delete,
-        "/api/projects/{projectId}/collaborators",
-        "Remove Collaborator",
-        C,
-        c("collaborators:delete"),
-        Input::Body(Box::new(email_schema), Required::True),
-        empty(),
-        owner_only,
-    );
-    b.add(
-        Get,
-        "/api/projects/{projectId}/collaborators/{collaboratorId}",
-        "Get Collaborator",
-        C,
-        None,
-        Input::None,
-        ok(collaborator.clone()),
-        NONE,
-    );
-    b.add(
-        Post,
-        "/api/projects/{projectId}/collaborators/accept",
-        "Accept Invitation",
-        C,
-        c("collaborators:create"),
-        Input::None,
-        ok(collaborator),
-        NONE,
-    );
+    b.add(Get, "/api/projects/{projectId}/collaborators", "List Collaborators", C, None, Input::None, ok(collaborators.clone()), NONE);
+    b.add(Post, "/api/projects/{projectId}/collaborators", "Invite Collaborator", C, c("collaborators:create"), Input::Body(Box::new(email_schema.clone()), Required::True), ok(collaborators), owner_only);
+    b.add(Delete, "/api/projects/{projectId}/collaborators", "Remove Collaborator", C, c("collaborators:delete"), Input::Body(Box::new(email_schema), Required::True), empty(), owner_only);
+    b.add(Get, "/api/projects/{projectId}/collaborators/{collaboratorId}", "Get Collaborator", C, None, Input::None, ok(collaborator.clone()), NONE);
+    b.add(Post, "/api/projects/{projectId}/collaborators/accept", "Accept Invitation", C, c("collaborators:create"), Input::None, ok(collaborator), NONE);
 
     const N: &str = "Notifications";
-    b.add(
-        Get,
-        "/api/projects/{projectId}/notifications",
-        "List Notifications",
-        N,
-        None,
-        Input::None,
-        ok(notifications.clone()),
-        NONE,
-    );
-    b.add(
-        Post,
-        "/api/projects/{projectId}/notifications",
-        "Create Notification",
-        N,
-        c("notifications:create"),
-        new_notification,
-        ok(notifications),
-        NONE,
-    );
-    b.add(
-        Get,
-        "/api/projects/{projectId}/notifications/{notificationId}",
-        "Get Notification",
-        N,
-        None,
-        Input::None,
-        ok(notification.clone()),
-        NONE,
-    );
-    b.add(
-        Put,
-        "/api/projects/{projectId}/notifications/{notificationId}",
-        "Update Notification",
-        N,
-        c("notifications:create"),
-        notification_changes,
-        ok(notification),
-        NONE,
-    );
-    b.add(
-        Delete,
-        "/api/projects/{projectId}/notifications/{notificationId}",
-        "Delete Notification",
-        N,
-        c("notifications:delete"),
-        Input::None,
-        empty(),
-        NONE,
-    );
+    b.add(Get, "/api/projects/{projectId}/notifications", "List Notifications", N, None, Input::None, ok(notifications.clone()), NONE);
+    b.add(Post, "/api/projects/{projectId}/notifications", "Create Notification", N, c("notifications:create"), new_notification, ok(notifications), NONE);
+    b.add(Get, "/api/projects/{projectId}/notifications/{notificationId}", "Get Notification", N, None, Input::None, ok(notification.clone()), NONE);
+    b.add(Put, "/api/projects/{projectId}/notifications/{notificationId}", "Update Notification", N, c("notifications:create"), notification_changes, ok(notification), NONE);
+    b.add(Delete, "/api/projects/{projectId}/notifications/{notificationId}", "Delete Notification", N, c("notifications:delete"), Input::None, empty(), NONE);
 
     const T: &str = "Token URLs";
-    b.add(
-        Get,
-        "/deploy/{token}",
-        "Deploy by URL",
-        T,
-        None,
-        query::<DeployQuery>(),
-        ok(deployment.clone()),
-        NONE,
-    );
+    b.add(Get, "/deploy/{token}", "Deploy by URL", T, None, query::<DeployQuery>(), ok(deployment.clone()), NONE);
     let deploy_body = body::<DeployRequest>(b.schemas);
-    b.add(
-        Post,
-        "/deploy/{token}",
-        "Deploy by URL (POST)",
-        T,
-        None,
-        deploy_body,
-        ok(deployment),
-        NONE,
-    );
-    b.add(
-        Get,
-        "/heartbeat/{token}",
-        "Check In",
-        T,
-        None,
-        Input::None,
-        ok(message.clone()),
-        NONE,
-    );
-    b.add(
-        Post,
-        "/heartbeat/{token}",
-        "Check In (POST)",
-        T,
-        None,
-        Input::None,
-        ok(message),
-        NONE,
-    );
-    b.add(
-        Post,
-        "/webhooks/{token}",
-        "Receive Provider Push",
-        T,
-        None,
-        push_body,
-        ok(push),
-        NONE,
-    );
+    b.add(Post, "/deploy/{token}", "Deploy by URL (POST)", T, None, deploy_body, ok(deployment), NONE);
+    b.add(Get, "/heartbeat/{token}", "Check In", T, None, Input::None, ok(message.clone()), NONE);
+    b.add(Post, "/heartbeat/{token}", "Check In (POST)", T, None, Input::None, ok(message), NONE);
+    b.add(Post, "/webhooks/{token}", "Receive Provider Push", T, None, push_body, ok(push), NONE);
     let message_schema = b.schemas.of::<MessageBody>();
     let mut ops = b.ops;
     if let Some(op) = ops.iter_mut().find(|op| op.path == "/webhooks/{token}") {

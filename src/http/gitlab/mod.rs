@@ -13,17 +13,16 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::db::environments::{EnvironmentFields, Filter};
-use crate::domain::environment::{AUTO_STOP_SETTINGS, STATES, TIERS, is_valid_name};
 use crate::domain::ids::EnvironmentId;
 use crate::domain::time::Timestamp;
 use crate::domain::validation::{FieldErrors, Params};
-use crate::error::{Error, RateLimit};
+use crate::error::{Error, RateLimit, Rule};
 use crate::http::openapi::Routes;
 use crate::http::params;
 use crate::services::access::Principal;
-use crate::services::environments::{self, DeleteOutcome};
-use crate::services::{accounts, projects};
+use crate::services::accounts;
+use crate::services::environments::{self, Change, DeleteOutcome, ListQuery, ReviewAppQuery};
+use crate::services::projects::ProjectKey;
 
 fn routes() -> Routes<AppState> {
     Routes::default()
@@ -140,17 +139,68 @@ fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
     }
 }
 
-/// Maps a service's error for an environment operation (the project was already found).
-fn environment_error(err: Error) -> GitlabError {
+/// A service's error in GitLab's words and order.
+fn gitlab_error(err: Error) -> GitlabError {
     match err {
+        Error::NoProject => GitlabError::NotFound("404 Project Not Found"),
         Error::NotFound => GitlabError::NotFound("404 Not found"),
         Error::Forbidden | Error::MissingScope(_) => GitlabError::Forbidden,
         Error::Unauthenticated => GitlabError::Unauthorized,
         Error::Failed(reason) => GitlabError::BadRequest(reason),
         Error::Invalid(errors) => GitlabError::Model(errors),
+        Error::Broke(rules) => broken(&rules),
         Error::RateLimited(limit) => GitlabError::TooManyRequests(limit),
         Error::Internal(cause) => GitlabError::Internal(cause),
     }
+}
+
+/// Broken rules as GitLab tells them: a parameter problem or a refused request first, else
+/// every field's problems together.
+fn broken(rules: &[Rule]) -> GitlabError {
+    for rule in rules {
+        match rule {
+            Rule::Exclusive(a, b) => {
+                return GitlabError::Param(format!("{a}, {b} cannot be used together"));
+            }
+            Rule::ReadOnly(field) => {
+                return GitlabError::Param(format!(
+                    "{field} is automatically generated and cannot be changed"
+                ));
+            }
+            Rule::NotOneOf(field) | Rule::OutOfRange(field) => {
+                return GitlabError::Param(format!("{field} does not have a valid value"));
+            }
+            Rule::TooShort(field, min) => {
+                let mut name = field.to_string();
+                name[..1].make_ascii_uppercase();
+                return GitlabError::BadRequest(format!(
+                    "{name} query is less than {min} characters"
+                ));
+            }
+            Rule::DateWindow(_) => return GitlabError::BadRequest("Invalid Date".into()),
+            Rule::AlreadyStopped => {
+                return GitlabError::BadRequest(
+                    "Attempted to stop the environment but failed to change the status".into(),
+                );
+            }
+            _ => {}
+        }
+    }
+    let mut model = FieldErrors::default();
+    for rule in rules {
+        let field = rule.field().unwrap_or("base");
+        let message = match rule {
+            Rule::TooLong(_, max) => format!("is too long (maximum is {max} characters)"),
+            Rule::Scheme(_) => "is blocked: Only allowed schemes are http, https".to_owned(),
+            Rule::EnvironmentName(_) => "can contain only letters, digits, '-', '_', '/', '$', \
+                '{', '}', '.', and spaces, but it cannot start or end with '/'"
+                .to_owned(),
+            Rule::Taken(_) => "has already been taken".to_owned(),
+            other => other.to_string(),
+        };
+        model.add(field, message);
+    }
+    GitlabError::Model(model)
 }
 
 /// The request's parameters (query string, then body) and caller.
@@ -195,27 +245,13 @@ async fn call(
     Ok(Call { params, who })
 }
 
-/// The project, as the caller may see it (404 "Project Not Found" otherwise).
-async fn project(
-    app: &AppState,
-    call: &Call,
-    id: &str,
-) -> Result<projects::ProjectView, GitlabError> {
-    projects::resolve(app, &call.who, id)
-        .await
-        .map_err(|err| match err {
-            Error::NotFound => GitlabError::NotFound("404 Project Not Found"),
-            other => environment_error(other),
-        })
-}
-
-fn environment_id(segment: &str) -> Result<EnvironmentId, GitlabError> {
+/// The environment a path names; `None` (not found, in its turn) when it is no id.
+fn environment_id(segment: &str) -> Option<EnvironmentId> {
     segment
         .parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
         .map(EnvironmentId)
-        .ok_or(GitlabError::NotFound("404 Not found"))
 }
 
 /// A boolean as GitLab takes it: `true/false/True/1/0`.
@@ -241,14 +277,15 @@ fn text(params: &Params, name: &str) -> Result<Option<String>, GitlabError> {
     }
 }
 
-fn positive(params: &Params, name: &str, default: i64) -> Result<i64, GitlabError> {
+fn integer(params: &Params, name: &str) -> Result<Option<i64>, GitlabError> {
     let mut errors = FieldErrors::default();
-    match params.integer(name, &mut errors) {
-        None if errors.is_empty() => Ok(default),
-        Some(value) if value > 0 => Ok(value),
-        _ => Err(GitlabError::Param(format!(
+    let value = params.integer(name, &mut errors);
+    if errors.is_empty() {
+        Ok(value)
+    } else {
+        Err(GitlabError::Param(format!(
             "{name} does not have a valid value"
-        ))),
+        )))
     }
 }
 
@@ -262,43 +299,20 @@ async fn list(
 ) -> Result<Response, GitlabError> {
     let call = call(&app, &headers, &uri, &body).await?;
     let params = &call.params;
-    let name = text(params, "name")?;
-    let search = text(params, "search")?;
-    if name.is_some() && search.is_some() {
-        return Err(GitlabError::Param(
-            "name, search cannot be used together".into(),
-        ));
-    }
-    let state = text(params, "states")?;
-    if let Some(state) = &state
-        && !STATES.contains(&state.as_str())
-    {
-        return Err(GitlabError::Param(
-            "states does not have a valid value".into(),
-        ));
-    }
-    let page = positive(params, "page", 1)?;
-    let per_page = positive(params, "per_page", 20)?.min(100);
-    let view = project(&app, &call, &id).await?;
-    if let Some(search) = &search
-        && search.chars().count() < 3
-    {
-        return Err(GitlabError::BadRequest(
-            "Search query is less than 3 characters".into(),
-        ));
-    }
-    let filter = Filter {
-        name,
-        search,
-        state,
+    let query = ListQuery {
+        name: text(params, "name")?,
+        search: text(params, "search")?,
+        state: text(params, "states")?,
+        page: integer(params, "page")?,
+        per_page: integer(params, "per_page")?,
     };
-    let (environments, total) =
-        environments::list(&app, &call.who, view.project.id, &filter, page, per_page)
-            .await
-            .map_err(environment_error)?;
-    let body: Vec<_> = environments
+    let listed = environments::list(&app, &call.who, ProjectKey::IdOrPath(&id), &query)
+        .await
+        .map_err(gitlab_error)?;
+    let body: Vec<_> = listed
+        .environments
         .iter()
-        .map(|e| views::environment(e, Some(&view)))
+        .map(|e| views::environment(e, Some(&listed.project)))
         .collect();
     let mut response = json_response(StatusCode::OK, &body);
     // Links name the path as the client sent it, prefix included.
@@ -306,9 +320,9 @@ async fn list(
         response.headers_mut(),
         &headers,
         &original,
-        page,
-        per_page,
-        total,
+        listed.page,
+        listed.per_page,
+        listed.total,
     );
     Ok(response)
 }
@@ -321,134 +335,54 @@ async fn show(
     body: Bytes,
 ) -> Result<Response, GitlabError> {
     let call = call(&app, &headers, &uri, &body).await?;
-    let view = project(&app, &call, &id).await?;
-    let environment_id = environment_id(&environment)?;
-    let environment = environments::get(&app, &call.who, view.project.id, environment_id)
-        .await
-        .map_err(environment_error)?;
-    let last = environments::last_deployment(&app, &environment)
-        .await
-        .map_err(environment_error)?;
+    let shown = environments::show(
+        &app,
+        &call.who,
+        ProjectKey::IdOrPath(&id),
+        environment_id(&environment),
+    )
+    .await
+    .map_err(gitlab_error)?;
     Ok(json_response(
         StatusCode::OK,
-        &views::environment_detail(&environment, last.as_ref()),
+        &views::environment_detail(&shown.environment, shown.last.as_ref()),
     ))
 }
 
-/// The fields create and update share. Parameter problems fail at once; model problems
-/// (GitLab's `{"message": {field: [...]}}`) are collected, to be told only after the project
-/// and the caller's rights were checked, as GitLab orders them.
-fn read_fields(params: &Params) -> Result<(Change, FieldErrors), GitlabError> {
-    let mut change = Change::default();
-    let mut model = FieldErrors::default();
-    if params.sent("slug") {
-        return Err(GitlabError::Param(
-            "slug is automatically generated and cannot be changed".into(),
-        ));
-    }
-    if params.sent("external_url") {
-        let url = text(params, "external_url")?;
-        if let Some(url) = &url {
-            let lower = url.trim().to_ascii_lowercase();
-            if ["javascript:", "data:", "vbscript:"]
-                .iter()
-                .any(|s| lower.starts_with(s))
-            {
-                model.add(
-                    "external_url",
-                    "is blocked: Only allowed schemes are http, https",
-                );
-            } else if url.len() > 255 {
-                model.add("external_url", "is too long (maximum is 255 characters)");
-            }
-        }
-        change.external_url = Some(url);
-    }
-    if let Some(tier) = text(params, "tier")? {
-        if !TIERS.contains(&tier.as_str()) {
-            return Err(GitlabError::Param(
-                "tier does not have a valid value".into(),
-            ));
-        }
-        change.tier = Some(tier);
-    }
-    if params.sent("description") {
-        // Descriptions may span lines.
+/// What a create or update sends, read as GitLab reads parameters: a wrong type fails at
+/// once; the rules on the values are the service's.
+fn read_change(params: &Params) -> Result<Change, GitlabError> {
+    let raw = |name: &str| -> Result<Option<String>, GitlabError> {
+        // Descriptions and scripts may span lines.
         let mut errors = FieldErrors::default();
-        let description = params.raw_string("description", &mut errors);
-        if !errors.is_empty() {
-            return Err(GitlabError::Param("description is invalid".into()));
+        let value = params.raw_string(name, &mut errors);
+        if errors.is_empty() {
+            Ok(value.filter(|v| !v.trim().is_empty()))
+        } else {
+            Err(GitlabError::Param(format!("{name} is invalid")))
         }
-        if description.as_deref().is_some_and(|d| d.len() > 10_000) {
-            model.add("description", "is too long (maximum is 10000 characters)");
-        }
-        change.description = Some(description.filter(|d| !d.trim().is_empty()));
-    }
-    if params.sent("on_stop") {
-        let mut errors = FieldErrors::default();
-        let script = params
-            .raw_string("on_stop", &mut errors)
-            .filter(|s| !s.trim().is_empty());
-        if !errors.is_empty() {
-            return Err(GitlabError::Param("on_stop is invalid".into()));
-        }
-        if script.as_deref().is_some_and(|s| s.len() > 64 * 1024) {
-            model.add("on_stop", "is too long (maximum is 65536 characters)");
-        }
-        change.on_stop = Some(script);
-    }
-    if let Some(setting) = text(params, "auto_stop_setting")? {
-        if !AUTO_STOP_SETTINGS.contains(&setting.as_str()) {
-            return Err(GitlabError::Param(
-                "auto_stop_setting does not have a valid value".into(),
-            ));
-        }
-        change.auto_stop_setting = Some(setting);
-    }
-    Ok((change, model))
-}
-
-/// What a create or update request sets; `None` leaves a field as it is.
-#[derive(Default, Clone)]
-struct Change {
-    external_url: Option<Option<String>>,
-    tier: Option<String>,
-    description: Option<Option<String>>,
-    on_stop: Option<Option<String>>,
-    auto_stop_setting: Option<String>,
-}
-
-impl Change {
-    fn apply(self, fields: &mut EnvironmentFields) {
-        if let Some(url) = self.external_url {
-            fields.external_url = url;
-        }
-        if let Some(tier) = self.tier {
-            fields.tier = tier;
-        }
-        if let Some(description) = self.description {
-            fields.description = description;
-        }
-        if let Some(script) = self.on_stop {
-            fields.on_stop = script;
-        }
-        if let Some(setting) = self.auto_stop_setting {
-            fields.auto_stop_setting = setting;
-        }
-    }
-}
-
-/// Writing needs environments:create; a teardown script runs commands on servers, so setting
-/// one needs hooks:create as well.
-fn require_write(who: &Principal, params: &Params) -> Result<(), GitlabError> {
-    use crate::domain::scopes::{Resource, Scope};
-    who.require(Scope::create(Resource::Environments))
-        .map_err(|_| GitlabError::Forbidden)?;
-    if params.contains("on_stop") {
-        who.require(Scope::create(Resource::Hooks))
-            .map_err(|_| GitlabError::Forbidden)?;
-    }
-    Ok(())
+    };
+    let sent = |name: &str| params.sent(name);
+    Ok(Change {
+        slug_sent: sent("slug"),
+        external_url: if sent("external_url") {
+            Some(text(params, "external_url")?)
+        } else {
+            None
+        },
+        tier: text(params, "tier")?,
+        description: if sent("description") {
+            Some(raw("description")?)
+        } else {
+            None
+        },
+        on_stop: if sent("on_stop") {
+            Some(raw("on_stop")?)
+        } else {
+            None
+        },
+        auto_stop_setting: text(params, "auto_stop_setting")?,
+    })
 }
 
 async fn create(
@@ -461,27 +395,13 @@ async fn create(
     let call = call(&app, &headers, &uri, &body).await?;
     let name =
         text(&call.params, "name")?.ok_or_else(|| GitlabError::Param("name is missing".into()))?;
-    let mut fields = environments::new_fields(&name);
-    let (change, mut model) = read_fields(&call.params)?;
-    change.apply(&mut fields);
-    let view = project(&app, &call, &id).await?;
-    require_write(&call.who, &call.params)?;
-    if !is_valid_name(&name) {
-        model.add(
-            "name",
-            "can contain only letters, digits, '-', '_', '/', '$', '{', '}', '.', and spaces, \
-             but it cannot start or end with '/'",
-        );
-    }
-    if !model.is_empty() {
-        return Err(GitlabError::Model(model));
-    }
-    let environment = environments::create(&app, &call.who, view.project.id, &name, &fields)
+    let change = read_change(&call.params)?;
+    let created = environments::create(&app, &call.who, ProjectKey::IdOrPath(&id), &name, change)
         .await
-        .map_err(environment_error)?;
+        .map_err(gitlab_error)?;
     Ok(json_response(
         StatusCode::CREATED,
-        &views::environment(&environment, Some(&view)),
+        &views::environment(&created.environment, Some(&created.project)),
     ))
 }
 
@@ -493,24 +413,20 @@ async fn update(
     body: Bytes,
 ) -> Result<Response, GitlabError> {
     let call = call(&app, &headers, &uri, &body).await?;
-    // Parameter errors come before the lookups.
-    let (change, model) = read_fields(&call.params)?;
-    let view = project(&app, &call, &id).await?;
-    require_write(&call.who, &call.params)?;
-    if !model.is_empty() {
-        return Err(GitlabError::Model(model));
-    }
-    let environment_id = environment_id(&environment)?;
     // `name` is ignored, as GitLab does.
-    let updated =
-        environments::update(&app, &call.who, view.project.id, environment_id, |fields| {
-            change.apply(fields)
-        })
-        .await
-        .map_err(environment_error)?;
+    let change = read_change(&call.params)?;
+    let updated = environments::update(
+        &app,
+        &call.who,
+        ProjectKey::IdOrPath(&id),
+        environment_id(&environment),
+        change,
+    )
+    .await
+    .map_err(gitlab_error)?;
     Ok(json_response(
         StatusCode::OK,
-        &views::environment(&updated, Some(&view)),
+        &views::environment(&updated.environment, Some(&updated.project)),
     ))
 }
 
@@ -536,17 +452,15 @@ async fn remove(
         ),
         None => None,
     };
-    let view = project(&app, &call, &id).await?;
-    let environment_id = environment_id(&environment)?;
     match environments::delete(
         &app,
         &call.who,
-        view.project.id,
-        environment_id,
+        ProjectKey::IdOrPath(&id),
+        environment_id(&environment),
         unmodified_since,
     )
     .await
-    .map_err(environment_error)?
+    .map_err(gitlab_error)?
     {
         DeleteOutcome::Deleted => Ok(StatusCode::NO_CONTENT.into_response()),
         DeleteOutcome::Modified => Err(GitlabError::PreconditionFailed),
@@ -562,14 +476,18 @@ async fn stop(
 ) -> Result<Response, GitlabError> {
     let call = call(&app, &headers, &uri, &body).await?;
     let force = boolean(&call.params, "force")?.unwrap_or(false);
-    let view = project(&app, &call, &id).await?;
-    let environment_id = environment_id(&environment)?;
-    let stopped = environments::stop(&app, &call.who, view.project.id, environment_id, force)
-        .await
-        .map_err(environment_error)?;
+    let stopped = environments::stop(
+        &app,
+        &call.who,
+        ProjectKey::IdOrPath(&id),
+        environment_id(&environment),
+        force,
+    )
+    .await
+    .map_err(gitlab_error)?;
     Ok(json_response(
         StatusCode::OK,
-        &views::environment(&stopped, Some(&view)),
+        &views::environment(&stopped.environment, Some(&stopped.project)),
     ))
 }
 
@@ -593,26 +511,15 @@ async fn clean_up_review_apps(
 ) -> Result<Response, GitlabError> {
     let call = call(&app, &headers, &uri, &body).await?;
     let params = &call.params;
-    let before =
-        datetime(params, "before")?.unwrap_or_else(|| Timestamp::now().minus_seconds(30 * 86_400));
-    let limit = positive(params, "limit", 100)?;
-    if limit > 1000 {
-        return Err(GitlabError::Param(
-            "limit does not have a valid value".into(),
-        ));
-    }
-    let dry_run = boolean(params, "dry_run")?.unwrap_or(true);
-    let view = project(&app, &call, &id).await?;
-    let cleanup = environments::clean_up_review_apps(
-        &app,
-        &call.who,
-        view.project.id,
-        before,
-        limit,
-        dry_run,
-    )
-    .await
-    .map_err(environment_error)?;
+    let query = ReviewAppQuery {
+        before: datetime(params, "before")?,
+        limit: integer(params, "limit")?,
+        dry_run: boolean(params, "dry_run")?,
+    };
+    let cleanup =
+        environments::clean_up_review_apps(&app, &call.who, ProjectKey::IdOrPath(&id), &query)
+            .await
+            .map_err(gitlab_error)?;
     let body = views::cleanup(&cleanup);
     if cleanup.scheduled.is_empty() && cleanup.unprocessable.is_empty() {
         return Ok(json_response(
@@ -633,19 +540,9 @@ async fn stop_stale(
     let call = call(&app, &headers, &uri, &body).await?;
     let before = datetime(&call.params, "before")?
         .ok_or_else(|| GitlabError::Param("before is missing".into()))?;
-    let view = project(&app, &call, &id).await?;
-    require_write(&call.who, &call.params)?;
-    let now = Timestamp::now();
-    let (oldest, newest) = (
-        now.minus_seconds(10 * 365 * 86_400),
-        now.minus_seconds(7 * 86_400),
-    );
-    if before < oldest || before > newest {
-        return Err(GitlabError::BadRequest("Invalid Date".into()));
-    }
-    environments::stop_stale(&app, &call.who, view.project.id, before)
+    environments::stop_stale(&app, &call.who, ProjectKey::IdOrPath(&id), before)
         .await
-        .map_err(environment_error)?;
+        .map_err(gitlab_error)?;
     Ok(json_response(
         StatusCode::OK,
         &json!({"message": "Successfully requested stop for all stale environments"}),

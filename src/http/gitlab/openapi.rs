@@ -238,6 +238,8 @@ fn string() -> RefOr<Schema> {
     RefOr::T(ObjectBuilder::new().schema_type(Type::String).into())
 }
 
+/// The table of operations, one a line.
+#[rustfmt::skip]
 fn operations(s: &mut Schemas) -> Vec<Op> {
     use HttpMethod::{Delete, Get, Post, Put};
     let environment = s.of::<EnvironmentJson>();
@@ -261,81 +263,13 @@ fn operations(s: &mut Schemas) -> Vec<Op> {
     let one = "/api/v4/projects/{id}/environments/{environment_id}";
     let c = Some;
     t.add(Get, list, "List Environments", None, Input::Query(ListQuery::into_params(|| None)), (200, "The page of environments; `X-Total`, `X-Page`, `X-Per-Page`, `X-Next-Page`, `X-Prev-Page`, `X-Total-Pages` and `Link` tell the rest.", json(environments)), vec![]);
-    t.add(
-        Post,
-        list,
-        "Create Environment",
-        c("environments:create"),
-        new,
-        (201, "Created.", json(environment.clone())),
-        vec![],
-    );
-    t.add(
-        Get,
-        one,
-        "Get Environment",
-        None,
-        Input::None,
-        (
-            200,
-            "The environment and its last successful deployment.",
-            json(detail),
-        ),
-        vec![],
-    );
-    t.add(
-        Put,
-        one,
-        "Update Environment",
-        c("environments:create"),
-        changes,
-        (200, "Updated.", json(environment.clone())),
-        vec![],
-    );
-    t.add(
-        Delete,
-        one,
-        "Delete Environment",
-        c("environments:delete"),
-        Input::None,
-        (204, "Deleted.", None),
-        vec![(412, "Changed since `If-Unmodified-Since`.")],
-    );
-    t.add(
-        Post,
-        "/api/v4/projects/{id}/environments/{environment_id}/stop",
-        "Stop Environment",
-        c("environments:create"),
-        stop,
-        (
-            200,
-            "Stopped, or stopping while its `on_stop` script runs.",
-            json(environment),
-        ),
-        vec![],
-    );
-    t.add(
-        Delete,
-        "/api/v4/projects/{id}/environments/review_apps",
-        "Delete Stopped Review Apps",
-        c("environments:delete"),
-        Input::Query(ReviewAppsQuery::into_params(|| None)),
-        (
-            200,
-            "What was (or, on a dry run, would be) deleted.",
-            json(cleanup),
-        ),
-        vec![],
-    );
-    t.add(
-        Post,
-        "/api/v4/projects/{id}/environments/stop_stale",
-        "Stop Stale Environments",
-        c("environments:create"),
-        stale,
-        (200, "Stopping was requested.", json(message)),
-        vec![],
-    );
+    t.add(Post, list, "Create Environment", c("environments:create"), new, (201, "Created.", json(environment.clone())), vec![]);
+    t.add(Get, one, "Get Environment", None, Input::None, (200, "The environment and its last successful deployment.", json(detail),), vec![]);
+    t.add(Put, one, "Update Environment", c("environments:create"), changes, (200, "Updated.", json(environment.clone())), vec![]);
+    t.add(Delete, one, "Delete Environment", c("environments:delete"), Input::None, (204, "Deleted.", None), vec![(412, "Changed since `If-Unmodified-Since`.")]);
+    t.add(Post, "/api/v4/projects/{id}/environments/{environment_id}/stop", "Stop Environment", c("environments:create"), stop, (200, "Stopped, or stopping while its `on_stop` script runs.", json(environment),), vec![]);
+    t.add(Delete, "/api/v4/projects/{id}/environments/review_apps", "Delete Stopped Review Apps", c("environments:delete"), Input::Query(ReviewAppsQuery::into_params(|| None)), (200, "What was (or, on a dry run, would be) deleted.", json(cleanup),), vec![]);
+    t.add(Post, "/api/v4/projects/{id}/environments/stop_stale", "Stop Stale Environments", c("environments:create"), stale, (200, "Stopping was requested.", json(message)), vec![]);
     let mut ops = t.ops;
     if let Some(op) = ops
         .iter_mut()
