@@ -62,6 +62,12 @@ impl LogHub {
         }
     }
 
+    /// Forgets the deployment without an end: its followers' streams close, and they read
+    /// the record to learn how it ended.
+    pub fn forget(&self, id: DeploymentId) {
+        self.lock().remove(&id);
+    }
+
     /// Everything printed so far and a receiver for what follows, or `None` when the
     /// deployment is not running here.
     pub fn subscribe(

@@ -112,19 +112,18 @@ async fn deploy(app: Arc<App>, id: DeploymentId, cancel: watch::Receiver<bool>) 
             Ending::error("Slipway failed while running this deployment.")
         }
     };
+    let recorded = record_end(&app, id, &ending).await;
+    // The lease is kept until the end is recorded, so that no sweep takes the deployment
+    // for an orphan meanwhile.
     keeper.abort();
-    let now = Timestamp::now();
-    let _ = db::deployments::close_open_processes(&mut &app.store, id, ProcessStatus::Skipped, now)
-        .await;
-    match end(&app, id, &ending).await {
-        Ok(true) => {}
-        Ok(false) => tracing::warn!(deployment = %id, "another node ended this deployment"),
-        Err(err) => {
-            tracing::error!(deployment = %id, error = %err, "recording the end of a deployment failed")
-        }
-    }
     app.engine.unregister(id);
-    app.engine.hub.close(id, ending.status.as_str());
+    // Followers hear the end only once it is recorded: whoever reads the record after `end`
+    // must find it ended. Unrecorded, the stream just closes and the sweep ends it later.
+    if recorded {
+        app.engine.hub.close(id, ending.status.as_str());
+    } else {
+        app.engine.hub.forget(id);
+    }
     tracing::info!(deployment = %id, status = %ending.status, "deployment ended");
     app.engine.wake();
     if let Ok(Some(deployment)) = db::deployments::get_by_id(&mut &app.store, id).await {
@@ -133,6 +132,39 @@ async fn deploy(app: Arc<App>, id: DeploymentId, cancel: watch::Receiver<bool>) 
             project: deployment.project_id,
             kind: deployment.kind,
         });
+    }
+}
+
+/// Records the end of a deployment, retrying while the database fails (for up to a third of
+/// the lease); `false` when it was not recorded here.
+async fn record_end(app: &App, id: DeploymentId, ending: &Ending) -> bool {
+    let give_up = tokio::time::Instant::now() + app.engine.lease / 3;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let now = Timestamp::now();
+        let closed =
+            db::deployments::close_open_processes(&mut &app.store, id, ProcessStatus::Skipped, now)
+                .await;
+        let ended = match closed {
+            Ok(_) => end(app, id, ending).await,
+            Err(err) => Err(err),
+        };
+        match ended {
+            Ok(true) => return true,
+            Ok(false) => {
+                tracing::warn!(deployment = %id, "another node ended this deployment");
+                return false;
+            }
+            Err(err) if tokio::time::Instant::now() + pause < give_up => {
+                tracing::warn!(deployment = %id, error = %err, "recording the end of a deployment failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(err) => {
+                tracing::error!(deployment = %id, error = %err, "recording the end of a deployment failed");
+                return false;
+            }
+        }
     }
 }
 

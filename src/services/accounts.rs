@@ -42,7 +42,11 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Principal> {
 }
 
 /// Finds the user with `email`, creating it (named `name`, or after the address) when missing.
-pub async fn ensure_user(app: &App, email: &str, name: Option<&str>) -> Result<db::users::User> {
+pub async fn ensure_user(
+    app: &App,
+    email: &str,
+    name: Option<&str>,
+) -> Result<crate::services::records::User> {
     let mut errors = FieldErrors::default();
     if !is_email(email) {
         errors.add("email", "The email field must be a valid email address.");
@@ -52,12 +56,16 @@ pub async fn ensure_user(app: &App, email: &str, name: Option<&str>) -> Result<d
     }
     errors.into_result()?;
     if let Some(user) = db::users::find_by_email(&mut &app.store, email).await? {
-        return Ok(user);
+        return Ok(user.into());
     }
     let name = name
         .map(str::to_owned)
         .unwrap_or_else(|| email.split('@').next().unwrap_or(email).to_owned());
-    db::users::insert(&mut &app.store, &name, email, Timestamp::now()).await
+    Ok(
+        db::users::insert(&mut &app.store, &name, email, Timestamp::now())
+            .await?
+            .into(),
+    )
 }
 
 /// Issues a new token for `user`; the plain token exists only in the returned value.

@@ -2,17 +2,20 @@
 //! their own token, and from then on sees the project.
 
 use crate::app::App;
-use crate::db::{self, collaborators::Collaborator};
+use crate::db;
 use crate::domain::ids::{ProjectId, UserId};
 use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
 use crate::domain::validation::{FieldErrors, Params, is_email};
 use crate::error::{Error, Result};
 use crate::services::access::{self, Principal};
+use crate::services::records::{self, Collaborator};
 
 pub async fn list(app: &App, who: &Principal, project: ProjectId) -> Result<Vec<Collaborator>> {
     access::project(app, who, project).await?;
-    db::collaborators::list(&mut &app.store, project).await
+    Ok(records::all(
+        db::collaborators::list(&mut &app.store, project).await?,
+    ))
 }
 
 pub async fn get(
@@ -24,6 +27,7 @@ pub async fn get(
     access::project(app, who, project).await?;
     db::collaborators::get(&mut &app.store, project, user)
         .await?
+        .map(Collaborator::from)
         .ok_or(Error::NotFound)
 }
 
@@ -60,7 +64,9 @@ pub async fn invite(
         ));
     }
     db::collaborators::invite(&mut &app.store, project, user.id, Timestamp::now()).await?;
-    db::collaborators::list(&mut &app.store, project).await
+    Ok(records::all(
+        db::collaborators::list(&mut &app.store, project).await?,
+    ))
 }
 
 pub async fn remove(app: &App, who: &Principal, project: ProjectId, params: &Params) -> Result<()> {
@@ -90,5 +96,6 @@ pub async fn accept(app: &App, who: &Principal, project: ProjectId) -> Result<Co
     }
     db::collaborators::get(&mut &app.store, project, who.user)
         .await?
+        .map(Collaborator::from)
         .ok_or(Error::NotFound)
 }

@@ -1,7 +1,7 @@
 //! Deployments: queueing, cancelling, records and output.
 
 use crate::app::App;
-use crate::db::{self, deployments::Deployment, deployments::Process};
+use crate::db;
 use crate::deploy::hub::LogEvent;
 use crate::domain::deployment::RefKind;
 use crate::domain::ids::{DeploymentId, ProjectId, UserId};
@@ -13,6 +13,7 @@ use crate::notify;
 use crate::services::access::{self, Principal};
 use crate::services::environments;
 use crate::services::projects::{self, ProjectView};
+use crate::services::records::{self, Deployment, Process, ProcessOutput};
 
 pub struct DeploymentView {
     pub deployment: Deployment,
@@ -22,7 +23,9 @@ pub struct DeploymentView {
 
 pub async fn list(app: &App, who: &Principal, project: ProjectId) -> Result<Vec<Deployment>> {
     access::project(app, who, project).await?;
-    db::deployments::list(&mut &app.store, project).await
+    Ok(records::all(
+        db::deployments::list(&mut &app.store, project).await?,
+    ))
 }
 
 pub async fn get(
@@ -38,8 +41,8 @@ pub async fn get(
     let processes = db::deployments::processes(&mut &app.store, id).await?;
     let project = projects::load(app, project).await?;
     Ok(DeploymentView {
-        deployment,
-        processes,
+        deployment: deployment.into(),
+        processes: records::all(processes),
         project,
     })
 }
@@ -94,6 +97,7 @@ async fn queue(app: &App, project: ProjectId, user: UserId, params: &Params) -> 
     app.engine.wake();
     db::deployments::get(&mut &app.store, project, id)
         .await?
+        .map(Deployment::from)
         .ok_or(Error::NotFound)
 }
 
@@ -177,12 +181,14 @@ pub async fn output(
     who: &Principal,
     project: ProjectId,
     id: DeploymentId,
-) -> Result<Vec<db::deployments::ProcessOutput>> {
+) -> Result<Vec<ProcessOutput>> {
     access::project(app, who, project).await?;
     db::deployments::get(&mut &app.store, project, id)
         .await?
         .ok_or(Error::NotFound)?;
-    db::deployments::outputs(&mut &app.store, id).await
+    Ok(records::all(
+        db::deployments::outputs(&mut &app.store, id).await?,
+    ))
 }
 
 /// Where a viewer of a deployment's output starts: the live stream of a running deployment,

@@ -4,7 +4,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::app::App;
 use crate::crypto::UserSealed;
-use crate::db::{self, servers::Server};
+use crate::db;
 use crate::deploy::scripts;
 use crate::domain::ids::{ProjectId, ServerId};
 use crate::domain::scopes::{Resource, Scope};
@@ -12,6 +12,7 @@ use crate::domain::time::Timestamp;
 use crate::domain::validation::{FieldErrors, Params, check_max_len};
 use crate::error::{Error, Result};
 use crate::services::access::{self, Principal};
+use crate::services::records;
 
 const MAX_CONTENTS: usize = 1024 * 1024;
 
@@ -79,9 +80,15 @@ pub async fn get(
     Ok(open(app, project, key).await?.contents)
 }
 
-pub async fn servers(app: &App, who: &Principal, project: ProjectId) -> Result<Vec<Server>> {
+pub async fn servers(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+) -> Result<Vec<records::Server>> {
     access::project(app, who, project).await?;
-    db::servers::list_environment_servers(&mut &app.store, project).await
+    Ok(records::all(
+        db::servers::list_environment_servers(&mut &app.store, project).await?,
+    ))
 }
 
 /// Update Environment: replaces the contents (the key must open what is stored, if anything

@@ -18,6 +18,7 @@ use crate::domain::validation::{FieldErrors, Params};
 use crate::error::{Error, Result, Rule};
 use crate::services::access::{self, Principal};
 use crate::services::projects::{self, ProjectKey, ProjectView};
+use crate::services::records;
 
 /// What a new environment named `name` starts with: GitLab's guessed tier, nothing else.
 /// The environment a deployment or rollback request names (`environment`, default
@@ -38,7 +39,7 @@ pub async fn create_named(
     who: &Principal,
     project: ProjectId,
     params: &Params,
-) -> Result<Environment> {
+) -> Result<records::Environment> {
     let mut errors = FieldErrors::default();
     let name = params.required_string("name", &mut errors);
     errors.into_result()?;
@@ -107,7 +108,7 @@ pub struct ListQuery {
 /// A page of a project's environments.
 pub struct Listed {
     pub project: ProjectView,
-    pub environments: Vec<Environment>,
+    pub environments: Vec<records::Environment>,
     /// How many match in all.
     pub total: i64,
     pub page: i64,
@@ -174,7 +175,7 @@ pub async fn list(
     };
     Ok(Listed {
         project,
-        environments,
+        environments: records::all(environments),
         total,
         page,
         per_page,
@@ -184,12 +185,12 @@ pub async fn list(
 /// An environment and its project.
 pub struct Changed {
     pub project: ProjectView,
-    pub environment: Environment,
+    pub environment: records::Environment,
 }
 
 /// An environment, with its newest successful deployment.
 pub struct Shown {
-    pub environment: Environment,
+    pub environment: records::Environment,
     pub last: Option<LastDeployment>,
 }
 
@@ -202,7 +203,10 @@ pub async fn show(
     let project = projects::find(app, who, project).await?;
     let environment = find(app, project.project.id, id.ok_or(Error::NotFound)?).await?;
     let last = last_deployment(app, &environment).await?;
-    Ok(Shown { environment, last })
+    Ok(Shown {
+        environment: environment.into(),
+        last,
+    })
 }
 
 async fn find(app: &App, project: ProjectId, id: EnvironmentId) -> Result<Environment> {
@@ -214,9 +218,9 @@ async fn find(app: &App, project: ProjectId, id: EnvironmentId) -> Result<Enviro
 /// The newest successful deployment to an environment: the record, its number within the
 /// project, and who asked for it.
 pub struct LastDeployment {
-    pub deployment: db::deployments::Deployment,
+    pub deployment: records::Deployment,
     pub number: i64,
-    pub user: Option<db::users::User>,
+    pub user: Option<records::User>,
 }
 
 async fn last_deployment(app: &App, environment: &Environment) -> Result<Option<LastDeployment>> {
@@ -234,9 +238,9 @@ async fn last_deployment(app: &App, environment: &Environment) -> Result<Option<
         None => None,
     };
     Ok(Some(LastDeployment {
-        deployment,
+        deployment: deployment.into(),
         number,
-        user,
+        user: user.map(records::User::from),
     }))
 }
 
@@ -353,7 +357,7 @@ pub async fn create(
     let environment = insert(app, project.project.id, name, &fields).await?;
     Ok(Changed {
         project,
-        environment,
+        environment: environment.into(),
     })
 }
 
@@ -406,7 +410,7 @@ pub async fn update(
     let environment = find(app, project.project.id, id).await?;
     Ok(Changed {
         project,
-        environment,
+        environment: environment.into(),
     })
 }
 
@@ -461,7 +465,7 @@ pub async fn stop(
     let environment = stop_one(app, who, project.project.id, id, force).await?;
     Ok(Changed {
         project,
-        environment,
+        environment: environment.into(),
     })
 }
 
@@ -529,8 +533,8 @@ impl ReviewAppQuery {
 
 /// What a review-app clean-up picked.
 pub struct ReviewAppCleanup {
-    pub scheduled: Vec<Environment>,
-    pub unprocessable: Vec<Environment>,
+    pub scheduled: Vec<records::Environment>,
+    pub unprocessable: Vec<records::Environment>,
 }
 
 /// Delete Multiple Stopped Review Apps: picks them, and unless it is a dry run schedules each
@@ -552,7 +556,7 @@ pub async fn clean_up_review_apps(
         db::environments::schedule_deletion(&mut &app.store, &ids, week).await?;
     }
     Ok(ReviewAppCleanup {
-        scheduled: picked,
+        scheduled: records::all(picked),
         unprocessable: Vec::new(),
     })
 }

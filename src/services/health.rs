@@ -5,11 +5,12 @@
 use futures_util::StreamExt;
 
 use crate::app::App;
-use crate::db::{self, health_checks::HealthCheck};
+use crate::db;
 use crate::domain::ids::ProjectId;
 use crate::domain::time::Timestamp;
 use crate::error::Result;
 use crate::notify::{self, Event, Message};
+use crate::services::records::HealthCheck;
 
 /// Monitors checked at the same time by one node.
 const CONCURRENT_CHECKS: usize = 16;
@@ -50,7 +51,7 @@ pub async fn check_project(app: &App, project: ProjectId) -> Result<()> {
 async fn check(app: &App, project: ProjectId, url: &str) -> Result<()> {
     let probe = app.outbound.probe(url).await;
     let now = Timestamp::now();
-    let result = HealthCheck {
+    let result = db::health_checks::HealthCheck {
         region: app.config.region.clone(),
         status: if probe.healthy { "healthy" } else { "failing" }.to_owned(),
         http_status: probe.http_status.map(i64::from),

@@ -17,18 +17,22 @@ use crate::domain::validation::{FieldErrors, Params, check_max_len, invalid_choi
 use crate::error::{Error, Result};
 use crate::notify::{self, Event, Message};
 use crate::services::access::{self, Principal};
+use crate::services::records;
 use crate::services::seen_tokens::SeenTokens;
 
 const TOKEN_LEN: usize = 15;
 
 pub struct HeartbeatView {
-    pub heartbeat: Heartbeat,
+    pub heartbeat: records::Heartbeat,
     pub token: SecretString,
 }
 
 fn view(app: &App, heartbeat: Heartbeat) -> Result<HeartbeatView> {
     let token = app.vault.open_string(&heartbeat.token_sealed)?;
-    Ok(HeartbeatView { heartbeat, token })
+    Ok(HeartbeatView {
+        heartbeat: heartbeat.into(),
+        token,
+    })
 }
 
 pub async fn list(app: &App, who: &Principal, project: ProjectId) -> Result<Vec<HeartbeatView>> {

@@ -11,10 +11,24 @@ use crate::domain::validation::{
 };
 use crate::error::{Error, Result};
 use crate::services::access::{self, Principal};
+use crate::services::records;
 
 const MAX_SCRIPT: usize = 64 * 1024;
 
-pub use crate::db::hooks::HookView;
+/// A hook and the servers it runs on.
+pub struct HookView {
+    pub hook: records::Hook,
+    pub servers: Vec<ServerId>,
+}
+
+impl From<db::hooks::HookView> for HookView {
+    fn from(row: db::hooks::HookView) -> Self {
+        HookView {
+            hook: row.hook.into(),
+            servers: row.servers,
+        }
+    }
+}
 
 pub async fn list(app: &App, who: &Principal, project: ProjectId) -> Result<Vec<HookView>> {
     access::project(app, who, project).await?;
@@ -23,7 +37,9 @@ pub async fn list(app: &App, who: &Principal, project: ProjectId) -> Result<Vec<
 
 /// The project's hooks in running order, with their servers (callers check access).
 pub(crate) async fn list_for_project(app: &App, project: ProjectId) -> Result<Vec<HookView>> {
-    db::hooks::list_with_servers(&mut &app.store, project).await
+    Ok(records::all(
+        db::hooks::list_with_servers(&mut &app.store, project).await?,
+    ))
 }
 
 async fn find(app: &App, project: ProjectId, id: HookId) -> Result<HookView> {
@@ -36,7 +52,10 @@ async fn find(app: &App, project: ProjectId, id: HookId) -> Result<HookView> {
         .filter(|(h, _)| *h == id)
         .map(|(_, s)| s)
         .collect();
-    Ok(HookView { hook, servers })
+    Ok(HookView {
+        hook: hook.into(),
+        servers,
+    })
 }
 
 pub async fn get(app: &App, who: &Principal, project: ProjectId, id: HookId) -> Result<HookView> {
@@ -76,14 +95,16 @@ pub async fn update(
     params: &Params,
 ) -> Result<HookView> {
     access::project_for(app, who, project, Scope::create(Resource::Hooks)).await?;
-    let current = find(app, project, id).await?;
-    let (fields, servers) = read_fields(params, Some(&current.hook))?;
+    let current = db::hooks::get(&mut &app.store, project, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let (fields, servers) = read_fields(params, Some(&current))?;
     let servers = match servers {
         Some(servers) => Some(checked_servers(app, project, servers).await?),
         None => None,
     };
     let mut tx = app.store.begin().await?;
-    db::hooks::update(&mut tx, &current.hook, &fields, Timestamp::now()).await?;
+    db::hooks::update(&mut tx, &current, &fields, Timestamp::now()).await?;
     if let Some(servers) = &servers {
         db::hooks::set_servers(&mut tx, id, servers).await?;
     }

@@ -14,6 +14,7 @@ pub mod notifications;
 pub mod projects;
 pub mod push;
 pub mod rate_limits;
+pub mod records;
 pub mod releases;
 pub mod seen_tokens;
 pub mod servers;

@@ -1,6 +1,6 @@
 //! Notification channels: e-mail, Slack, Discord and Microsoft Teams.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::app::App;
 use crate::db::{self, notifications::Notification, notifications::NotificationFields};
@@ -14,9 +14,10 @@ use crate::domain::validation::{
 };
 use crate::error::{Error, Result};
 use crate::services::access::{self, Principal};
+use crate::services::records;
 
 pub struct NotificationView {
-    pub notification: Notification,
+    pub notification: records::Notification,
     /// The e-mail address or web hook URL.
     pub address: SecretString,
 }
@@ -24,7 +25,7 @@ pub struct NotificationView {
 fn view(app: &App, notification: Notification) -> Result<NotificationView> {
     let address = app.vault.open_string(&notification.address_sealed)?;
     Ok(NotificationView {
-        notification,
+        notification: notification.into(),
         address,
     })
 }
@@ -173,7 +174,7 @@ fn read_fields(
     };
     let address_sealed = match (address, current) {
         (Some(address), _) => app.vault.seal_str(&address),
-        (None, Some(current)) => current.notification.address_sealed.clone(),
+        (None, Some(current)) => app.vault.seal_str(current.address.expose_secret()),
         (None, None) => return Err(Error::invalid("type", "The type field is required.")),
     };
     let fields = NotificationFields {

@@ -4,9 +4,7 @@ use secrecy::SecretString;
 
 use crate::app::App;
 use crate::crypto;
-use crate::db::{
-    self, folders::LinkedFolder, projects::Project, projects::ProjectFields, servers::Server,
-};
+use crate::db::{self, projects::ProjectFields};
 use crate::domain::catalog::{
     PROJECT_TYPES, Provider, local_repository_path, project_type_is_laravel,
 };
@@ -19,6 +17,7 @@ use crate::domain::validation::{
 };
 use crate::error::{Error, Result};
 use crate::services::access::{self, Principal};
+use crate::services::records::{self, LinkedFolder, Project, Server};
 
 /// A project as every API shows it: the record, its servers and its deploy token.
 pub struct ProjectView {
@@ -35,11 +34,11 @@ const MAX_RETAIN: i64 = 100;
 const DEFAULT_HEALTH_GATE_SECONDS: i64 = 60;
 const HEALTH_GATE_SECONDS: std::ops::RangeInclusive<i64> = 5..=600;
 
-fn view(app: &App, mut project: Project, now: Timestamp) -> Result<ProjectView> {
-    let token = app.vault.open_string(&project.token_sealed)?;
-    let servers = std::mem::take(&mut project.servers.0);
+fn view(app: &App, mut row: db::projects::Project, now: Timestamp) -> Result<ProjectView> {
+    let token = app.vault.open_string(&row.token_sealed)?;
+    let servers = records::all(std::mem::take(&mut row.servers.0));
     Ok(ProjectView {
-        project,
+        project: Project::from(row),
         token,
         servers,
         now,
@@ -415,10 +414,10 @@ fn local_repository_problem(app: &App, repository: &str) -> Option<String> {
 
 pub async fn list_folders(app: &App, who: &Principal, id: ProjectId) -> Result<Vec<LinkedFolder>> {
     access::project(app, who, id).await?;
-    db::folders::list(&mut &app.store, id).await
+    Ok(records::all(db::folders::list(&mut &app.store, id).await?))
 }
 
-fn read_folder(params: &Params) -> Result<LinkedFolder> {
+fn read_folder(params: &Params) -> Result<db::folders::LinkedFolder> {
     let mut errors = FieldErrors::default();
     let from = params.required_string("from", &mut errors);
     let to = params.required_string("to", &mut errors);
@@ -433,7 +432,7 @@ fn read_folder(params: &Params) -> Result<LinkedFolder> {
         }
     }
     errors.into_result()?;
-    Ok(LinkedFolder {
+    Ok(db::folders::LinkedFolder {
         from_path: from.unwrap_or_default(),
         to_path: to.unwrap_or_default(),
     })
@@ -454,7 +453,7 @@ pub async fn create_folder(
         ));
     }
     db::projects::touch(&mut &app.store, id, Timestamp::now()).await?;
-    db::folders::list(&mut &app.store, id).await
+    Ok(records::all(db::folders::list(&mut &app.store, id).await?))
 }
 
 pub async fn delete_folder(

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::crypto;
-use crate::db::{self, deployments::Deployment};
+use crate::db;
 use crate::domain::ids::ProjectId;
 use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
@@ -14,6 +14,7 @@ use crate::domain::validation::Params;
 use crate::error::{Error, Result};
 use crate::services::access::{self, Principal};
 use crate::services::deployments;
+use crate::services::records::Deployment;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {

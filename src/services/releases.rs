@@ -14,11 +14,11 @@ use crate::notify;
 use crate::services::access::{self, Principal};
 use crate::services::deployments::DeploymentView;
 use crate::services::environments;
-use crate::services::projects;
+use crate::services::{projects, records};
 
 /// A release as the API shows it: the record, whether it is live, and where it is.
 pub struct ReleaseView {
-    pub release: Release,
+    pub release: records::Release,
     pub live: bool,
     pub servers: Vec<Placement>,
 }
@@ -50,7 +50,7 @@ pub async fn list(
         .releases
         .iter()
         .map(|release| ReleaseView {
-            release: release.clone(),
+            release: release.clone().into(),
             live: history.is_live(release.id),
             servers: servers
                 .iter()
@@ -88,9 +88,9 @@ pub async fn rollback(
         .await?
         .ok_or(Error::NotFound)?;
     Ok(DeploymentView {
-        processes: db::deployments::processes(&mut &app.store, id).await?,
+        processes: records::all(db::deployments::processes(&mut &app.store, id).await?),
         project: projects::load(app, project).await?,
-        deployment,
+        deployment: deployment.into(),
     })
 }
 

@@ -14,16 +14,28 @@ use crate::domain::validation::{
 };
 use crate::error::{Error, Result};
 use crate::services::access::{self, Principal};
-use crate::services::environments;
+use crate::services::{environments, records};
 
-pub async fn list(app: &App, who: &Principal, project: ProjectId) -> Result<Vec<Server>> {
+pub async fn list(app: &App, who: &Principal, project: ProjectId) -> Result<Vec<records::Server>> {
     access::project(app, who, project).await?;
-    db::servers::list(&mut &app.store, project).await
+    Ok(records::all(
+        db::servers::list(&mut &app.store, project).await?,
+    ))
 }
 
-pub async fn get(app: &App, who: &Principal, project: ProjectId, id: ServerId) -> Result<Server> {
+pub async fn get(
+    app: &App,
+    who: &Principal,
+    project: ProjectId,
+    id: ServerId,
+) -> Result<records::Server> {
     access::project(app, who, project).await?;
-    find(app, project, id).await
+    record(app, project, id).await
+}
+
+/// The server as the services show it.
+async fn record(app: &App, project: ProjectId, id: ServerId) -> Result<records::Server> {
+    find(app, project, id).await.map(records::Server::from)
 }
 
 async fn find(app: &App, project: ProjectId, id: ServerId) -> Result<Server> {
@@ -37,7 +49,7 @@ pub async fn create(
     who: &Principal,
     project: ProjectId,
     params: &Params,
-) -> Result<Server> {
+) -> Result<records::Server> {
     let access = access::project_for(app, who, project, Scope::create(Resource::Servers)).await?;
     let fields = read_fields(params, None)?;
     environments::ensure(app, project, &fields.environment).await?;
@@ -52,7 +64,7 @@ pub async fn create(
         Timestamp::now(),
     )
     .await?;
-    find(app, project, id).await
+    record(app, project, id).await
 }
 
 pub async fn update(
@@ -61,13 +73,13 @@ pub async fn update(
     project: ProjectId,
     id: ServerId,
     params: &Params,
-) -> Result<Server> {
+) -> Result<records::Server> {
     access::project_for(app, who, project, Scope::create(Resource::Servers)).await?;
     let current = find(app, project, id).await?;
     let fields = read_fields(params, Some(&current))?;
     environments::ensure(app, project, &fields.environment).await?;
     db::servers::update(&mut &app.store, id, &fields, Timestamp::now()).await?;
-    find(app, project, id).await
+    record(app, project, id).await
 }
 
 pub async fn delete(app: &App, who: &Principal, project: ProjectId, id: ServerId) -> Result<()> {
@@ -83,7 +95,7 @@ pub async fn refresh(
     who: &Principal,
     project: ProjectId,
     id: ServerId,
-) -> Result<Server> {
+) -> Result<records::Server> {
     access::project_for(app, who, project, Scope::create(Resource::Servers)).await?;
     let server = find(app, project, id).await?;
     let checked =
@@ -110,7 +122,7 @@ pub async fn refresh(
                 .await?
         }
     }
-    find(app, project, id).await
+    record(app, project, id).await
 }
 
 /// Forgets the server's pinned host key (after a rebuild): the next connection pins anew.
@@ -119,11 +131,11 @@ pub async fn reset_host_key(
     who: &Principal,
     project: ProjectId,
     id: ServerId,
-) -> Result<Server> {
+) -> Result<records::Server> {
     access::project_for(app, who, project, Scope::create(Resource::Servers)).await?;
     find(app, project, id).await?;
     db::servers::reset_host_key(&mut &app.store, id, Timestamp::now()).await?;
-    find(app, project, id).await
+    record(app, project, id).await
 }
 
 /// The spelling of a field that the request used: Create Server documents camelCase, and the

@@ -4,12 +4,11 @@
 use askama::Template;
 use askama_web::WebTemplate;
 
-use crate::db::deployments::{Deployment, Process, ProcessOutput};
-use crate::db::releases::Release;
 use crate::domain::deployment::{DeploymentKind, ProcessStatus, ReleaseState};
 use crate::domain::time::Timestamp;
 use crate::services::deployments::DeploymentView;
 use crate::services::projects::ProjectView;
+use crate::services::records::{Deployment, Process, ProcessOutput, Release};
 use crate::services::releases::ReleaseView;
 
 /// What every page's frame shows: the sign-out form (with the session's anti-forgery token)
@@ -184,7 +183,6 @@ pub fn project_row(view: &ProjectView) -> ProjectRow {
         last,
         health: p
             .health_checks
-            .0
             .iter()
             .map(|c| (c.region.clone(), c.status.clone()))
             .collect(),
@@ -502,14 +500,14 @@ pub struct SettingsPage {
     pub providers: Vec<&'static str>,
     pub provider_now: String,
     pub repository: String,
-    pub folders: Vec<crate::db::folders::LinkedFolder>,
+    pub folders: Vec<crate::services::records::LinkedFolder>,
     pub hooks: Vec<HookRow>,
     pub actions: Vec<(i64, &'static str)>,
     pub heartbeats: Vec<HeartbeatRow>,
     pub intervals: &'static [i64],
     pub channels: Vec<ChannelRow>,
     pub channel_types: Vec<&'static str>,
-    pub collaborators: Vec<crate::db::collaborators::Collaborator>,
+    pub collaborators: Vec<crate::services::records::Collaborator>,
     pub environments: Vec<EnvironmentRow>,
     /// The `.env` contents, once shown with the right key (never stored by the page).
     pub env_contents: String,
@@ -547,11 +545,11 @@ pub struct EnvironmentRow {
 /// Everything the settings page lists.
 pub struct Settings<'a> {
     pub view: &'a ProjectView,
-    pub hooks: &'a [crate::db::hooks::HookView],
+    pub hooks: &'a [crate::services::hooks::HookView],
     pub heartbeats: &'a [crate::services::heartbeats::HeartbeatView],
     pub channels: &'a [crate::services::notifications::NotificationView],
-    pub collaborators: Vec<crate::db::collaborators::Collaborator>,
-    pub environments: &'a [crate::db::environments::Environment],
+    pub collaborators: Vec<crate::services::records::Collaborator>,
+    pub environments: &'a [crate::services::records::Environment],
     pub public_url: String,
 }
 
@@ -583,7 +581,7 @@ pub fn settings_page(
             .collect(),
         provider_now: p.provider.clone(),
         repository: p.repository.clone(),
-        folders: p.folders.0.clone(),
+        folders: p.folders.clone(),
         hooks: settings
             .hooks
             .iter()

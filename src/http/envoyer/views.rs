@@ -10,11 +10,6 @@ use utoipa::ToSchema;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::{KnownFormat, RefOr, SchemaFormat};
 
-use crate::db::collaborators::Collaborator;
-use crate::db::deployments::{Deployment, Process};
-use crate::db::folders::LinkedFolder;
-use crate::db::health_checks::HealthCheck;
-use crate::db::servers::Server;
 use crate::domain::catalog::{ACTIONS, ACTIONS_CREATED_AT, NotificationType, Provider};
 use crate::domain::deployment::{DeploymentKind, DeploymentStatus, ProcessStatus, ReleaseState};
 use crate::domain::ids::ReleaseId;
@@ -28,6 +23,9 @@ use crate::services::heartbeats::HeartbeatView;
 use crate::services::hooks::HookView;
 use crate::services::notifications::NotificationView;
 use crate::services::projects::ProjectView;
+use crate::services::records::{
+    Collaborator, Deployment, HealthCheck, LinkedFolder, Process, ProcessOutput, Server,
+};
 use crate::services::releases::ReleaseView;
 
 /// `{"<key>": value}`: every Envoyer answer wraps its payload in one named field.
@@ -198,12 +196,12 @@ pub fn project(view: &ProjectView) -> ProjectJson<'_> {
         weekly_deploys: p.weekly_deploys,
         last_deployment_took,
         retain_deployments: p.retain_deployments,
-        environment_servers: &p.environment_servers.0,
-        folders: folders(&p.folders.0),
+        environment_servers: &p.environment_servers,
+        folders: folders(&p.folders),
         monitor: p.monitor.as_deref(),
-        new_york_status: health::region_status(&p.health_checks.0, "new_york"),
-        london_status: health::region_status(&p.health_checks.0, "london"),
-        singapore_status: health::region_status(&p.health_checks.0, "singapore"),
+        new_york_status: health::region_status(&p.health_checks, "new_york"),
+        london_status: health::region_status(&p.health_checks, "london"),
+        singapore_status: health::region_status(&p.health_checks, "singapore"),
         token: view.token.expose_secret(),
         created_at: Time(p.created_at),
         updated_at: Time(p.updated_at),
@@ -222,7 +220,7 @@ pub fn project(view: &ProjectView) -> ProjectJson<'_> {
         last_deployment_timestamp: p
             .last_deployment_finished_at
             .map(|f| Timestamp(f).ago(view.now)),
-        health_checks: p.health_checks.0.iter().map(health_check).collect(),
+        health_checks: p.health_checks.iter().map(health_check).collect(),
         deploy_key: p.deploy_key_public.as_deref(),
         step_timeout: p.step_timeout_seconds,
         health_gate: p.health_gate,
@@ -720,7 +718,7 @@ pub struct OutputJson<'a> {
     output: &'a str,
 }
 
-pub fn outputs(list: &[crate::db::deployments::ProcessOutput]) -> Vec<OutputJson<'_>> {
+pub fn outputs(list: &[ProcessOutput]) -> Vec<OutputJson<'_>> {
     list.iter()
         .map(|p| OutputJson {
             id: p.id,

@@ -7,7 +7,6 @@ use utoipa::ToSchema;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::{KnownFormat, RefOr, SchemaFormat};
 
-use crate::db::environments::Environment;
 use crate::domain::catalog::Provider;
 use crate::domain::deployment::DeploymentStatus;
 use crate::domain::environment::{AUTO_STOP_SETTINGS, STATES, TIERS};
@@ -15,6 +14,7 @@ use crate::domain::ids::{DeploymentId, EnvironmentId, ProjectId, UserId};
 use crate::domain::time::Timestamp;
 use crate::services::environments::{LastDeployment, ReviewAppCleanup};
 use crate::services::projects::ProjectView;
+use crate::services::records::Environment;
 
 /// A timestamp in GitLab's JSON form, written without an intermediate value.
 #[derive(Clone, Copy)]
