@@ -196,8 +196,14 @@ pub fn build(dialect: Dialect, ops: Vec<Op>, schemas: Schemas) -> OpenApi {
         .schemas_from_iter(schemas.into_components())
         .security_scheme(dialect.scheme.0, dialect.scheme.1.clone())
         .build();
+    // Relative: the document describes the server it is served from.
+    let this_server = utoipa::openapi::server::ServerBuilder::new()
+        .url("/")
+        .description(Some("This Slipway server"))
+        .build();
     OpenApiBuilder::new()
         .info(dialect.info.clone())
+        .servers(Some(vec![this_server]))
         .paths(paths)
         .components(Some(components))
         .tags(Some(

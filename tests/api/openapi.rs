@@ -191,3 +191,59 @@ async fn the_reference_page_is_served_from_the_binary() {
         config.text
     );
 }
+
+/// The reference as a person uses it in a browser: both documents render every operation,
+/// and "Try it out" with a token reaches the server it is served from.
+#[tokio::test]
+async fn the_reference_page_works_in_a_browser() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.project("Marketing site").await;
+    let browser = crate::browser::Browser::start().await;
+    browser.resize(1280, 1600).await;
+    browser.goto(&format!("{}/api/docs/", app.address)).await;
+    browser.find("#operations-Projects-listProjects").await;
+    let operations = browser
+        .run("return document.querySelectorAll('.opblock').length")
+        .await;
+    assert_eq!(operations, 55, "every Envoyer operation is listed");
+    browser.screenshot("docs-envoyer").await;
+
+    browser.click(".btn.authorize").await;
+    browser.type_into(".auth-container input", &app.token).await;
+    browser.click(".auth-btn-wrapper .authorize").await;
+    browser.click(".auth-btn-wrapper .btn-done").await;
+    browser
+        .click("#operations-Projects-listProjects .opblock-summary")
+        .await;
+    // "Try it out" is on from the start.
+    browser
+        .click("#operations-Projects-listProjects .execute")
+        .await;
+    browser
+        .wait_for_text(
+            "#operations-Projects-listProjects .live-responses-table tbody .response-col_status",
+            "200",
+        )
+        .await;
+    let body = browser
+        .text("#operations-Projects-listProjects .live-responses-table .microlight")
+        .await;
+    assert!(body.contains("Marketing site"), "{body}");
+    browser.screenshot("docs-envoyer-try-it-out").await;
+
+    browser
+        .run(
+            "const select = document.querySelector('.download-url-wrapper select'); \
+             select.value = select.options[1].value; \
+             select.dispatchEvent(new Event('change', {bubbles: true})); return select.value",
+        )
+        .await;
+    browser
+        .find("#operations-Environments-listEnvironments")
+        .await;
+    let operations = browser
+        .run("return document.querySelectorAll('.opblock').length")
+        .await;
+    assert_eq!(operations, 8, "every GitLab operation is listed");
+    browser.screenshot("docs-gitlab").await;
+}

@@ -5,7 +5,7 @@
 //! (`Params`), because clients also send form fields, numeric strings and `"1"` for true.
 //! The document names the canonical JSON types; the fuzzing run in the test suite holds it to
 //! what the server really accepts. A `null` counts as not sent, so optional fields are
-//! nullable.
+//! nullable, except enums, which a generated client is better off taking as plain enums.
 #![allow(dead_code)]
 
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
@@ -22,56 +22,26 @@ fn words(words: impl IntoIterator<Item = &'static str>) -> ObjectBuilder {
         .enum_values(Some(words))
 }
 
-fn nullable_words(words: impl IntoIterator<Item = &'static str>) -> ObjectBuilder {
-    ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
-            Type::String,
-            Type::Null,
-        ]))
-        .enum_values(Some(words.into_iter().map(Some).chain([None])))
-}
-
 fn providers() -> ObjectBuilder {
     words(Provider::ALL.map(Provider::as_str))
 }
 
-fn optional_providers() -> ObjectBuilder {
-    nullable_words(Provider::ALL.map(Provider::as_str))
-}
-
 fn project_types() -> ObjectBuilder {
-    nullable_words(PROJECT_TYPES.iter().copied())
+    words(PROJECT_TYPES.iter().copied())
 }
 
 fn php_versions() -> ObjectBuilder {
     words(PHP_VERSIONS.iter().copied())
 }
 
-fn optional_php_versions() -> ObjectBuilder {
-    nullable_words(PHP_VERSIONS.iter().copied())
-}
-
 fn timings() -> ObjectBuilder {
     words(HOOK_TIMINGS.iter().copied())
-}
-
-fn optional_timings() -> ObjectBuilder {
-    nullable_words(HOOK_TIMINGS.iter().copied())
 }
 
 fn action_ids() -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::Integer)
         .enum_values(Some(ACTIONS.iter().map(|a| a.id)))
-}
-
-fn optional_action_ids() -> ObjectBuilder {
-    ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
-            Type::Integer,
-            Type::Null,
-        ]))
-        .enum_values(Some(ACTIONS.iter().map(|a| Some(a.id)).chain([None])))
 }
 
 fn intervals() -> ObjectBuilder {
@@ -84,12 +54,8 @@ fn notification_types() -> ObjectBuilder {
     words(NotificationType::ALL.map(NotificationType::as_str))
 }
 
-fn optional_notification_types() -> ObjectBuilder {
-    nullable_words(NotificationType::ALL.map(NotificationType::as_str))
-}
-
 fn deploy_from() -> ObjectBuilder {
-    nullable_words(["branch", "tag", "sha"])
+    words(["branch", "tag", "sha"])
 }
 
 /// Server ids of the project, as a JSON array (form clients may send `servers[]=1`).
@@ -175,7 +141,7 @@ pub struct ProjectChanges {
 
 #[derive(ToSchema)]
 pub struct SourceChanges {
-    #[schema(schema_with = optional_providers)]
+    #[schema(schema_with = providers)]
     provider: Option<String>,
     /// Required when the provider changes and the stored repository does not fit it.
     #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$", max_length = 1024)]
@@ -276,7 +242,7 @@ pub struct ServerChanges {
     #[schema(minimum = 1, maximum = 65535)]
     port: Option<i64>,
     #[serde(rename = "phpVersion")]
-    #[schema(schema_with = optional_php_versions)]
+    #[schema(schema_with = php_versions)]
     php_version: Option<String>,
     #[serde(rename = "receivesCodeDeployments")]
     receives_code_deployments: Option<bool>,
@@ -379,9 +345,9 @@ pub struct HookChanges {
     #[schema(pattern = r"^[a-z_][a-z0-9_-]{0,31}$")]
     run_as: Option<String>,
     #[serde(rename = "actionId")]
-    #[schema(schema_with = optional_action_ids)]
+    #[schema(schema_with = action_ids)]
     action_id: Option<i64>,
-    #[schema(schema_with = optional_timings)]
+    #[schema(schema_with = timings)]
     timing: Option<String>,
     /// Replaces the hook's servers.
     #[schema(schema_with = server_ids)]
@@ -488,7 +454,7 @@ pub struct NewNotification {
 pub struct NotificationChanges {
     #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$", max_length = 255)]
     name: Option<String>,
-    #[schema(schema_with = optional_notification_types)]
+    #[schema(schema_with = notification_types)]
     r#type: Option<String>,
     #[schema(
         pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$",
