@@ -1112,7 +1112,107 @@ async fn a_queued_deployment_s_stream_answers_at_once(backend: Backend) {
     );
 }
 
+/// Makes the database refuse (or accept again) a deployment's final status, as a database
+/// that fails at the worst moment would.
+async fn hold_final_statuses(app: &TestApp, backend: Backend, hold: bool) {
+    let statements: &[&str] = match (backend, hold) {
+        (Backend::Sqlite, true) => &[
+            "CREATE TRIGGER hold_the_end BEFORE UPDATE OF status ON deployments \
+             WHEN NEW.status IN ('finished', 'error', 'cancelled') \
+             BEGIN SELECT RAISE(ABORT, 'held by the test'); END",
+        ],
+        (Backend::Sqlite, false) => &["DROP TRIGGER hold_the_end"],
+        (Backend::Postgres, true) => &[
+            "CREATE FUNCTION hold_the_end() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'held by the test'; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER hold_the_end BEFORE UPDATE OF status ON deployments FOR EACH ROW \
+             WHEN (NEW.status IN ('finished', 'error', 'cancelled')) \
+             EXECUTE FUNCTION hold_the_end()",
+        ],
+        (Backend::Postgres, false) => &["DROP TRIGGER hold_the_end ON deployments"],
+    };
+    for statement in statements {
+        execute_sql(app, statement).await;
+    }
+}
+
+/// Followers hear a deployment's end only once it is recorded: while the database refuses
+/// the final status the stream stays open (the worker retries), and whoever reads the record
+/// after `end` finds it ended.
+async fn the_end_is_announced_only_once_recorded(backend: Backend) {
+    let fleet = Fleet::new(backend, 1, json!({})).await;
+    fleet
+        .hook(json!({
+            "name": "Fail", "runAs": HOOK_USER, "actionId": 1, "timing": "after",
+            "script": "exit 3",
+        }))
+        .await;
+    hold_final_statuses(&fleet.app, backend, true).await;
+    let id = fleet.start(json!({})).await;
+    let mut stream = fleet
+        .app
+        .client
+        .get(format!(
+            "{}/api/projects/{}/deployments/{id}/stream",
+            fleet.app.address, fleet.project
+        ))
+        .bearer_auth(&fleet.app.token)
+        .send()
+        .await
+        .unwrap();
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let listener = {
+        let heard = heard.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(chunk)) = stream.chunk().await {
+                heard
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+    };
+    // The worker closes the steps before it records the end: then it is retrying.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let record = fleet.record(id).await;
+        let processes = record["processes"].as_array().cloned().unwrap_or_default();
+        if !processes.is_empty()
+            && processes
+                .iter()
+                .all(|p| !matches!(p["status"].as_str(), Some("pending" | "running")))
+        {
+            assert_eq!(record["status"], "running", "{record}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{record}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // An end announced without being recorded would come at once.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        !heard.lock().unwrap().contains("event: end"),
+        "the end was announced before it was recorded: {}",
+        heard.lock().unwrap()
+    );
+    hold_final_statuses(&fleet.app, backend, false).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !heard.lock().unwrap().contains("event: end") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no end after the database accepted it again: {}",
+            heard.lock().unwrap()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let record = fleet.record(id).await;
+    assert_eq!(record["status"], "error", "{record}");
+    assert!(heard.lock().unwrap().contains(r#""status":"error""#));
+    listener.abort();
+}
+
 on_both_databases!(
+    the_end_is_announced_only_once_recorded,
     a_queued_deployment_s_stream_answers_at_once,
     the_deploy_url_deploys_with_the_project_token,
     stopping_an_environment_runs_its_teardown,
