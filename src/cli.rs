@@ -133,7 +133,7 @@ async fn server_side(command: ServerCommand) -> anyhow::Result<()> {
             app.store.close().await;
             set.map_err(|err| match err {
                 crate::error::Error::Invalid(errors) => {
-                    anyhow::anyhow!("{}", errors.messages().join(" "))
+                    anyhow::anyhow!("{}", crate::web::messages(&errors).join(" "))
                 }
                 other => anyhow::anyhow!("{other}"),
             })?;

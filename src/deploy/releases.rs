@@ -131,7 +131,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// Why `release` is no target, naming servers by their names.
+    /// Why `release` is no target, as a deployment's recorded error.
     pub fn message(&self, release: &Release, servers: &[crate::db::servers::Server]) -> String {
         format!(
             "Release {} cannot be rolled back to: {}.",
@@ -140,7 +140,8 @@ impl Refusal {
         )
     }
 
-    fn describe(&self, servers: &[crate::db::servers::Server]) -> String {
+    /// Why a release is no target, naming servers by their names.
+    pub fn describe(&self, servers: &[crate::db::servers::Server]) -> String {
         match self {
             Refusal::AlreadyLive => "it is already live".to_owned(),
             Refusal::Failed => "its deployment failed".to_owned(),

@@ -118,12 +118,14 @@ async fn deploy(app: Arc<App>, id: DeploymentId, cancel: watch::Receiver<bool>) 
     keeper.abort();
     app.engine.unregister(id);
     // Followers hear the end only once it is recorded: whoever reads the record after `end`
-    // must find it ended. Unrecorded, the stream just closes and the sweep ends it later.
-    if recorded {
-        app.engine.hub.close(id, ending.status.as_str());
-    } else {
+    // must find it ended. Unrecorded, their streams close without `end` (a client reconnects
+    // and follows the record, which the sweep ends once its lease runs out).
+    if !recorded {
         app.engine.hub.forget(id);
+        app.engine.wake();
+        return;
     }
+    app.engine.hub.close(id, ending.status.as_str());
     tracing::info!(deployment = %id, status = %ending.status, "deployment ended");
     app.engine.wake();
     if let Ok(Some(deployment)) = db::deployments::get_by_id(&mut &app.store, id).await {

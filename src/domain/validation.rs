@@ -1,30 +1,111 @@
-//! Request parameters as a loosely typed bag, and Laravel-style per-field validation messages.
+//! Request parameters as a loosely typed bag, and what can be wrong with a field, named rather
+//! than worded: each dialect words a [`Problem`] its own way.
 //!
 //! Clients send JSON, form fields, or form fields labelled as JSON, so every value is read
-//! through the same getters: each records a field error when the value has the wrong type and
-//! yields `None`, so that one request reports every bad field at once.
+//! through the same getters: each records a field problem when the value has the wrong type
+//! and yields `None`, so that one request reports every bad field at once.
 
 use serde_json::{Map, Value};
 
-/// Field → messages, in the order the fields were first reported.
+/// What is wrong with one field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    // The value's form.
+    Required,
+    NotString,
+    NotBoolean,
+    NotInteger,
+    NotArray,
+    NotIntegerEntries,
+    ControlCharacters,
+    /// More characters than the field takes.
+    TooLong(usize),
+    /// Fewer characters than the field needs.
+    TooShort(usize),
+    /// More than this many kilobytes.
+    TooLarge(usize),
+    /// Not one of the field's values (or no such record).
+    NotOneOf,
+    Between(i64, i64),
+    SecondsBetween(i64, i64),
+    Email,
+    Url,
+    /// A URL with a scheme other than http or https.
+    Scheme,
+    UnixUser,
+    Host,
+    GitRef,
+    Sha,
+    RelativePath,
+    AbsolutePath,
+    ProgramPath,
+    EnvironmentName,
+    Repository(RepositoryForm),
+    /// The provider changed and the stored repository does not fit it.
+    RepositoryForProvider,
+    LocalRepositoriesOff,
+    /// A `file://` repository outside the allowed directory (named).
+    LocalRepositoryOutside(String),
+    /// The request body could not be read (why).
+    Unreadable(String),
+    /// May not be sent together with the named field.
+    Exclusive(&'static str),
+    /// Made by the server; may not be sent.
+    ReadOnly,
+    /// A number outside the allowed range.
+    OutOfRange,
+    /// A date outside the allowed window.
+    DateWindow,
+    // What is stored.
+    Taken,
+    NoSuchUser,
+    OwnerCannotCollaborate,
+    FolderLinked,
+    KeyDoesNotUnlock,
+    NotTheProjectsServers,
+    HealthGateNeedsMonitor,
+    /// An outbound URL the address policy refuses (why).
+    Outbound(String),
+    /// The named environment has no servers to deploy to.
+    NoServersIn(String),
+    /// The named environment has no servers that receive code.
+    NoCodeServersIn(String),
+    ReleaseAndDeployment,
+    /// A release of another environment: the release, its environment, the one asked for.
+    ReleaseElsewhere(String, String, String),
+    NoEarlierRelease,
+    /// A release that cannot be rolled back to, and why.
+    Unusable(String, String),
+    BuiltNoRelease,
+    /// A provider web hook without an event header.
+    NoEventHeader,
+    PayloadNotJson,
+    /// Already stopped, and not forced.
+    AlreadyStopped,
+    // Signing in.
+    CredentialsRefused,
+    TooManyAttempts,
+    PasswordTooShort(usize),
+}
+
+/// The form a provider's repository takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepositoryForm {
+    OwnerName,
+    HostGroupName,
+    GitUrl,
+}
+
+/// Field → problems, in the order the fields were first reported.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct FieldErrors(Vec<(String, Vec<String>)>);
+pub struct FieldErrors(Vec<(String, Vec<Problem>)>);
 
 impl FieldErrors {
-    pub fn add(&mut self, field: &str, message: impl Into<String>) {
-        let message = message.into();
+    pub fn add(&mut self, field: &str, problem: Problem) {
         match self.0.iter_mut().find(|(name, _)| name == field) {
-            Some((_, messages)) => messages.push(message),
-            None => self.0.push((field.to_owned(), vec![message])),
+            Some((_, problems)) => problems.push(problem),
+            None => self.0.push((field.to_owned(), vec![problem])),
         }
-    }
-
-    /// Every message, field after field.
-    pub fn messages(&self) -> Vec<String> {
-        self.0
-            .iter()
-            .flat_map(|(_, messages)| messages.iter().cloned())
-            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -35,8 +116,8 @@ impl FieldErrors {
         self.0.iter().any(|(name, _)| name == field)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {
-        self.0.iter().map(|(f, m)| (f.as_str(), m.as_slice()))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[Problem])> {
+        self.0.iter().map(|(f, p)| (f.as_str(), p.as_slice()))
     }
 
     /// `Ok(())` when nothing was reported, else the whole set as an `Error::Invalid`.
@@ -66,28 +147,6 @@ pub fn attribute_name(field: &str) -> String {
         }
     }
     out
-}
-
-pub fn required_message(field: &str) -> String {
-    format!("The {} field is required.", attribute_name(field))
-}
-
-fn control_characters_message(field: &str) -> String {
-    format!(
-        "The {} field must not contain control characters.",
-        attribute_name(field)
-    )
-}
-
-pub fn invalid_choice_message(field: &str) -> String {
-    format!("The selected {} is invalid.", attribute_name(field))
-}
-
-pub fn too_long_message(field: &str, max: usize) -> String {
-    format!(
-        "The {} field must not be greater than {max} characters.",
-        attribute_name(field)
-    )
 }
 
 /// Request parameters, from a JSON object, form fields or a query string.
@@ -154,7 +213,7 @@ impl Params {
     pub fn string(&self, field: &str, errors: &mut FieldErrors) -> Option<String> {
         match self.present(field)? {
             Value::String(s) if s.chars().any(char::is_control) => {
-                errors.add(field, control_characters_message(field));
+                errors.add(field, Problem::ControlCharacters);
                 None
             }
             Value::String(s) => {
@@ -162,10 +221,7 @@ impl Params {
                 (!trimmed.is_empty()).then(|| trimmed.to_owned())
             }
             _ => {
-                errors.add(
-                    field,
-                    format!("The {} field must be a string.", attribute_name(field)),
-                );
+                errors.add(field, Problem::NotString);
                 None
             }
         }
@@ -174,12 +230,12 @@ impl Params {
     /// A string that must be there.
     pub fn required_string(&self, field: &str, errors: &mut FieldErrors) -> Option<String> {
         if !self.contains(field) {
-            errors.add(field, required_message(field));
+            errors.add(field, Problem::Required);
             return None;
         }
         let value = self.string(field, errors);
         if value.is_none() && !errors.has(field) {
-            errors.add(field, required_message(field));
+            errors.add(field, Problem::Required);
         }
         value
     }
@@ -193,15 +249,12 @@ impl Params {
                 if s.chars()
                     .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
             {
-                errors.add(field, control_characters_message(field));
+                errors.add(field, Problem::ControlCharacters);
                 None
             }
             Value::String(s) => Some(s.clone()),
             _ => {
-                errors.add(
-                    field,
-                    format!("The {} field must be a string.", attribute_name(field)),
-                );
+                errors.add(field, Problem::NotString);
                 None
             }
         }
@@ -223,10 +276,7 @@ impl Params {
             _ => None,
         };
         if parsed.is_none() {
-            errors.add(
-                field,
-                format!("The {} field must be true or false.", attribute_name(field)),
-            );
+            errors.add(field, Problem::NotBoolean);
         }
         parsed
     }
@@ -238,10 +288,7 @@ impl Params {
             _ => None,
         };
         if parsed.is_none() {
-            errors.add(
-                field,
-                format!("The {} field must be an integer.", attribute_name(field)),
-            );
+            errors.add(field, Problem::NotInteger);
         }
         parsed
     }
@@ -257,10 +304,7 @@ impl Params {
                 .collect(),
             Value::Number(n) => vec![Value::Number(n.clone())],
             _ => {
-                errors.add(
-                    field,
-                    format!("The {} field must be an array.", attribute_name(field)),
-                );
+                errors.add(field, Problem::NotArray);
                 return None;
             }
         };
@@ -274,10 +318,7 @@ impl Params {
             match parsed {
                 Some(id) => out.push(id),
                 None => {
-                    errors.add(
-                        field,
-                        format!("Each {} entry must be an integer.", attribute_name(field)),
-                    );
+                    errors.add(field, Problem::NotIntegerEntries);
                     return None;
                 }
             }
@@ -286,10 +327,10 @@ impl Params {
     }
 }
 
-/// Checks a string's length in characters, reporting Laravel's `max` message.
+/// Checks a string's length in characters.
 pub fn check_max_len(field: &str, value: &str, max: usize, errors: &mut FieldErrors) {
     if value.chars().count() > max {
-        errors.add(field, too_long_message(field, max));
+        errors.add(field, Problem::TooLong(max));
     }
 }
 

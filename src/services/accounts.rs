@@ -10,7 +10,7 @@ use crate::db;
 use crate::domain::ids::UserId;
 use crate::domain::scopes::Scopes;
 use crate::domain::time::Timestamp;
-use crate::domain::validation::{FieldErrors, check_max_len, is_email};
+use crate::domain::validation::{FieldErrors, Problem, check_max_len, is_email};
 use crate::error::{Error, Result};
 use crate::services::access::Principal;
 use crate::services::seen_tokens::SeenTokens;
@@ -49,7 +49,7 @@ pub async fn ensure_user(
 ) -> Result<crate::services::records::User> {
     let mut errors = FieldErrors::default();
     if !is_email(email) {
-        errors.add("email", "The email field must be a valid email address.");
+        errors.add("email", Problem::Email);
     }
     if let Some(name) = name {
         check_max_len("name", name, 255, &mut errors);

@@ -6,7 +6,7 @@ use crate::db;
 use crate::domain::ids::{ProjectId, UserId};
 use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
-use crate::domain::validation::{FieldErrors, Params, is_email};
+use crate::domain::validation::{FieldErrors, Params, Problem, is_email};
 use crate::error::{Error, Result};
 use crate::services::access::{self, Principal};
 use crate::services::records::{self, Collaborator};
@@ -37,10 +37,10 @@ fn read_email(params: &Params) -> Result<String> {
     if let Some(email) = &email
         && !is_email(email)
     {
-        errors.add("email", "The email field must be a valid email address.");
+        errors.add("email", Problem::Email);
     }
     errors.into_result()?;
-    email.ok_or_else(|| Error::invalid("email", "The email field is required."))
+    email.ok_or_else(|| Error::invalid("email", Problem::Required))
 }
 
 /// Invites the user with `email`; answers with the whole list, as documented.
@@ -56,12 +56,9 @@ pub async fn invite(
     let email = read_email(params)?;
     let user = db::users::find_by_email(&mut &app.store, &email)
         .await?
-        .ok_or_else(|| Error::invalid("email", "No Slipway user has this e-mail address."))?;
+        .ok_or_else(|| Error::invalid("email", Problem::NoSuchUser))?;
     if user.id == access.owner {
-        return Err(Error::invalid(
-            "email",
-            "The project's owner cannot be its collaborator.",
-        ));
+        return Err(Error::invalid("email", Problem::OwnerCannotCollaborate));
     }
     db::collaborators::invite(&mut &app.store, project, user.id, Timestamp::now()).await?;
     Ok(records::all(

@@ -7,8 +7,8 @@ use crate::domain::deployment::RefKind;
 use crate::domain::ids::{DeploymentId, ProjectId, UserId};
 use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
-use crate::domain::validation::{FieldErrors, Params, invalid_choice_message, is_git_ref_name};
-use crate::error::{Error, Result};
+use crate::domain::validation::{FieldErrors, Params, Problem, is_git_ref_name};
+use crate::error::{Error, Failure, Result};
 use crate::notify;
 use crate::services::access::{self, Principal};
 use crate::services::environments;
@@ -76,10 +76,7 @@ async fn queue(app: &App, project: ProjectId, user: UserId, params: &Params) -> 
     let (from, name) = read_target(params, &view.project.branch)?;
     let environment = environments::read_target(params)?;
     if !view.servers.iter().any(|s| s.environment == environment) {
-        return Err(Error::invalid(
-            "servers",
-            format!("The {environment} environment has no servers to deploy to."),
-        ));
+        return Err(Error::invalid("servers", Problem::NoServersIn(environment)));
     }
     // Deploying to an environment creates it, or makes a stopped one available again.
     let target = environments::ensure(app, project, &environment).await?;
@@ -113,29 +110,22 @@ pub fn read_target(params: &Params, default_branch: &str) -> Result<(RefKind, St
     let target = match (from.as_deref(), sha) {
         (None | Some("sha"), Some(sha)) => {
             if !crate::git::is_commit_hash(&sha) {
-                return Err(Error::invalid(
-                    "sha",
-                    "The sha must be a commit hash of 7 to 40 hexadecimal digits.",
-                ));
+                return Err(Error::invalid("sha", Problem::Sha));
             }
             (RefKind::Sha, sha.to_ascii_lowercase())
         }
         (Some("tag"), _) => {
-            let tag = tag.ok_or_else(|| Error::invalid("tag", "The tag field is required."))?;
+            let tag = tag.ok_or_else(|| Error::invalid("tag", Problem::Required))?;
             (RefKind::Tag, tag)
         }
         (None | Some("branch"), _) => (
             RefKind::Branch,
             branch.unwrap_or_else(|| default_branch.to_owned()),
         ),
-        _ => return Err(Error::invalid("from", invalid_choice_message("from"))),
+        _ => return Err(Error::invalid("from", Problem::NotOneOf)),
     };
     if target.0 != RefKind::Sha && !is_git_ref_name(&target.1) {
-        let field = target.0.as_str();
-        return Err(Error::invalid(
-            field,
-            format!("The {field} must be a valid git {field} name."),
-        ));
+        return Err(Error::invalid(target.0.as_str(), Problem::GitRef));
     }
     Ok(target)
 }
@@ -153,10 +143,7 @@ pub async fn cancel(
         .await?
         .ok_or(Error::NotFound)?;
     if !deployment.status.is_open() {
-        return Err(Error::Failed(format!(
-            "The deployment already ended ({}).",
-            deployment.status
-        )));
+        return Err(Error::Failed(Failure::DeploymentEnded(deployment.status)));
     }
     let now = Timestamp::now();
     let mut tx = app.store.begin().await?;

@@ -9,8 +9,8 @@ use crate::deploy::scripts;
 use crate::domain::ids::{ProjectId, ServerId};
 use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
-use crate::domain::validation::{FieldErrors, Params, check_max_len};
-use crate::error::{Error, Result};
+use crate::domain::validation::{FieldErrors, Params, Problem, check_max_len};
+use crate::error::{Error, Failure, Result};
 use crate::services::access::{self, Principal};
 use crate::services::records;
 
@@ -25,7 +25,7 @@ fn read_key(params: &Params, errors: &mut FieldErrors) -> Option<SecretString> {
         }
         None => {
             if !errors.has("key") {
-                errors.add("key", "The key field is required.");
+                errors.add("key", Problem::Required);
             }
             None
         }
@@ -33,7 +33,7 @@ fn read_key(params: &Params, errors: &mut FieldErrors) -> Option<SecretString> {
 }
 
 fn wrong_key() -> Error {
-    Error::invalid("key", "The given key does not unlock this environment.")
+    Error::invalid("key", Problem::KeyDoesNotUnlock)
 }
 
 /// What is stored, opened with a key: the contents (empty while nothing is stored) and the
@@ -99,32 +99,23 @@ pub async fn update(app: &App, who: &Principal, project: ProjectId, params: &Par
     let key = read_key(params, &mut errors);
     let contents = params.raw_string("contents", &mut errors);
     if contents.is_none() && !errors.has("contents") {
-        errors.add("contents", "The contents field is required.");
+        errors.add("contents", Problem::Required);
     }
     if let Some(contents) = &contents
         && contents.len() > MAX_CONTENTS
     {
-        errors.add(
-            "contents",
-            "The contents may not be greater than 1024 kilobytes.",
-        );
+        errors.add("contents", Problem::TooLarge(MAX_CONTENTS / 1024));
     }
     let servers = params.integer_list("servers", &mut errors);
     errors.into_result()?;
     let (Some(key), Some(contents)) = (key, contents) else {
-        return Err(Error::invalid(
-            "contents",
-            "The contents field is required.",
-        ));
+        return Err(Error::invalid("contents", Problem::Required));
     };
     let servers: Option<Vec<ServerId>> = servers.map(|ids| ids.into_iter().map(ServerId).collect());
     if let Some(servers) = &servers {
         let unknown = db::servers::missing_from_project(&mut &app.store, project, servers).await?;
         if !unknown.is_empty() {
-            return Err(Error::invalid(
-                "servers",
-                "The selected servers are invalid.",
-            ));
+            return Err(Error::invalid("servers", Problem::NotTheProjectsServers));
         }
     }
 
@@ -147,11 +138,7 @@ pub async fn update(app: &App, who: &Principal, project: ProjectId, params: &Par
     )
     .await?;
     if !replaced {
-        return Err(Error::Failed(
-            "The environment was changed by another request meanwhile; nothing was written. \
-             Read it again and retry."
-                .into(),
-        ));
+        return Err(Error::Failed(Failure::ChangedMeanwhile));
     }
     tx.commit().await?;
 
@@ -189,10 +176,7 @@ pub async fn update(app: &App, who: &Principal, project: ProjectId, params: &Par
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(Error::Failed(format!(
-            "The environment was saved, but could not be written to: {}.",
-            failed.join(", ")
-        )))
+        Err(Error::Failed(Failure::NotWritten(failed)))
     }
 }
 

@@ -14,8 +14,8 @@ use crate::domain::environment::{
 use crate::domain::ids::{EnvironmentId, ProjectId};
 use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
-use crate::domain::validation::{FieldErrors, Params};
-use crate::error::{Error, Result, Rule};
+use crate::domain::validation::{FieldErrors, Params, Problem};
+use crate::error::{Error, Result};
 use crate::services::access::{self, Principal};
 use crate::services::projects::{self, ProjectKey, ProjectView};
 use crate::services::records;
@@ -54,7 +54,7 @@ fn check_name(field: &'static str, name: &str) -> Result<()> {
     if is_valid_name(name) {
         Ok(())
     } else {
-        Err(Error::broke(Rule::EnvironmentName(field)))
+        Err(Error::invalid(field, Problem::EnvironmentName))
     }
 }
 
@@ -118,20 +118,20 @@ pub struct Listed {
 /// The filters and page size of a list, checked; the project is looked up only after.
 fn checked_list(query: &ListQuery) -> Result<(Filter, i64, i64)> {
     if query.name.is_some() && query.search.is_some() {
-        return Err(Error::broke(Rule::Exclusive("name", "search")));
+        return Err(Error::invalid("name", Problem::Exclusive("search")));
     }
     if let Some(state) = &query.state
         && !STATES.contains(&state.as_str())
     {
-        return Err(Error::broke(Rule::NotOneOf("states")));
+        return Err(Error::invalid("states", Problem::NotOneOf));
     }
     let page = query.page.unwrap_or(1);
     if page < 1 {
-        return Err(Error::broke(Rule::OutOfRange("page")));
+        return Err(Error::invalid("page", Problem::OutOfRange));
     }
     let per_page = query.per_page.unwrap_or(DEFAULT_PER_PAGE);
     if per_page < 1 {
-        return Err(Error::broke(Rule::OutOfRange("per_page")));
+        return Err(Error::invalid("per_page", Problem::OutOfRange));
     }
     let filter = Filter {
         name: query.name.clone(),
@@ -153,7 +153,7 @@ pub async fn list(
     if let Some(search) = &filter.search
         && search.trim().chars().count() < MIN_SEARCH
     {
-        return Err(Error::broke(Rule::TooShort("search", MIN_SEARCH)));
+        return Err(Error::invalid("search", Problem::TooShort(MIN_SEARCH)));
     }
     // A page far past the end is simply empty.
     let (environments, total) = match (page - 1).checked_mul(per_page) {
@@ -261,45 +261,45 @@ impl Change {
     /// The rules on the change's form, told before the project is looked up.
     fn check_form(&self) -> Result<()> {
         if self.slug_sent {
-            return Err(Error::broke(Rule::ReadOnly("slug")));
+            return Err(Error::invalid("slug", Problem::ReadOnly));
         }
         if let Some(tier) = &self.tier
             && !TIERS.contains(&tier.as_str())
         {
-            return Err(Error::broke(Rule::NotOneOf("tier")));
+            return Err(Error::invalid("tier", Problem::NotOneOf));
         }
         if let Some(setting) = &self.auto_stop_setting
             && !AUTO_STOP_SETTINGS.contains(&setting.as_str())
         {
-            return Err(Error::broke(Rule::NotOneOf("auto_stop_setting")));
+            return Err(Error::invalid("auto_stop_setting", Problem::NotOneOf));
         }
         Ok(())
     }
 
     /// The rules on the change's values, all of them at once, told after the caller's
     /// rights were checked.
-    fn broken_values(&self) -> Vec<Rule> {
-        let mut broken = Vec::new();
+    fn broken_values(&self) -> FieldErrors {
+        let mut broken = FieldErrors::default();
         if let Some(Some(url)) = &self.external_url {
             let lower = url.trim().to_ascii_lowercase();
             if ["javascript:", "data:", "vbscript:"]
                 .iter()
                 .any(|scheme| lower.starts_with(scheme))
             {
-                broken.push(Rule::Scheme("external_url"));
+                broken.add("external_url", Problem::Scheme);
             } else if url.len() > MAX_EXTERNAL_URL {
-                broken.push(Rule::TooLong("external_url", MAX_EXTERNAL_URL));
+                broken.add("external_url", Problem::TooLong(MAX_EXTERNAL_URL));
             }
         }
         if let Some(Some(description)) = &self.description
             && description.len() > MAX_DESCRIPTION
         {
-            broken.push(Rule::TooLong("description", MAX_DESCRIPTION));
+            broken.add("description", Problem::TooLong(MAX_DESCRIPTION));
         }
         if let Some(Some(script)) = &self.on_stop
             && script.len() > MAX_ON_STOP
         {
-            broken.push(Rule::TooLong("on_stop", MAX_ON_STOP));
+            broken.add("on_stop", Problem::TooLong(MAX_ON_STOP));
         }
         broken
     }
@@ -344,14 +344,16 @@ pub async fn create(
     let project = projects::find(app, who, project).await?;
     access::project(app, who, project.project.id).await?;
     change.require_scopes(who)?;
-    let mut broken = Vec::new();
+    let mut broken = FieldErrors::default();
     if !is_valid_name(name) {
-        broken.push(Rule::EnvironmentName("name"));
+        broken.add("name", Problem::EnvironmentName);
     }
-    broken.extend(change.broken_values());
-    if !broken.is_empty() {
-        return Err(Error::Broke(broken));
+    for (field, problems) in change.broken_values().iter() {
+        for problem in problems {
+            broken.add(field, problem.clone());
+        }
     }
+    broken.into_result()?;
     let mut fields = new_fields(name);
     change.apply(&mut fields);
     let environment = insert(app, project.project.id, name, &fields).await?;
@@ -361,7 +363,7 @@ pub async fn create(
     })
 }
 
-/// Inserts an environment; a taken name breaks [`Rule::Taken`].
+/// Inserts an environment; a taken name is a `Taken` name.
 async fn insert(
     app: &App,
     project: ProjectId,
@@ -377,7 +379,7 @@ async fn insert(
         Timestamp::now(),
     )
     .await?
-    .ok_or_else(|| Error::broke(Rule::Taken("name")))?;
+    .ok_or_else(|| Error::invalid("name", Problem::Taken))?;
     find(app, project, id).await
 }
 
@@ -392,10 +394,7 @@ pub async fn update(
     change.check_form()?;
     let project = projects::find(app, who, project).await?;
     change.require_scopes(who)?;
-    let broken = change.broken_values();
-    if !broken.is_empty() {
-        return Err(Error::Broke(broken));
-    }
+    change.broken_values().into_result()?;
     let id = id.ok_or(Error::NotFound)?;
     let current = find(app, project.project.id, id).await?;
     let mut fields = EnvironmentFields {
@@ -501,7 +500,7 @@ async fn stop_one(
         return find(app, project, id).await;
     }
     if !db::environments::stop(&mut &app.store, id, force, Timestamp::now()).await? {
-        return Err(Error::broke(Rule::AlreadyStopped));
+        return Err(Error::invalid("environment", Problem::AlreadyStopped));
     }
     find(app, project, id).await
 }
@@ -525,7 +524,7 @@ impl ReviewAppQuery {
             .unwrap_or_else(|| now.minus_seconds(REVIEW_APPS_DEFAULT_AGE_DAYS * 86_400));
         let limit = self.limit.unwrap_or(REVIEW_APPS_DEFAULT_LIMIT);
         if !(1..=REVIEW_APPS_MAX_LIMIT).contains(&limit) {
-            return Err(Error::broke(Rule::OutOfRange("limit")));
+            return Err(Error::invalid("limit", Problem::OutOfRange));
         }
         Ok((before, limit, self.dry_run.unwrap_or(true)))
     }
@@ -588,7 +587,7 @@ fn check_stale_before(before: Timestamp, now: Timestamp) -> Result<()> {
     if window.contains(&before) {
         Ok(())
     } else {
-        Err(Error::broke(Rule::DateWindow("before")))
+        Err(Error::invalid("before", Problem::DateWindow))
     }
 }
 
@@ -603,11 +602,23 @@ mod tests {
     use crate::domain::ids::{TokenId, UserId};
     use crate::domain::scopes::Scopes;
 
-    fn broke<T: std::fmt::Debug>(result: Result<T>) -> Vec<Rule> {
+    /// The (field, problem) pairs of an invalid result.
+    fn broke<T: std::fmt::Debug>(result: Result<T>) -> Vec<(String, Problem)> {
         match result {
-            Err(Error::Broke(rules)) => rules,
-            other => panic!("expected broken rules, got {other:?}"),
+            Err(Error::Invalid(errors)) => flatten(&errors),
+            other => panic!("expected invalid fields, got {other:?}"),
         }
+    }
+
+    fn flatten(errors: &FieldErrors) -> Vec<(String, Problem)> {
+        errors
+            .iter()
+            .flat_map(|(field, problems)| problems.iter().map(|p| (field.to_owned(), p.clone())))
+            .collect()
+    }
+
+    fn one(field: &str, problem: Problem) -> Vec<(String, Problem)> {
+        vec![(field.to_owned(), problem)]
     }
 
     #[test]
@@ -626,13 +637,16 @@ mod tests {
         };
         assert_eq!(
             broke(checked_list(&both)),
-            [Rule::Exclusive("name", "search")]
+            one("name", Problem::Exclusive("search"))
         );
         let unknown = ListQuery {
             state: Some("gone".into()),
             ..Default::default()
         };
-        assert_eq!(broke(checked_list(&unknown)), [Rule::NotOneOf("states")]);
+        assert_eq!(
+            broke(checked_list(&unknown)),
+            one("states", Problem::NotOneOf)
+        );
         let stopped = ListQuery {
             state: Some("stopped".into()),
             ..Default::default()
@@ -647,7 +661,7 @@ mod tests {
                 per_page: Some(per_page),
                 ..Default::default()
             };
-            assert_eq!(broke(checked_list(&query)), [Rule::OutOfRange(field)]);
+            assert_eq!(broke(checked_list(&query)), one(field, Problem::OutOfRange));
         }
     }
 
@@ -658,19 +672,19 @@ mod tests {
             slug_sent: true,
             ..Default::default()
         };
-        assert_eq!(broke(slug.check_form()), [Rule::ReadOnly("slug")]);
+        assert_eq!(broke(slug.check_form()), one("slug", Problem::ReadOnly));
         let tier = Change {
             tier: Some("prod".into()),
             ..Default::default()
         };
-        assert_eq!(broke(tier.check_form()), [Rule::NotOneOf("tier")]);
+        assert_eq!(broke(tier.check_form()), one("tier", Problem::NotOneOf));
         let setting = Change {
             auto_stop_setting: Some("never".into()),
             ..Default::default()
         };
         assert_eq!(
             broke(setting.check_form()),
-            [Rule::NotOneOf("auto_stop_setting")]
+            one("auto_stop_setting", Problem::NotOneOf)
         );
     }
 
@@ -683,11 +697,11 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            change.broken_values(),
+            flatten(&change.broken_values()),
             [
-                Rule::Scheme("external_url"),
-                Rule::TooLong("description", MAX_DESCRIPTION),
-                Rule::TooLong("on_stop", MAX_ON_STOP),
+                ("external_url".to_owned(), Problem::Scheme),
+                ("description".to_owned(), Problem::TooLong(MAX_DESCRIPTION)),
+                ("on_stop".to_owned(), Problem::TooLong(MAX_ON_STOP)),
             ]
         );
         let long_url = Change {
@@ -695,8 +709,8 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            long_url.broken_values(),
-            [Rule::TooLong("external_url", MAX_EXTERNAL_URL)]
+            flatten(&long_url.broken_values()),
+            one("external_url", Problem::TooLong(MAX_EXTERNAL_URL))
         );
         let cleared = Change {
             external_url: Some(None),
@@ -740,7 +754,7 @@ mod tests {
                 limit: Some(limit),
                 ..Default::default()
             };
-            assert_eq!(broke(query.checked(now)), [Rule::OutOfRange("limit")]);
+            assert_eq!(broke(query.checked(now)), one("limit", Problem::OutOfRange));
         }
         let largest = ReviewAppQuery {
             limit: Some(REVIEW_APPS_MAX_LIMIT),
@@ -760,7 +774,7 @@ mod tests {
         for outside in [days(6), days(3651), now.minus_seconds(-86_400)] {
             assert_eq!(
                 broke(check_stale_before(outside, now)),
-                [Rule::DateWindow("before")]
+                one("before", Problem::DateWindow)
             );
         }
     }
@@ -771,7 +785,7 @@ mod tests {
         for bad in ["/leading", "trailing/", "tab\there", "", "ümlaut"] {
             assert_eq!(
                 broke(check_name("name", bad)),
-                [Rule::EnvironmentName("name")]
+                one("name", Problem::EnvironmentName)
             );
         }
     }

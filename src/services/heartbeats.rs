@@ -13,7 +13,7 @@ use crate::domain::catalog::HEARTBEAT_INTERVALS;
 use crate::domain::ids::{HeartbeatId, ProjectId};
 use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
-use crate::domain::validation::{FieldErrors, Params, check_max_len, invalid_choice_message};
+use crate::domain::validation::{FieldErrors, Params, Problem, check_max_len};
 use crate::error::{Error, Result};
 use crate::notify::{self, Event, Message};
 use crate::services::access::{self, Principal};
@@ -76,17 +76,17 @@ pub async fn create(
     let interval = if params.contains("interval") {
         params.integer("interval", &mut errors)
     } else {
-        errors.add("interval", "The interval field is required.");
+        errors.add("interval", Problem::Required);
         None
     };
     if let Some(interval) = interval
         && !HEARTBEAT_INTERVALS.contains(&interval)
     {
-        errors.add("interval", invalid_choice_message("interval"));
+        errors.add("interval", Problem::NotOneOf);
     }
     errors.into_result()?;
     let (Some(name), Some(interval)) = (name, interval) else {
-        return Err(Error::invalid("name", "The name field is required."));
+        return Err(Error::invalid("name", Problem::Required));
     };
     let token = crypto::random_token(TOKEN_LEN);
     let id = db::heartbeats::insert(

@@ -6,9 +6,7 @@ use crate::domain::catalog::{HOOK_TIMINGS, action};
 use crate::domain::ids::{HookId, ProjectId, ServerId};
 use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
-use crate::domain::validation::{
-    FieldErrors, Params, check_max_len, invalid_choice_message, is_unix_user, required_message,
-};
+use crate::domain::validation::{FieldErrors, Params, Problem, check_max_len, is_unix_user};
 use crate::error::{Error, Result};
 use crate::services::access::{self, Principal};
 use crate::services::records;
@@ -124,10 +122,7 @@ async fn checked_servers(app: &App, project: ProjectId, ids: Vec<i64>) -> Result
     if unknown.is_empty() {
         Ok(ids)
     } else {
-        Err(Error::invalid(
-            "servers",
-            "The selected servers are invalid: each must be a server of this project.",
-        ))
+        Err(Error::invalid("servers", Problem::NotTheProjectsServers))
     }
 }
 
@@ -137,7 +132,7 @@ fn read_fields(params: &Params, current: Option<&Hook>) -> Result<(HookFields, O
     let spelled = |names: &[&'static str]| params.first_present(names).unwrap_or(names[0]);
     let need = |field: &str, present: bool, errors: &mut FieldErrors| {
         if creating && !present && !errors.has(field) {
-            errors.add(field, required_message(field));
+            errors.add(field, Problem::Required);
         }
     };
 
@@ -153,7 +148,7 @@ fn read_fields(params: &Params, current: Option<&Hook>) -> Result<(HookFields, O
     if let Some(script) = &script
         && script.len() > MAX_SCRIPT
     {
-        errors.add("script", "The script may not be greater than 64 kilobytes.");
+        errors.add("script", Problem::TooLarge(MAX_SCRIPT / 1024));
     }
     let run_as_field = spelled(&["runAs", "run_as"]);
     let run_as = params.string(run_as_field, &mut errors);
@@ -161,10 +156,7 @@ fn read_fields(params: &Params, current: Option<&Hook>) -> Result<(HookFields, O
     if let Some(user) = &run_as
         && !is_unix_user(user)
     {
-        errors.add(
-            run_as_field,
-            "The run as field must be a valid Unix user name.",
-        );
+        errors.add(run_as_field, Problem::UnixUser);
     }
     let action_field = spelled(&["actionId", "action_id"]);
     let action_id = params.integer(action_field, &mut errors);
@@ -172,14 +164,14 @@ fn read_fields(params: &Params, current: Option<&Hook>) -> Result<(HookFields, O
     if let Some(id) = action_id
         && action(id).is_none()
     {
-        errors.add(action_field, invalid_choice_message(action_field));
+        errors.add(action_field, Problem::NotOneOf);
     }
     let timing = params.string("timing", &mut errors);
     need("timing", timing.is_some(), &mut errors);
     if let Some(timing) = &timing
         && !HOOK_TIMINGS.contains(&timing.as_str())
     {
-        errors.add("timing", invalid_choice_message("timing"));
+        errors.add("timing", Problem::NotOneOf);
     }
     let servers = params.integer_list("servers", &mut errors);
     errors.into_result()?;

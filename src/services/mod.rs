@@ -37,11 +37,9 @@ pub(crate) async fn check_outbound_url(
     url: Option<&str>,
 ) -> crate::error::Result<()> {
     match url {
-        Some(url) => app
-            .outbound
-            .check_url(url)
-            .await
-            .map_err(|problem| crate::error::Error::invalid(field, problem)),
+        Some(url) => app.outbound.check_url(url).await.map_err(|why| {
+            crate::error::Error::invalid(field, crate::domain::validation::Problem::Outbound(why))
+        }),
         None => Ok(()),
     }
 }

@@ -9,8 +9,7 @@ use crate::domain::ids::{NotificationId, ProjectId};
 use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
 use crate::domain::validation::{
-    FieldErrors, Params, check_max_len, invalid_choice_message, is_email, is_http_url,
-    required_message,
+    FieldErrors, Params, Problem, check_max_len, is_email, is_http_url,
 };
 use crate::error::{Error, Result};
 use crate::services::access::{self, Principal};
@@ -134,7 +133,7 @@ fn read_fields(
     };
     let kind = match &type_text {
         Some(text) => NotificationType::parse(text).or_else(|| {
-            errors.add("type", invalid_choice_message("type"));
+            errors.add("type", Problem::NotOneOf);
             None
         }),
         None => current.and_then(|c| NotificationType::parse(&c.notification.notification_type)),
@@ -149,16 +148,14 @@ fn read_fields(
         let value = params.string(field, &mut errors);
         match &value {
             None if (creating || changed_type) && !errors.has(field) => {
-                errors.add(field, required_message(field))
+                errors.add(field, Problem::Required)
             }
-            Some(email) if kind == NotificationType::Email && !is_email(email) => errors.add(
-                field,
-                "The email address field must be a valid email address.",
-            ),
-            Some(url) if kind != NotificationType::Email && !is_http_url(url) => errors.add(
-                field,
-                format!("The {} field must be a valid URL.", field.replace('_', " ")),
-            ),
+            Some(email) if kind == NotificationType::Email && !is_email(email) => {
+                errors.add(field, Problem::Email)
+            }
+            Some(url) if kind != NotificationType::Email && !is_http_url(url) => {
+                errors.add(field, Problem::Url)
+            }
             Some(url) => check_max_len(field, url, 2048, &mut errors),
             None => {}
         }
@@ -175,7 +172,7 @@ fn read_fields(
     let address_sealed = match (address, current) {
         (Some(address), _) => app.vault.seal_str(&address),
         (None, Some(current)) => app.vault.seal_str(current.address.expose_secret()),
-        (None, None) => return Err(Error::invalid("type", "The type field is required.")),
+        (None, None) => return Err(Error::invalid("type", Problem::Required)),
     };
     let fields = NotificationFields {
         name: name

@@ -12,7 +12,7 @@ use crate::domain::ids::ProjectId;
 use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
 use crate::domain::validation::{
-    FieldErrors, Params, check_max_len, invalid_choice_message, is_git_ref_name, is_http_url,
+    FieldErrors, Params, Problem, RepositoryForm, check_max_len, is_git_ref_name, is_http_url,
     is_safe_relative_path,
 };
 use crate::error::{Error, Result};
@@ -230,7 +230,7 @@ fn read_fields(app: &App, params: &Params, current: Option<&Project>) -> Result<
         if PROJECT_TYPES.contains(&project_type.as_str()) {
             fields.project_type = project_type.clone();
         } else {
-            errors.add("type", invalid_choice_message("type"));
+            errors.add("type", Problem::NotOneOf);
         }
     }
 
@@ -238,10 +238,7 @@ fn read_fields(app: &App, params: &Params, current: Option<&Project>) -> Result<
         if (1..=MAX_RETAIN).contains(&retain) {
             fields.retain_deployments = retain;
         } else {
-            errors.add(
-                "retain_deployments",
-                format!("The retain deployments field must be between 1 and {MAX_RETAIN}."),
-            );
+            errors.add("retain_deployments", Problem::Between(1, MAX_RETAIN));
         }
     }
 
@@ -249,10 +246,7 @@ fn read_fields(app: &App, params: &Params, current: Option<&Project>) -> Result<
         if (1..=MAX_STEP_TIMEOUT).contains(&timeout) {
             fields.step_timeout_seconds = timeout;
         } else {
-            errors.add(
-                "step_timeout",
-                format!("The step timeout must be between 1 and {MAX_STEP_TIMEOUT} seconds."),
-            );
+            errors.add("step_timeout", Problem::SecondsBetween(1, MAX_STEP_TIMEOUT));
         }
     }
 
@@ -268,11 +262,7 @@ fn read_fields(app: &App, params: &Params, current: Option<&Project>) -> Result<
         } else {
             errors.add(
                 "health_gate_seconds",
-                format!(
-                    "The health gate seconds must be between {} and {}.",
-                    HEALTH_GATE_SECONDS.start(),
-                    HEALTH_GATE_SECONDS.end()
-                ),
+                Problem::Between(*HEALTH_GATE_SECONDS.start(), *HEALTH_GATE_SECONDS.end()),
             );
         }
     }
@@ -280,9 +270,7 @@ fn read_fields(app: &App, params: &Params, current: Option<&Project>) -> Result<
     if params.sent("monitor") {
         let monitor = params.string("monitor", &mut errors);
         match &monitor {
-            Some(url) if !is_http_url(url) => {
-                errors.add("monitor", "The monitor field must be a valid URL.")
-            }
+            Some(url) if !is_http_url(url) => errors.add("monitor", Problem::Url),
             Some(url) => check_max_len("monitor", url, 2048, &mut errors),
             None => {}
         }
@@ -295,10 +283,7 @@ fn read_fields(app: &App, params: &Params, current: Option<&Project>) -> Result<
         } else {
             "monitor"
         };
-        errors.add(
-            field,
-            "The health gate needs a monitor URL to poll after activation.",
-        );
+        errors.add(field, Problem::HealthGateNeedsMonitor);
     }
 
     let composer = params.boolean("composer", &mut errors);
@@ -339,7 +324,7 @@ fn read_source(
         Some(text) => match Provider::parse(&text) {
             Some(provider) => Some(provider),
             None => {
-                errors.add("provider", invalid_choice_message("provider"));
+                errors.add("provider", Problem::NotOneOf);
                 None
             }
         },
@@ -361,28 +346,22 @@ fn read_source(
             } else {
                 errors.add(
                     "repository",
-                    match provider {
-                        Provider::Custom => {
-                            "The repository must be an ssh, https or file git URL, without a \
-                             password (the project's deploy key authenticates)."
-                        }
-                        Provider::GitlabSelf => "The repository must look like host/group/name.",
-                        _ => "The repository must look like owner/name.",
-                    },
+                    Problem::Repository(match provider {
+                        Provider::Custom => RepositoryForm::GitUrl,
+                        Provider::GitlabSelf => RepositoryForm::HostGroupName,
+                        _ => RepositoryForm::OwnerName,
+                    }),
                 );
             }
         } else if !provider.accepts_repository(&fields.repository) && !creating {
-            errors.add(
-                "repository",
-                "The repository field is required when the provider changes.",
-            );
+            errors.add("repository", Problem::RepositoryForProvider);
         }
     }
     if let Some(branch) = params.string("branch", errors) {
         if is_git_ref_name(&branch) {
             fields.branch = branch;
         } else {
-            errors.add("branch", "The branch must be a valid git branch name.");
+            errors.add("branch", Problem::GitRef);
         }
     }
     if let Some(push) = params.boolean("push_to_deploy", errors) {
@@ -392,22 +371,17 @@ fn read_source(
 
 /// `file://` repositories are read by this machine's git, so they are allowed only under the
 /// directory the operator named for them.
-fn local_repository_problem(app: &App, repository: &str) -> Option<String> {
+fn local_repository_problem(app: &App, repository: &str) -> Option<Problem> {
     if !repository.starts_with("file:") {
         return None;
     }
     let Some(allowed) = app.config.local_repositories.as_deref() else {
-        return Some(
-            "file:// repositories are switched off: start Slipway with --local-repositories DIR \
-             to allow those under DIR."
-                .into(),
-        );
+        return Some(Problem::LocalRepositoriesOff);
     };
     match local_repository_path(repository) {
         Some(path) if path.starts_with(allowed) => None,
-        _ => Some(format!(
-            "file:// repositories must be under {}.",
-            allowed.display()
+        _ => Some(Problem::LocalRepositoryOutside(
+            allowed.display().to_string(),
         )),
     }
 }
@@ -425,10 +399,7 @@ fn read_folder(params: &Params) -> Result<db::folders::LinkedFolder> {
         if let Some(path) = value
             && !is_safe_relative_path(path)
         {
-            errors.add(
-                field,
-                format!("The {field} path must be relative to the project, without `..`."),
-            );
+            errors.add(field, Problem::RelativePath);
         }
     }
     errors.into_result()?;
@@ -447,10 +418,7 @@ pub async fn create_folder(
     access::project_for(app, who, id, Scope::create(Resource::Projects)).await?;
     let folder = read_folder(params)?;
     if !db::folders::insert(&mut &app.store, id, &folder).await? {
-        return Err(Error::invalid(
-            "from",
-            "The project already links a folder at this path.",
-        ));
+        return Err(Error::invalid("from", Problem::FolderLinked));
     }
     db::projects::touch(&mut &app.store, id, Timestamp::now()).await?;
     Ok(records::all(db::folders::list(&mut &app.store, id).await?))

@@ -10,7 +10,7 @@ use crate::db;
 use crate::domain::ids::ProjectId;
 use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
-use crate::domain::validation::Params;
+use crate::domain::validation::{Params, Problem};
 use crate::error::{Error, Result};
 use crate::services::access::{self, Principal};
 use crate::services::deployments;
@@ -77,7 +77,7 @@ pub async fn receive(app: &App, token: &str, delivery: &Delivery<'_>) -> Result<
     }
 
     let payload: Value = serde_json::from_slice(delivery.body)
-        .map_err(|_| Error::invalid("body", "The payload is not valid JSON."))?;
+        .map_err(|_| Error::invalid("body", Problem::PayloadNotJson))?;
     let Some(branch) = pushed_branch(delivery.provider, delivery.event, &payload) else {
         return Ok(Outcome::Ignored(format!(
             "The {} event was ignored.",

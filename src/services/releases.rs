@@ -8,7 +8,7 @@ use crate::domain::deployment::DeploymentKind;
 use crate::domain::ids::{DeploymentId, ProjectId, ReleaseId, ServerId};
 use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
-use crate::domain::validation::{FieldErrors, Params};
+use crate::domain::validation::{FieldErrors, Params, Problem};
 use crate::error::{Error, Result};
 use crate::notify;
 use crate::services::access::{self, Principal};
@@ -116,10 +116,7 @@ async fn choose(app: &App, project: ProjectId, params: &Params) -> Result<Chosen
     };
     let named = match (release, deployment) {
         (Some(_), Some(_)) => {
-            return Err(Error::invalid(
-                "release",
-                "Name the release or the deployment to roll back to, not both.",
-            ));
+            return Err(Error::invalid("release", Problem::ReleaseAndDeployment));
         }
         (Some(release), None) => Some(named_release(app, project, ReleaseId(release)).await?),
         (None, Some(deployment)) => {
@@ -135,9 +132,10 @@ async fn choose(app: &App, project: ProjectId, params: &Params) -> Result<Chosen
     if let Some(target) = named.as_ref().filter(|t| t.environment != environment) {
         return Err(Error::invalid(
             field,
-            format!(
-                "Release {} belongs to the {} environment, not {environment}.",
-                target.name, target.environment
+            Problem::ReleaseElsewhere(
+                target.name.clone(),
+                target.environment.clone(),
+                environment.clone(),
             ),
         ));
     }
@@ -150,23 +148,23 @@ async fn choose(app: &App, project: ProjectId, params: &Params) -> Result<Chosen
     if code.is_empty() {
         return Err(Error::invalid(
             "environment",
-            format!("The {environment} environment has no servers that receive code."),
+            Problem::NoCodeServersIn(environment),
         ));
     }
     let history = deploy::history(app, project, &environment).await?;
     let target = match named {
         Some(named) => named,
-        None => history.previous().cloned().ok_or_else(|| {
-            Error::invalid(
-                "release",
-                "There is no earlier release to roll back to: none was live before the \
-                 current one, or it is gone.",
-            )
-        })?,
+        None => history
+            .previous()
+            .cloned()
+            .ok_or_else(|| Error::invalid("release", Problem::NoEarlierRelease))?,
     };
     let ids: Vec<ServerId> = code.iter().map(|s| s.id).collect();
     if let Some(refusal) = history.refusal(&target, &ids) {
-        return Err(Error::invalid(field, refusal.message(&target, &code)));
+        return Err(Error::invalid(
+            field,
+            Problem::Unusable(target.name.clone(), refusal.describe(&code)),
+        ));
     }
     Ok(Chosen {
         environment,
@@ -247,19 +245,19 @@ async fn take_the_slot(
 async fn named_release(app: &App, project: ProjectId, id: ReleaseId) -> Result<Release> {
     db::releases::get(&mut &app.store, project, id)
         .await?
-        .ok_or_else(|| Error::invalid("release", "The selected release is invalid."))
+        .ok_or_else(|| Error::invalid("release", Problem::NotOneOf))
 }
 
 /// The release a deployment built (or, for a rollback, went back to).
 async fn release_of_deployment(app: &App, project: ProjectId, id: DeploymentId) -> Result<Release> {
     let deployment = db::deployments::get(&mut &app.store, project, id)
         .await?
-        .ok_or_else(|| Error::invalid("deployment", "The selected deployment is invalid."))?;
+        .ok_or_else(|| Error::invalid("deployment", Problem::NotOneOf))?;
     let release = match deployment.release() {
         Some(release) => db::releases::get(&mut &app.store, project, release).await?,
         None => None,
     };
-    release.ok_or_else(|| Error::invalid("deployment", "The selected deployment built no release."))
+    release.ok_or_else(|| Error::invalid("deployment", Problem::BuiltNoRelease))
 }
 
 /// The environment's servers, in id order.

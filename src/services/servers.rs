@@ -9,8 +9,7 @@ use crate::domain::ids::{ProjectId, ServerId};
 use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
 use crate::domain::validation::{
-    FieldErrors, Params, check_max_len, invalid_choice_message, is_host, is_safe_absolute_path,
-    is_unix_user, required_message,
+    FieldErrors, Params, Problem, check_max_len, is_host, is_safe_absolute_path, is_unix_user,
 };
 use crate::error::{Error, Result};
 use crate::services::access::{self, Principal};
@@ -151,7 +150,7 @@ fn read_fields(params: &Params, current: Option<&Server>) -> Result<ServerFields
         let field = spelled(params, names).to_owned();
         let value = params.string(&field, errors);
         if value.is_none() && creating && !errors.has(&field) && required(names[0]) {
-            errors.add(&field, required_message(&field));
+            errors.add(&field, Problem::Required);
         }
         (field, value)
     };
@@ -167,41 +166,32 @@ fn read_fields(params: &Params, current: Option<&Server>) -> Result<ServerFields
     if let Some(user) = &connect_as
         && !is_unix_user(user)
     {
-        errors.add(
-            &connect_field,
-            "The connect as field must be a valid Unix user name.",
-        );
+        errors.add(&connect_field, Problem::UnixUser);
     }
     let (host_field, host) = text(&["host", "ip_address"], &mut errors);
     if let Some(host) = &host
         && !is_host(host)
     {
-        errors.add(
-            &host_field,
-            "The host field must be a valid host name or IP address.",
-        );
+        errors.add(&host_field, Problem::Host);
     }
     let (php_field, php_version) = text(&["phpVersion", "php_version"], &mut errors);
     if let Some(version) = &php_version
         && !PHP_VERSIONS.contains(&version.as_str())
     {
-        errors.add(&php_field, invalid_choice_message(&php_field));
+        errors.add(&php_field, Problem::NotOneOf);
     }
     let port_field = spelled(params, &["port"]);
     let port = params.integer(port_field, &mut errors);
     if let Some(port) = port
         && !(1..=65535).contains(&port)
     {
-        errors.add(port_field, "The port field must be between 1 and 65535.");
+        errors.add(port_field, Problem::Between(1, 65535));
     }
     let (path_field, deployment_path) = text(&["deploymentPath", "deployment_path"], &mut errors);
     if let Some(path) = &deployment_path
         && !is_safe_absolute_path(path)
     {
-        errors.add(
-            &path_field,
-            "The deployment path must be an absolute path without `..` or special characters.",
-        );
+        errors.add(&path_field, Problem::AbsolutePath);
     }
     let (php_path_field, php_path) = text(&["phpPath", "php_path"], &mut errors);
     let (composer_field, composer_path) = text(&["composerPath", "composer_path"], &mut errors);
@@ -212,13 +202,7 @@ fn read_fields(params: &Params, current: Option<&Server>) -> Result<ServerFields
         if let Some(program) = value
             && !is_program_path(program)
         {
-            errors.add(
-                field,
-                format!(
-                    "The {} must be a program name or an absolute path.",
-                    crate::domain::validation::attribute_name(field)
-                ),
-            );
+            errors.add(field, Problem::ProgramPath);
         }
     }
     let flag =
@@ -236,11 +220,7 @@ fn read_fields(params: &Params, current: Option<&Server>) -> Result<ServerFields
     if let Some(name) = &environment
         && !crate::domain::environment::is_valid_name(name)
     {
-        errors.add(
-            "environment",
-            "The environment may contain only letters, digits, spaces and -_/${}. and may not \
-             start or end with /.",
-        );
+        errors.add("environment", Problem::EnvironmentName);
     }
     errors.into_result()?;
 

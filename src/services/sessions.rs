@@ -16,6 +16,7 @@ use crate::db;
 use crate::domain::ids::{TokenId, UserId};
 use crate::domain::scopes::Scopes;
 use crate::domain::time::Timestamp;
+use crate::domain::validation::Problem;
 use crate::error::{Error, Result};
 use crate::services::access::Principal;
 use crate::services::accounts;
@@ -32,7 +33,6 @@ const ATTEMPTS_PER_NAME: u32 = 60;
 /// Password checks (Argon2id, 19 MiB each) running at once.
 const CONCURRENT_CHECKS: usize = 2;
 const MIN_PASSWORD_CHARS: usize = 8;
-const REFUSED: &str = "These credentials do not match our records.";
 
 type Keyed = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>;
 
@@ -62,10 +62,7 @@ impl SignInLimits {
         let from_client = self.per_client.check_key(&format!("{name}|{client}"));
         let anywhere = self.per_name.check_key(&name.to_owned());
         if from_client.is_err() || anywhere.is_err() {
-            return Err(Error::invalid(
-                "email",
-                "Too many sign-in attempts. Please wait a minute and try again.",
-            ));
+            return Err(Error::invalid("email", Problem::TooManyAttempts));
         }
         Ok(())
     }
@@ -132,7 +129,7 @@ pub async fn sign_in_with_password(
         Some(user) if matched && hash.is_some() => {
             open(app, user.id, None, &Scopes::all().to_stored()).await
         }
-        _ => Err(Error::invalid("email", REFUSED)),
+        _ => Err(Error::invalid("email", Problem::CredentialsRefused)),
     }
 }
 
@@ -151,7 +148,7 @@ pub async fn sign_in_with_token(app: &App, token: &str, client: &str) -> Result<
         .allow(&format!("token:{}", crypto::token_hash(token)), client)?;
     let principal = accounts::authenticate(app, token)
         .await
-        .map_err(|_| Error::invalid("token", REFUSED))?;
+        .map_err(|_| Error::invalid("token", Problem::CredentialsRefused))?;
     open(
         app,
         principal.user,
@@ -237,12 +234,12 @@ pub async fn set_password(app: &App, email: &str, password: &SecretString) -> Re
     if password.expose_secret().chars().count() < MIN_PASSWORD_CHARS {
         return Err(Error::invalid(
             "password",
-            format!("The password must be at least {MIN_PASSWORD_CHARS} characters."),
+            Problem::PasswordTooShort(MIN_PASSWORD_CHARS),
         ));
     }
     let user = db::users::find_by_email(&mut &app.store, email)
         .await?
-        .ok_or_else(|| Error::invalid("email", "No user has this e-mail address."))?;
+        .ok_or_else(|| Error::invalid("email", Problem::NoSuchUser))?;
     let password = password.clone();
     let hash = tokio::task::spawn_blocking(move || crypto::hash_password(&password))
         .await

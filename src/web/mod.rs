@@ -130,9 +130,15 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-/// Broken rules in the dashboard's words.
-pub(crate) fn problems(rules: &[crate::error::Rule]) -> Vec<String> {
-    rules.iter().map(ToString::to_string).collect()
+/// The dashboard says what is wrong in the same sentences as the Envoyer API.
+pub(crate) use crate::http::envoyer::words;
+
+/// Every field's problems, as sentences.
+pub(crate) fn messages(errors: &crate::domain::validation::FieldErrors) -> Vec<String> {
+    errors
+        .iter()
+        .flat_map(|(field, problems)| problems.iter().map(move |p| words::sentence(field, p)))
+        .collect()
 }
 
 /// A page's failure as a page: not found (another user's project too), refused, or broken.
@@ -161,14 +167,13 @@ impl IntoResponse for PageError {
             Error::Invalid(errors) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "That did not work",
-                errors.messages().join(" "),
+                messages(&errors).join(" "),
             ),
-            Error::Broke(rules) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
+            Error::Failed(failure) => (
+                StatusCode::BAD_REQUEST,
                 "That did not work",
-                problems(&rules).join(" "),
+                words::failure(&failure),
             ),
-            Error::Failed(message) => (StatusCode::BAD_REQUEST, "That did not work", message),
             Error::RateLimited(_) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many requests",

@@ -182,9 +182,11 @@ async fn project_with_errors(
     forms: impl FnOnce(Vec<String>) -> ProjectForms,
 ) -> Response {
     let (status, problems) = match err {
-        Error::Invalid(errors) => (StatusCode::UNPROCESSABLE_ENTITY, errors.messages()),
-        Error::Broke(rules) => (StatusCode::UNPROCESSABLE_ENTITY, super::problems(&rules)),
-        Error::Failed(message) => (StatusCode::BAD_REQUEST, vec![message]),
+        Error::Invalid(errors) => (StatusCode::UNPROCESSABLE_ENTITY, super::messages(&errors)),
+        Error::Failed(failure) => (
+            StatusCode::BAD_REQUEST,
+            vec![super::words::failure(&failure)],
+        ),
         other => return PageError(other).into_response(),
     };
     match render_project(app, viewer, project, forms(problems)).await {

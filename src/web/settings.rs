@@ -8,6 +8,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 
 use super::*;
+use crate::domain::validation::Problem;
 
 pub(super) async fn settings_page(
     State(app): State<AppState>,
@@ -93,9 +94,8 @@ async fn settings_answer(
             return Redirect::to(&format!("/projects/{project}/settings#{section}"))
                 .into_response();
         }
-        Err(Error::Invalid(errors)) => errors.messages(),
-        Err(Error::Broke(rules)) => super::problems(&rules),
-        Err(Error::Failed(message)) => vec![message],
+        Err(Error::Invalid(errors)) => super::messages(&errors),
+        Err(Error::Failed(failure)) => vec![super::words::failure(&failure)],
         Err(other) => return PageError(other).into_response(),
     };
     let errors = (section.to_owned(), problems);
@@ -190,7 +190,9 @@ async fn env_form(app: &App, viewer: &Viewer, project: ProjectId, params: &Param
     let outcome = if typed.trim().is_empty() {
         Err(Error::invalid(
             "contents",
-            "The contents are empty: show the file first (with its key), or type it.",
+            Problem::Unreadable(
+                "The contents are empty: show the file first (with its key), or type it.".into(),
+            ),
         ))
     } else {
         env_file::update(app, who, project, params).await

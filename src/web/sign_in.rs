@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::*;
+use crate::domain::validation::Problem;
 
 pub(super) async fn login_page(State(app): State<AppState>, headers: HeaderMap) -> Response {
     if viewer(&app, &headers).await.is_ok() {
@@ -50,7 +51,8 @@ pub(super) async fn login(State(app): State<AppState>, request: Request) -> Resp
         .map(|ConnectInfo(peer)| sessions::client_key(peer.ip()))
         .unwrap_or_default();
     let Ok(body) = axum::body::to_bytes(request.into_body(), 64 * 1024).await else {
-        return PageError(Error::invalid("email", "The form is too large.")).into_response();
+        let too_large = Problem::Unreadable("The form is too large.".into());
+        return PageError(Error::invalid("email", too_large)).into_response();
     };
     let params = params::parse_body(&body).unwrap_or_default();
     let field = |name: &str| {
@@ -86,7 +88,7 @@ pub(super) async fn login(State(app): State<AppState>, request: Request) -> Resp
                 .into_response()
         }
         Err(Error::Invalid(errors)) => {
-            let message = Some(errors.messages().join(" "));
+            let message = Some(super::messages(&errors).join(" "));
             let (email_error, token_error) = if token.is_empty() {
                 (message, None)
             } else {

@@ -54,8 +54,10 @@ impl FormErrors {
         FormErrors(
             errors
                 .iter()
-                .flat_map(|(field, messages)| {
-                    messages.iter().map(move |m| (field.to_owned(), m.clone()))
+                .flat_map(|(field, problems)| {
+                    problems
+                        .iter()
+                        .map(move |p| (field.to_owned(), super::words::sentence(field, p)))
                 })
                 .collect(),
         )

@@ -121,13 +121,17 @@ async fn schemas_come_from_the_types() {
         serde_json::json!(["string", "null"])
     );
     assert_eq!(project["properties"]["webhook_id"]["type"], "null");
+    // Always sent, even when null: required and nullable.
+    let required = project["required"].as_array().unwrap();
+    for field in ["deploy_key", "monitor", "webhook_id", "last_deployment_id"] {
+        assert!(required.contains(&field.into()), "{field} is not required");
+    }
     let deployment = schema(&envoyer, "Deployment");
-    assert!(
-        deployment["required"]
-            .as_array()
-            .unwrap()
-            .contains(&"rolled_back".into())
-    );
+    let required = deployment["required"].as_array().unwrap();
+    assert!(required.contains(&"rolled_back".into()));
+    // Sent only by the detail: optional, and never null when sent.
+    assert!(!required.contains(&"processes".into()));
+    assert_eq!(deployment["properties"]["processes"]["type"], "array");
     assert_eq!(
         schema(&envoyer, "DeploymentStatus")["enum"],
         serde_json::json!(["pending", "running", "finished", "error", "cancelled"])

@@ -5,8 +5,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::validation::{FieldErrors, attribute_name};
-use crate::error::{Error, RateLimit, Rule};
+use super::words;
+use crate::error::{Error, RateLimit};
 
 pub struct ApiError(pub Error);
 
@@ -61,37 +61,13 @@ pub struct FieldMessages<'a>(&'a crate::domain::validation::FieldErrors);
 
 impl Serialize for FieldMessages<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.0.iter())
-    }
-}
-
-/// A broken rule as Laravel's validation words it.
-fn laravel(rule: &Rule) -> String {
-    let attribute = |field: &str| attribute_name(field);
-    match rule {
-        Rule::Exclusive(a, b) => format!(
-            "The {} field prohibits {} from being present.",
-            attribute(a),
-            attribute(b)
-        ),
-        Rule::ReadOnly(field) => format!("The {} field is prohibited.", attribute(field)),
-        Rule::NotOneOf(field) => format!("The selected {} is invalid.", attribute(field)),
-        Rule::OutOfRange(field) => format!("The {} field is out of range.", attribute(field)),
-        Rule::TooShort(field, min) => format!(
-            "The {} field must be at least {min} characters.",
-            attribute(field)
-        ),
-        Rule::TooLong(field, max) => format!(
-            "The {} field must not be greater than {max} characters.",
-            attribute(field)
-        ),
-        Rule::Scheme(field) => format!("The {} field must be a valid URL.", attribute(field)),
-        Rule::EnvironmentName(_) => "The environment may contain only letters, digits, spaces \
-            and -_/${}. and may not start or end with /."
-            .to_owned(),
-        Rule::Taken(field) => format!("The {} has already been taken.", attribute(field)),
-        Rule::DateWindow(field) => format!("The {} is not a valid date.", attribute(field)),
-        Rule::AlreadyStopped => "The environment is already stopped.".to_owned(),
+        serializer.collect_map(self.0.iter().map(|(field, problems)| {
+            let sentences: Vec<String> = problems
+                .iter()
+                .map(|problem| words::sentence(field, problem))
+                .collect();
+            (field, sentences)
+        }))
     }
 }
 
@@ -128,14 +104,7 @@ impl IntoResponse for ApiError {
                 }),
             )
                 .into_response(),
-            Error::Broke(rules) => {
-                let mut errors = FieldErrors::default();
-                for rule in rules {
-                    errors.add(rule.field().unwrap_or("environment"), laravel(rule));
-                }
-                ApiError(Error::Invalid(errors)).into_response()
-            }
-            Error::Failed(reason) => message(StatusCode::BAD_REQUEST, reason),
+            Error::Failed(failure) => message(StatusCode::BAD_REQUEST, &words::failure(failure)),
             Error::RateLimited(limit) => {
                 let mut response = message(StatusCode::TOO_MANY_REQUESTS, "Too Many Attempts.");
                 rate_limit_headers(response.headers_mut(), limit);

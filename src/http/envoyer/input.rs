@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 
 use super::error::ApiError;
-use crate::domain::validation::Params;
+use crate::domain::validation::{Params, Problem};
 use crate::error::Error;
 use crate::http::params;
 
@@ -15,7 +15,10 @@ pub struct Payload(pub Params);
 const LARGE_BODY: usize = 64 * 1024;
 
 fn unreadable(message: &str) -> ApiError {
-    ApiError(Error::invalid("body", message))
+    ApiError(Error::invalid(
+        "body",
+        Problem::Unreadable(message.to_owned()),
+    ))
 }
 
 impl<S: Send + Sync> FromRequest<S> for Payload {

@@ -5,6 +5,7 @@ mod input;
 pub mod openapi;
 mod requests;
 mod views;
+pub(crate) mod words;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
@@ -25,6 +26,7 @@ use crate::app::AppState;
 use crate::domain::ids::{
     DeploymentId, HeartbeatId, HookId, NotificationId, ProjectId, ServerId, UserId,
 };
+use crate::domain::validation::Problem;
 use crate::error::Error;
 use crate::services::access::Principal;
 use crate::services::{
@@ -214,10 +216,7 @@ async fn provider_push(
     } else if let Some(event) = header("x-event-key") {
         (Provider::Bitbucket, event, header("x-hub-signature"))
     } else {
-        return Err(ApiError(Error::invalid(
-            "event",
-            "Send X-GitHub-Event, X-Gitlab-Event or X-Event-Key: this is a provider web hook.",
-        )));
+        return Err(ApiError(Error::invalid("event", Problem::NoEventHeader)));
     };
     let delivery = Delivery {
         provider,

@@ -180,8 +180,9 @@ fn operations(s: &mut Schemas) -> Vec<Op> {
     let events = (
         200,
         "Server-Sent Events: `output` (a process's new output), `process` (a step's new \
-         status) and, last, `end` (the deployment's final status). The output so far comes \
-         first; a comment line every 15 s keeps the connection open.",
+         status) and, last, `end` (the deployment's final status, sent once it is recorded). \
+         The output so far comes first; a comment line every 15 s keeps the connection open. \
+         A stream that closes without `end` should be opened again.",
         Some((
             "text/event-stream",
             RefOr::T(

@@ -58,6 +58,26 @@ fn deploy_from() -> ObjectBuilder {
     words(["branch", "tag", "sha"])
 }
 
+/// A host name, or an IPv4 or IPv6 address.
+fn host() -> utoipa::openapi::schema::OneOfBuilder {
+    utoipa::openapi::schema::OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(253))
+                .pattern(Some(
+                    r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
+                )),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                    utoipa::openapi::KnownFormat::Ipv6,
+                ))),
+        )
+}
+
 /// Server ids of the project, as a JSON array (form clients may send `servers[]=1`).
 fn server_ids() -> ArrayBuilder {
     ArrayBuilder::new().items(
@@ -86,7 +106,10 @@ pub struct NewProject {
     )]
     repository: String,
     /// Defaults to `main`.
-    #[schema(max_length = 255, pattern = r"^[A-Za-z0-9_+][A-Za-z0-9_./+-]*$")]
+    #[schema(
+        max_length = 255,
+        pattern = r"^(?!.*\.\.)(?!.*//)(?!.*(?:^|/)\.)(?!.*\.lock(?:/|$))[A-Za-z0-9_+][A-Za-z0-9_./+-]*(?<![/.])$"
+    )]
     branch: Option<String>,
     #[schema(schema_with = project_types)]
     r#type: Option<String>,
@@ -94,7 +117,7 @@ pub struct NewProject {
     retain_deployments: Option<i64>,
     /// An http(s) URL polled by the health checks and the health gate.
     #[schema(
-        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?(/[!-~]*)?$",
+        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[!-~]*)?$",
         max_length = 2048
     )]
     monitor: Option<String>,
@@ -124,7 +147,7 @@ pub struct ProjectChanges {
     retain_deployments: Option<i64>,
     /// null or an empty string removes the monitor.
     #[schema(
-        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?(/[!-~]*)?$",
+        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[!-~]*)?$",
         max_length = 2048
     )]
     monitor: Option<String>,
@@ -146,7 +169,10 @@ pub struct SourceChanges {
     /// Required when the provider changes and the stored repository does not fit it.
     #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$", max_length = 1024)]
     repository: Option<String>,
-    #[schema(max_length = 255, pattern = r"^[A-Za-z0-9_+][A-Za-z0-9_./+-]*$")]
+    #[schema(
+        max_length = 255,
+        pattern = r"^(?!.*\.\.)(?!.*//)(?!.*(?:^|/)\.)(?!.*\.lock(?:/|$))[A-Za-z0-9_+][A-Za-z0-9_./+-]*(?<![/.])$"
+    )]
     branch: Option<String>,
     push_to_deploy: Option<bool>,
 }
@@ -158,13 +184,13 @@ pub struct FolderLink {
     #[schema(
         min_length = 1,
         max_length = 255,
-        pattern = r"^[A-Za-z0-9_@+-][A-Za-z0-9_./@+-]*$"
+        pattern = r"^(?!\.{1,2}(?:/|$))(?!.*/\.{1,2}(?:/|$))(?!.*//)[A-Za-z0-9_.@+-][A-Za-z0-9_./@+-]*(?<!/)$"
     )]
     from: String,
     #[schema(
         min_length = 1,
         max_length = 255,
-        pattern = r"^[A-Za-z0-9_@+-][A-Za-z0-9_./@+-]*$"
+        pattern = r"^(?!\.{1,2}(?:/|$))(?!.*/\.{1,2}(?:/|$))(?!.*//)[A-Za-z0-9_.@+-][A-Za-z0-9_./@+-]*(?<!/)$"
     )]
     to: String,
 }
@@ -183,11 +209,7 @@ pub struct NewServer {
     #[schema(pattern = r"^[a-z_][a-z0-9_-]{0,31}$")]
     connect_as: String,
     /// A host name or an IPv4 or IPv6 address.
-    #[schema(
-        pattern = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
-        min_length = 1,
-        max_length = 253
-    )]
+    #[schema(schema_with = host)]
     host: String,
     #[schema(minimum = 1, maximum = 65535)]
     port: Option<i64>,
@@ -198,7 +220,10 @@ pub struct NewServer {
     receives_code_deployments: Option<bool>,
     /// An absolute path; defaults to the user's home directory's `app`.
     #[serde(rename = "deploymentPath")]
-    #[schema(max_length = 255, pattern = r"^/[A-Za-z0-9_./@+-]+$")]
+    #[schema(
+        max_length = 255,
+        pattern = r"^(?!.*/\.{1,2}(?:/|$))(?!.*//)/[A-Za-z0-9_.@+-][A-Za-z0-9_./@+-]*(?<!/)$"
+    )]
     deployment_path: Option<String>,
     #[serde(rename = "restartFpm")]
     restart_fpm: Option<bool>,
@@ -221,7 +246,7 @@ pub struct NewServer {
     /// Defaults to `production`.
     #[schema(
         max_length = 255,
-        pattern = r"^[A-Za-z0-9 _${}.-]([A-Za-z0-9 _/${}.-]*[A-Za-z0-9 _${}.-])?$"
+        pattern = r"^[A-Za-z0-9_${}.-]([A-Za-z0-9 _/${}.-]*[A-Za-z0-9_${}.-])?$"
     )]
     environment: Option<String>,
 }
@@ -234,10 +259,7 @@ pub struct ServerChanges {
     #[serde(rename = "connectAs")]
     #[schema(pattern = r"^[a-z_][a-z0-9_-]{0,31}$")]
     connect_as: Option<String>,
-    #[schema(
-        pattern = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
-        max_length = 253
-    )]
+    #[schema(schema_with = host)]
     host: Option<String>,
     #[schema(minimum = 1, maximum = 65535)]
     port: Option<i64>,
@@ -247,7 +269,10 @@ pub struct ServerChanges {
     #[serde(rename = "receivesCodeDeployments")]
     receives_code_deployments: Option<bool>,
     #[serde(rename = "deploymentPath")]
-    #[schema(max_length = 255, pattern = r"^/[A-Za-z0-9_./@+-]+$")]
+    #[schema(
+        max_length = 255,
+        pattern = r"^(?!.*/\.{1,2}(?:/|$))(?!.*//)/[A-Za-z0-9_.@+-][A-Za-z0-9_./@+-]*(?<!/)$"
+    )]
     deployment_path: Option<String>,
     #[serde(rename = "restartFpm")]
     restart_fpm: Option<bool>,
@@ -266,7 +291,7 @@ pub struct ServerChanges {
     freebsd: Option<bool>,
     #[schema(
         max_length = 255,
-        pattern = r"^[A-Za-z0-9 _${}.-]([A-Za-z0-9 _/${}.-]*[A-Za-z0-9 _${}.-])?$"
+        pattern = r"^[A-Za-z0-9_${}.-]([A-Za-z0-9 _/${}.-]*[A-Za-z0-9_${}.-])?$"
     )]
     environment: Option<String>,
 }
@@ -312,7 +337,7 @@ pub struct NewHook {
     name: String,
     /// At most 64 KiB.
     #[schema(
-        pattern = r"^[\s\S]*[^\s\u0000-\u001F\u007F-\u009F][\s\S]*$",
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$",
         min_length = 1,
         max_length = 65536
     )]
@@ -382,17 +407,23 @@ pub struct CollaboratorEmail {
 pub struct DeployRequest {
     #[schema(schema_with = deploy_from)]
     from: Option<String>,
-    #[schema(max_length = 255, pattern = r"^[A-Za-z0-9_+][A-Za-z0-9_./+-]*$")]
+    #[schema(
+        max_length = 255,
+        pattern = r"^(?!.*\.\.)(?!.*//)(?!.*(?:^|/)\.)(?!.*\.lock(?:/|$))[A-Za-z0-9_+][A-Za-z0-9_./+-]*(?<![/.])$"
+    )]
     branch: Option<String>,
     /// Required with `from: tag`.
-    #[schema(max_length = 255, pattern = r"^[A-Za-z0-9_+][A-Za-z0-9_./+-]*$")]
+    #[schema(
+        max_length = 255,
+        pattern = r"^(?!.*\.\.)(?!.*//)(?!.*(?:^|/)\.)(?!.*\.lock(?:/|$))[A-Za-z0-9_+][A-Za-z0-9_./+-]*(?<![/.])$"
+    )]
     tag: Option<String>,
     #[schema(pattern = r"^[0-9a-fA-F]{7,40}$")]
     sha: Option<String>,
     /// Defaults to `production`.
     #[schema(
         max_length = 255,
-        pattern = r"^[A-Za-z0-9 _${}.-]([A-Za-z0-9 _/${}.-]*[A-Za-z0-9 _${}.-])?$"
+        pattern = r"^[A-Za-z0-9_${}.-]([A-Za-z0-9 _/${}.-]*[A-Za-z0-9_${}.-])?$"
     )]
     environment: Option<String>,
 }
@@ -401,14 +432,14 @@ pub struct DeployRequest {
 /// the one live before the current one.
 #[derive(ToSchema)]
 pub struct RollbackRequest {
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 9007199254740991_i64)]
     release: Option<i64>,
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 9007199254740991_i64)]
     deployment: Option<i64>,
     /// Defaults to the named release's environment, else `production`.
     #[schema(
         max_length = 255,
-        pattern = r"^[A-Za-z0-9 _${}.-]([A-Za-z0-9 _/${}.-]*[A-Za-z0-9 _${}.-])?$"
+        pattern = r"^[A-Za-z0-9_${}.-]([A-Za-z0-9 _/${}.-]*[A-Za-z0-9_${}.-])?$"
     )]
     environment: Option<String>,
 }
@@ -431,17 +462,17 @@ pub struct NewNotification {
     )]
     email_address: Option<String>,
     #[schema(
-        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?(/[!-~]*)?$",
+        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[!-~]*)?$",
         max_length = 2048
     )]
     slack_webhook: Option<String>,
     #[schema(
-        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?(/[!-~]*)?$",
+        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[!-~]*)?$",
         max_length = 2048
     )]
     discord_webhook: Option<String>,
     #[schema(
-        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?(/[!-~]*)?$",
+        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[!-~]*)?$",
         max_length = 2048
     )]
     teams_webhook: Option<String>,
@@ -462,17 +493,17 @@ pub struct NotificationChanges {
     )]
     email_address: Option<String>,
     #[schema(
-        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?(/[!-~]*)?$",
+        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[!-~]*)?$",
         max_length = 2048
     )]
     slack_webhook: Option<String>,
     #[schema(
-        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?(/[!-~]*)?$",
+        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[!-~]*)?$",
         max_length = 2048
     )]
     discord_webhook: Option<String>,
     #[schema(
-        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?(/[!-~]*)?$",
+        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[!-~]*)?$",
         max_length = 2048
     )]
     teams_webhook: Option<String>,
@@ -498,7 +529,7 @@ pub struct EnvironmentQuery {
     /// Defaults to `production`.
     #[param(
         max_length = 255,
-        pattern = r"^[A-Za-z0-9 _${}.-]([A-Za-z0-9 _/${}.-]*[A-Za-z0-9 _${}.-])?$"
+        pattern = r"^[A-Za-z0-9_${}.-]([A-Za-z0-9 _/${}.-]*[A-Za-z0-9_${}.-])?$"
     )]
     environment: Option<String>,
 }
@@ -509,15 +540,21 @@ pub struct EnvironmentQuery {
 pub struct DeployQuery {
     #[param(schema_with = deploy_from)]
     from: Option<String>,
-    #[param(max_length = 255, pattern = r"^[A-Za-z0-9_+][A-Za-z0-9_./+-]*$")]
+    #[param(
+        max_length = 255,
+        pattern = r"^(?!.*\.\.)(?!.*//)(?!.*(?:^|/)\.)(?!.*\.lock(?:/|$))[A-Za-z0-9_+][A-Za-z0-9_./+-]*(?<![/.])$"
+    )]
     branch: Option<String>,
-    #[param(max_length = 255, pattern = r"^[A-Za-z0-9_+][A-Za-z0-9_./+-]*$")]
+    #[param(
+        max_length = 255,
+        pattern = r"^(?!.*\.\.)(?!.*//)(?!.*(?:^|/)\.)(?!.*\.lock(?:/|$))[A-Za-z0-9_+][A-Za-z0-9_./+-]*(?<![/.])$"
+    )]
     tag: Option<String>,
     #[param(pattern = r"^[0-9a-fA-F]{7,40}$")]
     sha: Option<String>,
     #[param(
         max_length = 255,
-        pattern = r"^[A-Za-z0-9 _${}.-]([A-Za-z0-9 _/${}.-]*[A-Za-z0-9 _${}.-])?$"
+        pattern = r"^[A-Za-z0-9_${}.-]([A-Za-z0-9 _/${}.-]*[A-Za-z0-9_${}.-])?$"
     )]
     environment: Option<String>,
 }

@@ -116,22 +116,31 @@ pub struct ProjectJson<'a> {
     project_type: &'a str,
     branch: &'a str,
     push_to_deploy: bool,
-    #[schema(schema_with = always_null)]
+    #[schema(required = true, schema_with = always_null)]
     webhook_id: Option<i64>,
+    #[schema(required = true)]
     status: Option<&'static str>,
     should_deploy_again: i64,
+    #[schema(required = true)]
     deployment_started_at: Option<Time>,
+    #[schema(required = true)]
     deployment_finished_at: Option<Time>,
+    #[schema(required = true)]
     last_deployment_status: Option<&'a str>,
     daily_deploys: i64,
     weekly_deploys: i64,
+    #[schema(required = true)]
     last_deployment_took: Option<i64>,
     retain_deployments: i64,
     environment_servers: &'a [ServerId],
     folders: Vec<Folder<'a>>,
+    #[schema(required = true)]
     monitor: Option<&'a str>,
+    #[schema(required = true)]
     new_york_status: Option<&'a str>,
+    #[schema(required = true)]
     london_status: Option<&'a str>,
+    #[schema(required = true)]
     singapore_status: Option<&'a str>,
     token: &'a str,
     created_at: Time,
@@ -143,15 +152,21 @@ pub struct ProjectJson<'a> {
     has_environment: bool,
     has_monitoring_error: bool,
     has_missing_heartbeats: bool,
+    #[schema(required = true)]
     last_deployed_branch: Option<&'a str>,
+    #[schema(required = true)]
     last_deployment_id: Option<i64>,
+    #[schema(required = true)]
     last_deployment_author: Option<&'a str>,
+    #[schema(required = true)]
     last_deployment_avatar: Option<&'a str>,
     last_deployment_hash: &'a str,
+    #[schema(required = true)]
     last_deployment_timestamp: Option<String>,
     /// Slipway: the latest health check from each region.
     health_checks: Vec<HealthCheckJson<'a>>,
     /// Slipway: the public half of the key the control plane fetches the repository with.
+    #[schema(required = true)]
     deploy_key: Option<&'a str>,
     /// Slipway: how long one step may run on a server before it fails.
     step_timeout: i64,
@@ -234,9 +249,12 @@ pub fn project(view: &ProjectView) -> ProjectJson<'_> {
 pub struct HealthCheckJson<'a> {
     region: &'a str,
     status: &'a str,
+    #[schema(required = true)]
     http_status: Option<i64>,
     /// Milliseconds.
+    #[schema(required = true)]
     response_time: Option<i64>,
+    #[schema(required = true)]
     error: Option<&'a str>,
     checked_at: Time,
 }
@@ -272,13 +290,17 @@ pub struct ServerJson<'a> {
     composer_path: &'a str,
     public_key: &'a str,
     connection_status: &'a str,
+    #[schema(required = true)]
     current_activity: Option<&'a str>,
     created_at: Time,
     updated_at: Time,
     /// Slipway: the host key pinned on the first connection, and its fingerprint.
+    #[schema(required = true)]
     host_key: Option<&'a str>,
+    #[schema(required = true)]
     host_key_fingerprint: Option<String>,
     /// Slipway: why the last connection check failed.
+    #[schema(required = true)]
     connection_error: Option<&'a str>,
     /// Slipway: which of tar, php and composer the last check found.
     tools: Vec<&'a str>,
@@ -395,29 +417,40 @@ pub fn hooks(views: &[HookView]) -> Vec<HookJson<'_>> {
 pub struct DeploymentJson<'a> {
     id: DeploymentId,
     project_id: ProjectId,
+    #[schema(required = true)]
     user_id: Option<i64>,
+    #[schema(required = true)]
     commit_branch: Option<&'a str>,
+    #[schema(required = true)]
     commit_hash: Option<&'a str>,
+    #[schema(required = true)]
     commit_author: Option<&'a str>,
+    #[schema(required = true)]
     commit_avatar: Option<&'a str>,
+    #[schema(required = true)]
     commit_message: Option<&'a str>,
     status: DeploymentStatus,
     created_at: Time,
     updated_at: Time,
     /// Slipway: the release directory's name, and why a deployment failed.
+    #[schema(required = true)]
     release: Option<&'a str>,
+    #[schema(required = true)]
     error: Option<&'a str>,
     /// Slipway: the environment it deploys to.
     environment: &'a str,
     /// Slipway: `deploy`, `rollback` or `stop` (an environment's teardown).
     kind: DeploymentKind,
     /// Slipway: the record of the release it built or rolled back to.
+    #[schema(required = true)]
     release_id: Option<i64>,
     /// Slipway: the health gate failed and switched every server back.
     rolled_back: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     processes: Option<Vec<ProcessJson<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     project: Option<ProjectJson<'a>>,
 }
 
@@ -455,20 +488,27 @@ pub struct ProcessJson<'a> {
     id: i64,
     deployment_id: DeploymentId,
     project_id: ProjectId,
+    #[schema(required = true)]
     server_id: Option<i64>,
+    #[schema(required = true)]
     server_name: Option<&'a str>,
     sequence: i64,
     name: &'a str,
+    #[schema(required = true)]
     action_id: Option<i64>,
+    #[schema(required = true)]
     hook_id: Option<i64>,
     status: ProcessStatus,
+    #[schema(required = true)]
     started_at: Option<i64>,
+    #[schema(required = true)]
     finished_at: Option<i64>,
     /// Slipway's addition: how long the step ran, to the millisecond, once it has ended.
+    #[schema(required = true)]
     duration_ms: Option<i64>,
     created_at: Time,
     updated_at: Time,
-    #[schema(schema_with = always_null)]
+    #[schema(required = true, schema_with = always_null)]
     server: Option<()>,
 }
 
@@ -510,15 +550,20 @@ pub fn deployment_detail(view: &DeploymentView) -> DeploymentJson<'_> {
 pub struct ReleaseJson<'a> {
     id: ReleaseId,
     name: &'a str,
+    #[schema(required = true)]
     deployment_id: Option<i64>,
+    #[schema(required = true)]
     commit_hash: Option<&'a str>,
+    #[schema(required = true)]
     commit_branch: Option<&'a str>,
+    #[schema(required = true)]
     commit_message: Option<&'a str>,
     environment: &'a str,
     state: ReleaseState,
     live: bool,
     servers: Vec<ReleaseServerJson<'a>>,
     created_at: Time,
+    #[schema(required = true)]
     activated_at: Option<Time>,
 }
 
@@ -571,6 +616,7 @@ pub struct HeartbeatJson<'a> {
     token: &'a str,
     interval: i64,
     status: &'a str,
+    #[schema(required = true)]
     last_checked_in_at: Option<Time>,
     created_at: Time,
     updated_at: Time,
@@ -643,7 +689,9 @@ pub struct NotificationJson<'a> {
     created_at: Time,
     updated_at: Time,
     /// Slipway: why the latest delivery failed (null once one succeeds again).
+    #[schema(required = true)]
     last_delivery_error: Option<&'a str>,
+    #[schema(required = true)]
     last_delivery_error_at: Option<Time>,
 }
 
@@ -712,6 +760,7 @@ pub fn secret(secret: &secrecy::SecretString) -> SecretJson<'_> {
 #[schema(as = ProcessOutput)]
 pub struct OutputJson<'a> {
     id: i64,
+    #[schema(required = true)]
     server_name: Option<&'a str>,
     name: &'a str,
     status: ProcessStatus,

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::domain::ids::EnvironmentId;
 use crate::domain::time::Timestamp;
-use crate::domain::validation::{FieldErrors, Params};
-use crate::error::{Error, RateLimit, Rule};
+use crate::domain::validation::{FieldErrors, Params, Problem};
+use crate::error::{Error, RateLimit};
 use crate::http::openapi::Routes;
 use crate::http::params;
 use crate::services::access::Principal;
@@ -65,7 +65,7 @@ enum GitlabError {
     /// A business rule: `{"message": "400 Bad request - <reason>"}`.
     BadRequest(String),
     /// A model validation: `{"message": {"<field>": ["<problem>"]}}`.
-    Model(FieldErrors),
+    Model(serde_json::Map<String, Value>),
     Forbidden,
     NotFound(&'static str),
     PreconditionFailed,
@@ -86,13 +86,7 @@ impl IntoResponse for GitlabError {
                 StatusCode::BAD_REQUEST,
                 json!({"message": format!("400 Bad request - {reason}")}),
             ),
-            GitlabError::Model(errors) => {
-                let fields: serde_json::Map<String, Value> = errors
-                    .iter()
-                    .map(|(field, messages)| (field.to_owned(), json!(messages)))
-                    .collect();
-                (StatusCode::BAD_REQUEST, json!({"message": fields}))
-            }
+            GitlabError::Model(fields) => (StatusCode::BAD_REQUEST, json!({"message": fields})),
             GitlabError::Forbidden => (StatusCode::FORBIDDEN, json!({"message": "403 Forbidden"})),
             GitlabError::NotFound(message) => (StatusCode::NOT_FOUND, json!({"message": message})),
             GitlabError::PreconditionFailed => (
@@ -146,61 +140,70 @@ fn gitlab_error(err: Error) -> GitlabError {
         Error::NotFound => GitlabError::NotFound("404 Not found"),
         Error::Forbidden | Error::MissingScope(_) => GitlabError::Forbidden,
         Error::Unauthenticated => GitlabError::Unauthorized,
-        Error::Failed(reason) => GitlabError::BadRequest(reason),
-        Error::Invalid(errors) => GitlabError::Model(errors),
-        Error::Broke(rules) => broken(&rules),
+        Error::Failed(failure) => {
+            GitlabError::BadRequest(crate::http::envoyer::words::failure(&failure))
+        }
+        Error::Invalid(errors) => invalid(&errors),
         Error::RateLimited(limit) => GitlabError::TooManyRequests(limit),
         Error::Internal(cause) => GitlabError::Internal(cause),
     }
 }
 
-/// Broken rules as GitLab tells them: a parameter problem or a refused request first, else
-/// every field's problems together.
-fn broken(rules: &[Rule]) -> GitlabError {
-    for rule in rules {
-        match rule {
-            Rule::Exclusive(a, b) => {
-                return GitlabError::Param(format!("{a}, {b} cannot be used together"));
+/// Field problems as GitLab tells them: a parameter problem or a refused request first (the
+/// first one), else every field's problems together.
+fn invalid(errors: &FieldErrors) -> GitlabError {
+    for (field, problems) in errors.iter() {
+        for problem in problems {
+            match problem {
+                Problem::Exclusive(other) => {
+                    return GitlabError::Param(format!("{field}, {other} cannot be used together"));
+                }
+                Problem::ReadOnly => {
+                    return GitlabError::Param(format!(
+                        "{field} is automatically generated and cannot be changed"
+                    ));
+                }
+                Problem::NotOneOf | Problem::OutOfRange => {
+                    return GitlabError::Param(format!("{field} does not have a valid value"));
+                }
+                Problem::TooShort(min) if field == "search" => {
+                    return GitlabError::BadRequest(format!(
+                        "Search query is less than {min} characters"
+                    ));
+                }
+                Problem::DateWindow => return GitlabError::BadRequest("Invalid Date".into()),
+                Problem::AlreadyStopped => {
+                    return GitlabError::BadRequest(
+                        "Attempted to stop the environment but failed to change the status".into(),
+                    );
+                }
+                _ => {}
             }
-            Rule::ReadOnly(field) => {
-                return GitlabError::Param(format!(
-                    "{field} is automatically generated and cannot be changed"
-                ));
-            }
-            Rule::NotOneOf(field) | Rule::OutOfRange(field) => {
-                return GitlabError::Param(format!("{field} does not have a valid value"));
-            }
-            Rule::TooShort(field, min) => {
-                let mut name = field.to_string();
-                name[..1].make_ascii_uppercase();
-                return GitlabError::BadRequest(format!(
-                    "{name} query is less than {min} characters"
-                ));
-            }
-            Rule::DateWindow(_) => return GitlabError::BadRequest("Invalid Date".into()),
-            Rule::AlreadyStopped => {
-                return GitlabError::BadRequest(
-                    "Attempted to stop the environment but failed to change the status".into(),
-                );
-            }
-            _ => {}
         }
     }
-    let mut model = FieldErrors::default();
-    for rule in rules {
-        let field = rule.field().unwrap_or("base");
-        let message = match rule {
-            Rule::TooLong(_, max) => format!("is too long (maximum is {max} characters)"),
-            Rule::Scheme(_) => "is blocked: Only allowed schemes are http, https".to_owned(),
-            Rule::EnvironmentName(_) => "can contain only letters, digits, '-', '_', '/', '$', \
-                '{', '}', '.', and spaces, but it cannot start or end with '/'"
-                .to_owned(),
-            Rule::Taken(_) => "has already been taken".to_owned(),
-            other => other.to_string(),
-        };
-        model.add(field, message);
+    let mut model = serde_json::Map::new();
+    for (field, problems) in errors.iter() {
+        let messages: Vec<Value> = problems
+            .iter()
+            .map(|problem| Value::String(model_message(field, problem)))
+            .collect();
+        model.insert(field.to_owned(), Value::Array(messages));
     }
     GitlabError::Model(model)
+}
+
+/// A model validation message, GitLab's way: the field is the subject, left unsaid.
+fn model_message(field: &str, problem: &Problem) -> String {
+    match problem {
+        Problem::TooLong(max) => format!("is too long (maximum is {max} characters)"),
+        Problem::Scheme => "is blocked: Only allowed schemes are http, https".to_owned(),
+        Problem::EnvironmentName => "can contain only letters, digits, '-', '_', '/', '$', '{', \
+            '}', '.', and spaces, but it cannot start or end with '/'"
+            .to_owned(),
+        Problem::Taken => "has already been taken".to_owned(),
+        Problem::Required => "can't be blank".to_owned(),
+        other => crate::http::envoyer::words::sentence(field, other),
+    }
 }
 
 /// The request's parameters (query string, then body) and caller.

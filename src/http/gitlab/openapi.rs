@@ -59,10 +59,10 @@ struct ListQuery {
     search: Option<String>,
     #[param(schema_with = states)]
     states: Option<String>,
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 9007199254740991_i64)]
     page: Option<i64>,
     /// At most 100 (larger values are read as 100); 20 by default.
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 9007199254740991_i64)]
     per_page: Option<i64>,
 }
 
@@ -73,7 +73,7 @@ struct NewEnvironment {
     #[schema(
         min_length = 1,
         max_length = 255,
-        pattern = r"^[A-Za-z0-9 _${}.-]([A-Za-z0-9 _/${}.-]*[A-Za-z0-9 _${}.-])?$"
+        pattern = r"^[A-Za-z0-9_${}.-]([A-Za-z0-9 _/${}.-]*[A-Za-z0-9_${}.-])?$"
     )]
     name: String,
     /// An http(s) URL, at most 255 characters.

@@ -78,6 +78,7 @@ pub struct EnvironmentJson<'a> {
     id: EnvironmentId,
     name: &'a str,
     slug: &'a str,
+    #[schema(required = true)]
     external_url: Option<&'a str>,
     created_at: Time,
     updated_at: Time,
@@ -89,11 +90,14 @@ pub struct EnvironmentJson<'a> {
     project: Option<BasicProject<'a>>,
     #[schema(schema_with = states)]
     state: &'a str,
+    #[schema(required = true)]
     auto_stop_at: Option<Time>,
+    #[schema(required = true)]
     description: Option<&'a str>,
     #[schema(schema_with = auto_stop_settings)]
     auto_stop_setting: &'a str,
     /// Slipway: the teardown script run on the environment's servers when it stops.
+    #[schema(required = true)]
     on_stop: Option<&'a str>,
 }
 
@@ -103,6 +107,7 @@ pub struct EnvironmentJson<'a> {
 pub struct EnvironmentDetailJson<'a> {
     #[serde(flatten)]
     environment: EnvironmentJson<'a>,
+    #[schema(required = true)]
     last_deployment: Option<LastDeploymentJson<'a>>,
 }
 
@@ -112,14 +117,17 @@ pub struct LastDeploymentJson<'a> {
     id: DeploymentId,
     iid: i64,
     #[serde(rename = "ref")]
+    #[schema(required = true)]
     reference: Option<&'a str>,
+    #[schema(required = true)]
     sha: Option<&'a str>,
     created_at: Time,
     updated_at: Time,
     #[schema(inline)]
     status: GitlabDeploymentStatus,
+    #[schema(required = true)]
     user: Option<UserJson<'a>>,
-    #[schema(schema_with = always_null)]
+    #[schema(required = true, schema_with = always_null)]
     deployable: Option<()>,
 }
 
@@ -132,7 +140,7 @@ pub struct UserJson<'a> {
     #[schema(inline)]
     state: ActiveState,
     avatar_url: String,
-    #[schema(schema_with = always_null)]
+    #[schema(required = true, schema_with = always_null)]
     web_url: Option<()>,
 }
 
@@ -143,6 +151,7 @@ pub struct EntryJson<'a> {
     id: EnvironmentId,
     name: &'a str,
     slug: &'a str,
+    #[schema(required = true)]
     external_url: Option<&'a str>,
     created_at: Time,
     updated_at: Time,
@@ -161,7 +170,7 @@ pub struct CleanupJson<'a> {
 #[schema(as = BasicProject)]
 pub struct BasicProject<'a> {
     id: ProjectId,
-    #[schema(schema_with = always_null)]
+    #[schema(required = true, schema_with = always_null)]
     description: Option<()>,
     name: &'a str,
     name_with_namespace: String,
@@ -174,12 +183,14 @@ pub struct BasicProject<'a> {
     #[schema(schema_with = always_empty_list)]
     topics: [(); 0],
     ssh_url_to_repo: String,
+    #[schema(required = true)]
     http_url_to_repo: Option<String>,
+    #[schema(required = true)]
     web_url: Option<String>,
-    #[schema(schema_with = always_null)]
+    #[schema(required = true, schema_with = always_null)]
     readme_url: Option<()>,
     forks_count: i64,
-    #[schema(schema_with = always_null)]
+    #[schema(required = true, schema_with = always_null)]
     avatar_url: Option<()>,
     star_count: i64,
     last_activity_at: Time,
@@ -197,10 +208,11 @@ pub struct NamespaceJson<'a> {
     #[schema(inline)]
     kind: NamespaceKind,
     full_path: &'a str,
-    #[schema(schema_with = always_null)]
+    #[schema(required = true, schema_with = always_null)]
     parent_id: Option<()>,
-    #[schema(schema_with = always_null)]
+    #[schema(required = true, schema_with = always_null)]
     avatar_url: Option<()>,
+    #[schema(required = true)]
     web_url: Option<String>,
 }
 
