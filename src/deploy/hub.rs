@@ -62,8 +62,8 @@ impl LogHub {
         }
     }
 
-    /// Forgets the deployment without an end: its followers' streams close, and they read
-    /// the record to learn how it ended.
+    /// Forgets the deployment without an end: its followers go on following the record
+    /// until the end is recorded.
     pub fn forget(&self, id: DeploymentId) {
         self.lock().remove(&id);
     }

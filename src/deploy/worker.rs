@@ -118,8 +118,8 @@ async fn deploy(app: Arc<App>, id: DeploymentId, cancel: watch::Receiver<bool>) 
     keeper.abort();
     app.engine.unregister(id);
     // Followers hear the end only once it is recorded: whoever reads the record after `end`
-    // must find it ended. Unrecorded, their streams close without `end` (a client reconnects
-    // and follows the record, which the sweep ends once its lease runs out).
+    // must find it ended. Unrecorded, they go on following the record, which the sweep ends
+    // once its lease runs out.
     if !recorded {
         app.engine.hub.forget(id);
         app.engine.wake();

@@ -199,6 +199,11 @@ impl Params {
         self.0.contains_key(field)
     }
 
+    /// Whether the field was sent as a string of nothing but whitespace.
+    pub fn is_blank(&self, field: &str) -> bool {
+        matches!(self.0.get(field), Some(Value::String(s)) if s.trim().is_empty())
+    }
+
     pub fn contains(&self, field: &str) -> bool {
         self.present(field).is_some()
     }

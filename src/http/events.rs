@@ -3,6 +3,9 @@
 
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use tokio::sync::broadcast::error::RecvError;
@@ -36,24 +39,38 @@ fn events_of(follow: Follow) -> BoxStream<'static, Event> {
         Follow::Ended(events) => {
             futures_util::stream::iter(events.iter().map(to_event).collect::<Vec<_>>()).boxed()
         }
-        Follow::Live(history, receiver) => {
+        Follow::Live(history, receiver, then) => {
             let replay =
                 futures_util::stream::iter(history.iter().map(to_event).collect::<Vec<_>>());
-            let live = futures_util::stream::unfold(Some(receiver), move |receiver| async move {
-                let mut receiver = receiver?;
-                loop {
-                    match receiver.recv().await {
-                        Ok(event) => {
-                            let ended = matches!(event, LogEvent::End { .. });
-                            let next = (!ended).then_some(receiver);
-                            return Some((to_event(&event), next));
+            let ended = Arc::new(AtomicBool::new(false));
+            let heard_end = ended.clone();
+            let live = futures_util::stream::unfold(Some(receiver), move |receiver| {
+                let heard_end = heard_end.clone();
+                async move {
+                    let mut receiver = receiver?;
+                    loop {
+                        match receiver.recv().await {
+                            Ok(event) => {
+                                let end = matches!(event, LogEvent::End { .. });
+                                heard_end.store(end, Ordering::Relaxed);
+                                let next = (!end).then_some(receiver);
+                                return Some((to_event(&event), next));
+                            }
+                            Err(RecvError::Lagged(_)) => continue,
+                            Err(RecvError::Closed) => return None,
                         }
-                        Err(RecvError::Lagged(_)) => continue,
-                        Err(RecvError::Closed) => return None,
                     }
                 }
             });
-            replay.chain(live).boxed()
+            // Closed without an end: the end is not recorded yet; follow the record until it is.
+            let rest = futures_util::stream::iter([then]).flat_map(move |then| {
+                if ended.load(Ordering::Relaxed) {
+                    futures_util::stream::empty().boxed()
+                } else {
+                    events_of(Follow::Later(then))
+                }
+            });
+            replay.chain(live).chain(rest).boxed()
         }
         Follow::Later(later) => futures_util::stream::once(later)
             .flat_map(|follow| match follow {

@@ -182,10 +182,19 @@ pub async fn output(
 /// the stored output of one that ended, or, for one that waits in the queue or runs on another
 /// node, what to follow once that changes (so that the viewer is answered at once).
 pub enum Follow {
-    Live(Vec<LogEvent>, tokio::sync::broadcast::Receiver<LogEvent>),
+    /// What was printed so far, what comes next, and what to follow should the live stream
+    /// close without an end (its end could not be recorded yet).
+    Live(
+        Vec<LogEvent>,
+        tokio::sync::broadcast::Receiver<LogEvent>,
+        Later,
+    ),
     Ended(Vec<LogEvent>),
-    Later(std::pin::Pin<Box<dyn std::future::Future<Output = Result<Follow>> + Send>>),
+    Later(Later),
 }
+
+/// The follow a deployment will have once it starts here, or ends.
+pub type Later = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Follow>> + Send>>;
 
 pub async fn follow(
     app: &crate::app::AppState,
@@ -197,22 +206,31 @@ pub async fn follow(
     if let Some(follow) = follow_now(app, project, id).await? {
         return Ok(follow);
     }
-    let app = app.clone();
-    Ok(Follow::Later(Box::pin(async move {
+    Ok(Follow::Later(later(app.clone(), project, id)))
+}
+
+/// Waits (checking five times a second) until the deployment can be followed.
+fn later(app: crate::app::AppState, project: ProjectId, id: DeploymentId) -> Later {
+    Box::pin(async move {
         loop {
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             if let Some(follow) = follow_now(&app, project, id).await? {
                 return Ok(follow);
             }
         }
-    })))
+    })
 }
 
 /// The deployment as it can be followed now: live here, or ended; `None` while it waits or
 /// runs on another node.
-async fn follow_now(app: &App, project: ProjectId, id: DeploymentId) -> Result<Option<Follow>> {
+async fn follow_now(
+    app: &crate::app::AppState,
+    project: ProjectId,
+    id: DeploymentId,
+) -> Result<Option<Follow>> {
     if let Some((history, receiver)) = app.engine.hub.subscribe(id) {
-        return Ok(Some(Follow::Live(history, receiver)));
+        let then = later(app.clone(), project, id);
+        return Ok(Some(Follow::Live(history, receiver, then)));
     }
     let deployment = db::deployments::get(&mut &app.store, project, id)
         .await?

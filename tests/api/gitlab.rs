@@ -162,6 +162,16 @@ async fn create_get_list_update_stop_delete(backend: Backend) {
         )
         .await;
     assert_eq!(forced.status, 200);
+    // python-gitlab sends JSON booleans.
+    let forced_again = app
+        .gitlab(
+            Method::POST,
+            &format!("{base}/{id}/stop"),
+            Some(&token),
+            Body::Json(json!({"force": true})),
+        )
+        .await;
+    assert_eq!(forced_again.status, 200, "{forced_again:?}");
     let deleted = app
         .gitlab(
             Method::DELETE,

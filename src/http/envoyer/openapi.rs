@@ -160,7 +160,17 @@ fn operations(s: &mut Schemas) -> Vec<Op> {
     let folders = s.keyed_list::<Folder>("folders");
     let server = s.keyed::<ServerJson>("server");
     let servers = s.keyed_list::<ServerJson>("servers");
-    let environment = s.keyed::<String>("environment");
+    let environment = RefOr::T(
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .property(
+                "environment",
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .description(Some("The `.env` file's contents.")),
+            )
+            .required("environment")
+            .into(),
+    );
     let actions = s.keyed_list::<ActionJson>("actions");
     let hook = s.keyed::<HookJson>("hook");
     let hooks = s.keyed_list::<HookJson>("hooks");
@@ -181,8 +191,7 @@ fn operations(s: &mut Schemas) -> Vec<Op> {
         200,
         "Server-Sent Events: `output` (a process's new output), `process` (a step's new \
          status) and, last, `end` (the deployment's final status, sent once it is recorded). \
-         The output so far comes first; a comment line every 15 s keeps the connection open. \
-         A stream that closes without `end` should be opened again.",
+         The output so far comes first; a comment line every 15 s keeps the connection open.",
         Some((
             "text/event-stream",
             RefOr::T(

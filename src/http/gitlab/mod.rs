@@ -257,10 +257,10 @@ fn environment_id(segment: &str) -> Option<EnvironmentId> {
         .map(EnvironmentId)
 }
 
-/// A boolean as GitLab takes it: `true/false/True/1/0`.
+/// A boolean as GitLab takes it: JSON `true`/`false`, or `true/false/True/1/0` as text.
 fn boolean(params: &Params, name: &str) -> Result<Option<bool>, GitlabError> {
     // A blank value counts as not given (so a blank dry_run stays a dry run).
-    if params.sent(name) && text(params, name)?.is_none() {
+    if params.is_blank(name) {
         return Ok(None);
     }
     let mut errors = FieldErrors::default();

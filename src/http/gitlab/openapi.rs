@@ -38,11 +38,6 @@ fn auto_stop_settings() -> ObjectBuilder {
     words(AUTO_STOP_SETTINGS)
 }
 
-/// GitLab's booleans are words here: JSON `true` is refused.
-fn boolean_words() -> ObjectBuilder {
-    words(&["true", "false"])
-}
-
 /// `GET …/environments`: filters and pages.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -122,8 +117,7 @@ struct EnvironmentChanges {
 #[derive(ToSchema)]
 struct StopRequest {
     /// Stop even when the environment is already stopped.
-    #[schema(schema_with = boolean_words)]
-    force: Option<String>,
+    force: Option<bool>,
 }
 
 /// `DELETE …/environments/review_apps`
@@ -137,8 +131,7 @@ struct ReviewAppsQuery {
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     /// `true` (the default) only lists what would be deleted.
-    #[param(schema_with = boolean_words)]
-    dry_run: Option<String>,
+    dry_run: Option<bool>,
 }
 
 #[derive(ToSchema)]
