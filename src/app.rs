@@ -31,6 +31,7 @@ pub struct App {
     pub sign_ins: SignInLimits,
     /// The large request bodies held at once (see `http::bodies`).
     pub request_bodies: tokio::sync::Semaphore,
+    pub metrics: crate::metrics::Metrics,
 }
 
 pub type AppState = Arc<App>;
@@ -68,6 +69,7 @@ impl App {
             rate_limits,
             sign_ins: SignInLimits::default(),
             request_bodies: crate::memory::body_budget(),
+            metrics: crate::metrics::Metrics::default(),
         })
     }
 }

@@ -169,6 +169,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
+    let metrics = match app.config.metrics_listen {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("listening for metrics on {address}"))?;
+            tracing::info!(address = %listener.local_addr()?, "metrics listening");
+            let router = crate::metrics::router(app.clone());
+            Some(tokio::spawn(async move {
+                if let Err(err) = axum::serve(listener, router).await {
+                    tracing::error!(error = %err, "the metrics listener stopped");
+                }
+            }))
+        }
+        None => None,
+    };
     let jobs = tokio::spawn(crate::jobs::run(app.clone()));
     tracing::info!(address = %listener.local_addr()?, "slipway listening");
     crate::http::serve(listener, app.clone()).await?;
@@ -177,6 +192,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::error!(error = %err, "writing the last heartbeat check-ins failed");
     }
     jobs.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     app.store.close().await;
     Ok(())
 }

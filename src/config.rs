@@ -13,6 +13,11 @@ pub struct Config {
     #[arg(long, env = "SLIPWAY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// Address `GET /metrics` (Prometheus) is served on; off when unset. Keep it off the
+    /// public port.
+    #[arg(long, env = "SLIPWAY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Directory for the SQLite database, the master key and other state.
     #[arg(long, env = "SLIPWAY_DATA_DIR", default_value = "./slipway-data")]
     pub data_dir: PathBuf,

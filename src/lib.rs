@@ -14,6 +14,7 @@ pub mod git;
 pub mod http;
 pub mod jobs;
 pub mod memory;
+pub mod metrics;
 pub mod net;
 pub mod notify;
 pub mod services;

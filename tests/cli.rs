@@ -291,3 +291,53 @@ fn user_password_sets_a_dashboard_password() {
     assert_eq!(sign_in("another password"), "422");
     stop(child);
 }
+
+/// `--metrics-listen` serves `/metrics` on its own address, and only there.
+#[test]
+fn metrics_are_served_on_their_own_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = slipway(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--metrics-listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut metrics, mut public) = (None, None);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let Some(address) = line.split("address=").nth(1) else {
+            continue;
+        };
+        let address = address.split_whitespace().next().unwrap().to_owned();
+        if line.contains("metrics listening") {
+            metrics = Some(address);
+        } else if line.contains("slipway listening") {
+            public = Some(address);
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    let (metrics, public) = (metrics.unwrap(), public.unwrap());
+    assert_eq!(get(&public, "/healthz", ""), 200);
+    let output = Command::new("curl")
+        .args(["-s", &format!("http://{metrics}/metrics")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains(
+            r#"slipway_http_requests_total{route="/healthz",method="GET",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+    assert_eq!(
+        get(&public, "/metrics", ""),
+        404,
+        "metrics on the public port"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -23,6 +23,7 @@ pub mod folders;
 pub mod health_checks;
 pub mod heartbeats;
 pub mod hooks;
+pub mod metrics;
 pub mod notifications;
 pub mod outbox;
 pub mod projects;

@@ -63,6 +63,12 @@ fn lease_end(app: &App) -> Timestamp {
 async fn deploy(app: Arc<App>, id: DeploymentId, cancel: watch::Receiver<bool>) {
     app.engine.hub.open(id);
     tracing::info!(deployment = %id, "deployment started");
+    let started = std::time::Instant::now();
+    let kind = match db::deployments::get_by_id(&mut &app.store, id).await {
+        Ok(Some(deployment)) => deployment.kind,
+        _ => DeploymentKind::Deploy,
+    };
+    app.metrics.deployment_started(kind);
 
     // Keep the lease, and pass on a cancel asked for through another node.
     let keeper = {
@@ -121,10 +127,13 @@ async fn deploy(app: Arc<App>, id: DeploymentId, cancel: watch::Receiver<bool>) 
     // must find it ended. Unrecorded, they go on following the record, which the sweep ends
     // once its lease runs out.
     if !recorded {
+        app.metrics.deployment_ended(kind, None, started.elapsed());
         app.engine.hub.forget(id);
         app.engine.wake();
         return;
     }
+    app.metrics
+        .deployment_ended(kind, Some(ending.status), started.elapsed());
     app.engine.hub.close(id, ending.status.as_str());
     tracing::info!(deployment = %id, status = %ending.status, "deployment ended");
     app.engine.wake();
@@ -132,7 +141,7 @@ async fn deploy(app: Arc<App>, id: DeploymentId, cancel: watch::Receiver<bool>) 
         let _ = app.engine.ended.send(super::Ended {
             id,
             project: deployment.project_id,
-            kind: deployment.kind,
+            kind,
         });
     }
 }

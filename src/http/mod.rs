@@ -32,6 +32,10 @@ pub fn router(app: AppState) -> Router {
             app.clone(),
             bodies::limit_bodies,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            crate::metrics::track_requests,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {

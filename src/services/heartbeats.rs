@@ -185,6 +185,7 @@ pub async fn check_in(app: &App, token: &str) -> Result<()> {
             id
         }
     };
+    app.metrics.checked_in();
     app.check_ins.record(id, Timestamp::now());
     Ok(())
 }

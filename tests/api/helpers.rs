@@ -451,12 +451,16 @@ pub fn backend_number(backend: Backend) -> i64 {
 pub fn python_tools() -> std::path::PathBuf {
     use std::process::Command;
     static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    const PACKAGES: [&str; 2] = ["python-gitlab==8.6.0", "schemathesis==4.32.5"];
+    const PACKAGES: [&str; 3] = [
+        "python-gitlab==8.6.0",
+        "schemathesis==4.32.5",
+        "prometheus-client==0.26.0",
+    ];
     BIN.get_or_init(|| {
         let venv = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("python-venv");
         let bin = venv.join("bin");
         let ready = Command::new(bin.join("python"))
-            .args(["-c", "import gitlab, schemathesis"])
+            .args(["-c", "import gitlab, schemathesis, prometheus_client"])
             .output()
             .is_ok_and(|o| o.status.success());
         if !ready {

@@ -21,6 +21,7 @@ mod health;
 mod heartbeats;
 mod hooks;
 mod memory;
+mod metrics;
 mod notifications;
 mod openapi;
 mod projects;
