@@ -18,7 +18,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::app::AppState;
-use crate::domain::deployment::{DeploymentKind, DeploymentStatus};
+use crate::domain::deployment::{DeploymentKind, DeploymentStatus, ProcessStatus};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
@@ -29,6 +29,27 @@ struct KindLabels {
 struct EndLabels {
     kind: &'static str,
     status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HealthLabels {
+    region: String,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabels {
+    channel: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -66,6 +87,11 @@ pub struct Metrics {
     http_seconds: Family<RouteLabels, Histogram>,
     check_ins: Counter,
     outbox_backlog: Gauge,
+    step_seconds: Family<StatusLabels, Histogram>,
+    ssh_connect_seconds: Family<OutcomeLabels, Histogram>,
+    heartbeats_missed: Counter,
+    health_checks: Family<HealthLabels, Counter>,
+    delivery_failures: Family<ChannelLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -128,8 +154,47 @@ impl Default for Metrics {
             "Notifications stored and not yet delivered, across all nodes",
             outbox_backlog.clone(),
         );
+        let step_seconds = Family::<StatusLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(long_buckets())
+        });
+        registry.register(
+            "step_duration_seconds",
+            "How long one step of a deployment ran on one server, by its final status",
+            step_seconds.clone(),
+        );
+        let ssh_connect_seconds = Family::<OutcomeLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(long_buckets())
+        });
+        registry.register(
+            "ssh_connect_seconds",
+            "How long SSH connections to servers took to open, or to fail (outcome)",
+            ssh_connect_seconds.clone(),
+        );
+        let heartbeats_missed = Counter::default();
+        registry.register(
+            "heartbeats_missed",
+            "Heartbeats found missing by this node's sweep",
+            heartbeats_missed.clone(),
+        );
+        let health_checks = Family::<HealthLabels, Counter>::default();
+        registry.register(
+            "health_checks",
+            "Health checks of monitor URLs, by region and result (healthy, failing)",
+            health_checks.clone(),
+        );
+        let delivery_failures = Family::<ChannelLabels, Counter>::default();
+        registry.register(
+            "notification_delivery_failures",
+            "Notification deliveries that failed, by channel type",
+            delivery_failures.clone(),
+        );
         Metrics {
             registry,
+            step_seconds,
+            ssh_connect_seconds,
+            heartbeats_missed,
+            health_checks,
+            delivery_failures,
             deployments_started,
             deployments_ended,
             deployment_seconds,
@@ -175,6 +240,42 @@ impl Metrics {
 
     pub fn checked_in(&self) {
         self.check_ins.inc();
+    }
+
+    pub fn step_ended(&self, status: ProcessStatus, took: Duration) {
+        self.step_seconds
+            .get_or_create(&StatusLabels {
+                status: status.as_str(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn ssh_connected(&self, succeeded: bool, took: Duration) {
+        let outcome = if succeeded { "connected" } else { "failed" };
+        self.ssh_connect_seconds
+            .get_or_create(&OutcomeLabels { outcome })
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn heartbeats_missed(&self, count: usize) {
+        self.heartbeats_missed.inc_by(count as u64);
+    }
+
+    pub fn health_checked(&self, region: &str, healthy: bool) {
+        self.health_checks
+            .get_or_create(&HealthLabels {
+                region: region.to_owned(),
+                status: if healthy { "healthy" } else { "failing" },
+            })
+            .inc();
+    }
+
+    pub fn delivery_failed(&self, channel: &str) {
+        self.delivery_failures
+            .get_or_create(&ChannelLabels {
+                channel: channel.to_owned(),
+            })
+            .inc();
     }
 
     fn encode(&self) -> Result<String, std::fmt::Error> {

@@ -511,12 +511,19 @@ impl<'a> Run<'a> {
         );
     }
 
-    async fn set_ended(&self, process: i64, outcome: &Outcome, output: &Output<'_>) {
+    async fn set_ended(
+        &self,
+        process: i64,
+        outcome: &Outcome,
+        output: &Output<'_>,
+        started: std::time::Instant,
+    ) {
         let status = match outcome {
             Outcome::Finished => ProcessStatus::Finished,
             Outcome::Failed(_) => ProcessStatus::Error,
             Outcome::Cancelled => ProcessStatus::Cancelled,
         };
+        self.app.metrics.step_ended(status, started.elapsed());
         let _ = db::deployments::finish_process(
             &mut &self.app.store,
             process,
@@ -541,12 +548,13 @@ impl<'a> Run<'a> {
         process: i64,
         context: &Scripting,
     ) -> Outcome {
+        let started = std::time::Instant::now();
         self.set_running(process).await;
         let mut output = Output::new(self, process, Some(&server.name));
         let outcome = self
             .run_on(server, step, process, context, &mut output)
             .await;
-        self.set_ended(process, &outcome, &output).await;
+        self.set_ended(process, &outcome, &output, started).await;
         outcome
     }
 
@@ -630,6 +638,7 @@ impl<'a> Run<'a> {
 
     /// Asks the monitor every second until it answers with a 2xx or `seconds` run out.
     async fn health_gate(&self, process: i64, url: &str, seconds: u64) -> Outcome {
+        let started = std::time::Instant::now();
         self.set_running(process).await;
         let mut output = Output::new(self, process, None);
         let shown = crate::net::without_credentials(url);
@@ -675,7 +684,7 @@ impl<'a> Run<'a> {
                 _ = cancel.wait_for(|c| *c) => break Outcome::Cancelled,
             }
         };
-        self.set_ended(process, &outcome, &output).await;
+        self.set_ended(process, &outcome, &output, started).await;
         outcome
     }
 

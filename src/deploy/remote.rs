@@ -97,8 +97,12 @@ impl<'a> Pool<'a> {
             .get(&server.id)
             .cloned()
             .ok_or(SshError::Cancelled)?;
+        let started = std::time::Instant::now();
         let connected =
             Session::connect(&target, private, pinned.as_deref(), CONNECT_TIMEOUT).await;
+        self.app
+            .metrics
+            .ssh_connected(connected.is_ok(), started.elapsed());
         let session = match connected {
             Ok(session) => Arc::new(session),
             Err(err) => {

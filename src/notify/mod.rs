@@ -193,6 +193,7 @@ async fn deliver(app: Arc<App>, due: Due) {
         match outcome {
             Ok(()) => db::outbox::delivered(&mut tx, &due, &app.engine.node, now).await?,
             Err(error) => {
+                app.metrics.delivery_failed(&due.notification_type);
                 let retry_at = retry_at(
                     due.created_at,
                     due.attempts + 1,

@@ -50,6 +50,8 @@ pub async fn check_project(app: &App, project: ProjectId) -> Result<()> {
 
 async fn check(app: &App, project: ProjectId, url: &str) -> Result<()> {
     let probe = app.outbound.probe(url).await;
+    app.metrics
+        .health_checked(&app.config.region, probe.healthy);
     let now = Timestamp::now();
     let result = db::health_checks::HealthCheck {
         region: app.config.region.clone(),

@@ -240,6 +240,7 @@ pub async fn mark_missing(app: &App, now: Timestamp) -> Result<Vec<HeartbeatId>>
     let missing = db::heartbeats::mark_missing(&mut tx, now, MISSING_GRACE_SECONDS).await?;
     let notified = notify_transitions(app, &mut tx, &missing, Event::HeartbeatMissing).await?;
     tx.commit().await?;
+    app.metrics.heartbeats_missed(missing.len());
     if notified {
         app.notifier.wake();
     }

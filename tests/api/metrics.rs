@@ -138,6 +138,29 @@ async fn counters_move_with_a_deployment(backend: Backend) {
         1.0
     );
     assert_eq!(value(&after, "slipway_deployments_running", &[]), 0.0);
+    // Each step on the server, and the SSH connection it went over, were timed.
+    let finished_steps = deployment["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["status"] == "finished")
+        .count();
+    assert!(finished_steps > 0, "{deployment}");
+    assert_eq!(
+        value(
+            &after,
+            "slipway_step_duration_seconds_count",
+            &[("status", "finished")]
+        ),
+        finished_steps as f64
+    );
+    assert!(
+        value(
+            &after,
+            "slipway_ssh_connect_seconds_count",
+            &[("outcome", "connected")]
+        ) >= 1.0
+    );
     assert_eq!(value(&after, "slipway_deployments_queued", &[]), 0.0);
     assert_eq!(value(&after, "slipway_heartbeat_check_ins_total", &[]), 1.0);
     // Requests count under their route template, never under an id.
