@@ -290,12 +290,19 @@ pub async fn enqueue(
 /// Marks the oldest pending deployment of an idle project as running on `node`, with a lease
 /// until `lease_until`; rollbacks go first. Several nodes may ask at once: each row goes to
 /// one of them.
+/// A deployment this node just claimed: which one, of which project, doing what.
+pub struct Claimed {
+    pub id: DeploymentId,
+    pub project: ProjectId,
+    pub kind: DeploymentKind,
+}
+
 pub async fn claim_next(
     db: &mut impl Db,
     node: &str,
     lease_until: Timestamp,
     now: Timestamp,
-) -> Result<Option<DeploymentId>> {
+) -> Result<Option<Claimed>> {
     let lock = if db.is_postgres() {
         " FOR UPDATE SKIP LOCKED"
     } else {
@@ -309,12 +316,18 @@ pub async fn claim_next(
                AND r.status = 'running') \
              ORDER BY CASE WHEN d.kind = 'rollback' THEN 0 ELSE 1 END, d.id LIMIT 1{lock}) \
            AND status = 'pending' \
-         RETURNING id"
+         RETURNING id, project_id, kind"
     );
-    let claimed: Result<Option<(i64,)>> =
+    let claimed: Result<Option<(i64, i64, String)>> =
         db.fetch_optional(&sql, args![node, lease_until, now]).await;
     match claimed {
-        Ok(row) => Ok(row.map(|(id,)| DeploymentId(id))),
+        Ok(None) => Ok(None),
+        Ok(Some((id, project, kind))) => Ok(Some(Claimed {
+            id: DeploymentId(id),
+            project: ProjectId(project),
+            kind: DeploymentKind::try_from(kind)
+                .map_err(|err| crate::error::Error::Internal(anyhow::anyhow!(err)))?,
+        })),
         // Another node started a deployment of that project in the meantime.
         Err(err) if is_unique_violation(&err) => Ok(None),
         Err(err) => Err(err),

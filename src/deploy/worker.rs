@@ -35,11 +35,11 @@ pub async fn run(app: Arc<App>) {
             )
             .await
             {
-                Ok(Some(id)) => {
+                Ok(Some(claimed)) => {
                     // Registered before the task starts, so that a sweep never takes a
                     // deployment just claimed here for an orphan.
-                    let cancel = app.engine.register(id);
-                    running.spawn(deploy(app.clone(), id, cancel));
+                    let cancel = app.engine.register(claimed.id);
+                    running.spawn(deploy(app.clone(), claimed, cancel));
                 }
                 Ok(None) => break,
                 Err(err) => {
@@ -60,14 +60,11 @@ fn lease_end(app: &App) -> Timestamp {
     Timestamp::now().minus_seconds(-(app.engine.lease.as_secs() as i64))
 }
 
-async fn deploy(app: Arc<App>, id: DeploymentId, cancel: watch::Receiver<bool>) {
+async fn deploy(app: Arc<App>, claimed: db::deployments::Claimed, cancel: watch::Receiver<bool>) {
+    let db::deployments::Claimed { id, project, kind } = claimed;
     app.engine.hub.open(id);
     tracing::info!(deployment = %id, "deployment started");
     let started = std::time::Instant::now();
-    let kind = match db::deployments::get_by_id(&mut &app.store, id).await {
-        Ok(Some(deployment)) => deployment.kind,
-        _ => DeploymentKind::Deploy,
-    };
     app.metrics.deployment_started(kind);
 
     // Keep the lease, and pass on a cancel asked for through another node.
@@ -137,13 +134,7 @@ async fn deploy(app: Arc<App>, id: DeploymentId, cancel: watch::Receiver<bool>) 
     app.engine.hub.close(id, ending.status.as_str());
     tracing::info!(deployment = %id, status = %ending.status, "deployment ended");
     app.engine.wake();
-    if let Ok(Some(deployment)) = db::deployments::get_by_id(&mut &app.store, id).await {
-        let _ = app.engine.ended.send(super::Ended {
-            id,
-            project: deployment.project_id,
-            kind,
-        });
-    }
+    let _ = app.engine.ended.send(super::Ended { id, project, kind });
 }
 
 /// Records the end of a deployment, retrying while the database fails (for up to a third of

@@ -314,9 +314,16 @@ pub fn json(schema: RefOr<Schema>) -> Option<Content> {
     Some(("application/json", schema))
 }
 
-/// Serves a document as JSON.
-pub fn serve(document: &'static [u8]) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], document).into_response()
+/// Serves a document as JSON, built once into `json`.
+pub fn serve(json: &'static std::sync::OnceLock<Vec<u8>>, document: fn() -> OpenApi) -> Response {
+    let bytes = json.get_or_init(|| {
+        serde_json::to_vec(&document()).expect("an OpenAPI document always serialises")
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        bytes.as_slice(),
+    )
+        .into_response()
 }
 
 /// `/api/docs`: an interactive reference of both dialects, served from files built into the
@@ -334,4 +341,142 @@ pub fn docs_router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .try_it_out_enabled(true),
     );
     Router::from(ui).with_state(())
+}
+
+/// String fields as the services' rules accept them, each described once for both
+/// dialects (utoipa's `pattern` takes only literals, so these are `schema_with` functions).
+pub mod fields {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    use utoipa::openapi::{KnownFormat, SchemaFormat};
+
+    fn text(pattern: &str, min: usize, max: usize) -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(pattern))
+            .min_length((min > 0).then_some(min))
+            .max_length(Some(max))
+    }
+
+    /// No control characters, and something besides spaces.
+    const SOME_TEXT: &str = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$";
+    /// Kept as sent: line breaks and tabs allowed, other control characters not.
+    const RAW_TEXT: &str = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$";
+
+    pub fn name() -> ObjectBuilder {
+        text(SOME_TEXT, 1, 255)
+    }
+
+    /// `owner/name`, `host/group/name` or a git URL, depending on the provider.
+    pub fn repository() -> ObjectBuilder {
+        text(SOME_TEXT, 1, 1024)
+    }
+
+    pub fn secret_key() -> ObjectBuilder {
+        text(RAW_TEXT, 1, 255)
+    }
+
+    pub fn env_contents() -> ObjectBuilder {
+        text(RAW_TEXT, 0, 1024 * 1024)
+    }
+
+    pub fn description() -> ObjectBuilder {
+        text(RAW_TEXT, 0, 10_000)
+    }
+
+    pub fn teardown_script() -> ObjectBuilder {
+        text(RAW_TEXT, 0, 64 * 1024)
+    }
+
+    /// A script with something besides white space.
+    pub fn script() -> ObjectBuilder {
+        text(
+            r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$",
+            1,
+            64 * 1024,
+        )
+    }
+
+    /// A git branch or tag name.
+    pub fn git_ref() -> ObjectBuilder {
+        text(
+            r"^(?!.*\.\.)(?!.*//)(?!.*(?:^|/)\.)(?!.*\.lock(?:/|$))[A-Za-z0-9_+][A-Za-z0-9_./+-]*(?<![/.])$",
+            1,
+            255,
+        )
+    }
+
+    pub fn commit_sha() -> ObjectBuilder {
+        text(r"^[0-9a-fA-F]{7,40}$", 7, 40)
+    }
+
+    /// Letters, digits, `-_/${}.` and spaces; not starting or ending with `/` or a space.
+    pub fn environment_name() -> ObjectBuilder {
+        text(
+            r"^[A-Za-z0-9_${}.-]([A-Za-z0-9 _/${}.-]*[A-Za-z0-9_${}.-])?$",
+            1,
+            255,
+        )
+    }
+
+    pub fn unix_user() -> ObjectBuilder {
+        text(r"^[a-z_][a-z0-9_-]{0,31}$", 1, 32)
+    }
+
+    /// A program name, or an absolute path to one.
+    pub fn program_path() -> ObjectBuilder {
+        text(
+            r"^([A-Za-z0-9_][A-Za-z0-9._-]{0,63}|/[A-Za-z0-9_@+-][A-Za-z0-9_./@+-]*)$",
+            1,
+            255,
+        )
+    }
+
+    /// Relative to the project, without `.` or `..` components.
+    pub fn relative_path() -> ObjectBuilder {
+        text(
+            r"^(?!\.{1,2}(?:/|$))(?!.*/\.{1,2}(?:/|$))(?!.*//)[A-Za-z0-9_.@+-][A-Za-z0-9_./@+-]*(?<!/)$",
+            1,
+            255,
+        )
+    }
+
+    pub fn absolute_path() -> ObjectBuilder {
+        text(
+            r"^(?!.*/\.{1,2}(?:/|$))(?!.*//)/[A-Za-z0-9_.@+-][A-Za-z0-9_./@+-]*(?<!/)$",
+            2,
+            255,
+        )
+    }
+
+    /// An http(s) URL with a host (and a real port, if any).
+    pub fn http_url() -> ObjectBuilder {
+        text(
+            r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[!-~]*)?$",
+            1,
+            2048,
+        )
+    }
+
+    pub fn email() -> ObjectBuilder {
+        text(
+            r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$",
+            3,
+            320,
+        )
+    }
+
+    /// A host name, or an IPv4 or IPv6 address.
+    pub fn host() -> OneOfBuilder {
+        OneOfBuilder::new()
+            .item(text(
+                r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
+                1,
+                253,
+            ))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Ipv6))),
+            )
+    }
 }

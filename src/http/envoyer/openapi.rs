@@ -379,17 +379,8 @@ fn document() -> OpenApi {
     build(dialect, ops, schemas)
 }
 
-/// The document, built once.
-pub fn openapi() -> &'static OpenApi {
-    static DOCUMENT: OnceLock<OpenApi> = OnceLock::new();
-    DOCUMENT.get_or_init(document)
-}
-
+/// The document, built on the first request.
 pub async fn serve() -> Response {
     static JSON: OnceLock<Vec<u8>> = OnceLock::new();
-    crate::http::openapi::serve(
-        JSON.get_or_init(|| {
-            serde_json::to_vec(openapi()).expect("the OpenAPI document serialises")
-        }),
-    )
+    crate::http::openapi::serve(&JSON, document)
 }

@@ -11,6 +11,8 @@
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::http::openapi::fields::*;
+
 use crate::domain::catalog::{
     ACTIONS, HEARTBEAT_INTERVALS, HOOK_TIMINGS, NotificationType, PHP_VERSIONS, PROJECT_TYPES,
     Provider,
@@ -58,26 +60,6 @@ fn deploy_from() -> ObjectBuilder {
     words(["branch", "tag", "sha"])
 }
 
-/// A host name, or an IPv4 or IPv6 address.
-fn host() -> utoipa::openapi::schema::OneOfBuilder {
-    utoipa::openapi::schema::OneOfBuilder::new()
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .max_length(Some(253))
-                .pattern(Some(
-                    r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
-                )),
-        )
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                    utoipa::openapi::KnownFormat::Ipv6,
-                ))),
-        )
-}
-
 /// Server ids of the project, as a JSON array (form clients may send `servers[]=1`).
 fn server_ids() -> ArrayBuilder {
     ArrayBuilder::new().items(
@@ -89,37 +71,23 @@ fn server_ids() -> ArrayBuilder {
 
 #[derive(ToSchema)]
 pub struct NewProject {
-    #[schema(
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
-        min_length = 1,
-        max_length = 255
-    )]
+    #[schema(schema_with = name)]
     name: String,
     #[schema(schema_with = providers)]
     provider: String,
     /// `owner/name` for github and bitbucket, `group/…/name` for gitlab,
     /// `host/group/name` for gitlab-self, and a git URL for custom.
-    #[schema(
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
-        min_length = 1,
-        max_length = 1024
-    )]
+    #[schema(schema_with = repository)]
     repository: String,
     /// Defaults to `main`.
-    #[schema(
-        max_length = 255,
-        pattern = r"^(?!.*\.\.)(?!.*//)(?!.*(?:^|/)\.)(?!.*\.lock(?:/|$))[A-Za-z0-9_+][A-Za-z0-9_./+-]*(?<![/.])$"
-    )]
+    #[schema(schema_with = git_ref)]
     branch: Option<String>,
     #[schema(schema_with = project_types)]
     r#type: Option<String>,
     #[schema(minimum = 1, maximum = 100)]
     retain_deployments: Option<i64>,
     /// An http(s) URL polled by the health checks and the health gate.
-    #[schema(
-        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[!-~]*)?$",
-        max_length = 2048
-    )]
+    #[schema(schema_with = http_url)]
     monitor: Option<String>,
     composer: Option<bool>,
     composer_dev: Option<bool>,
@@ -139,17 +107,14 @@ pub struct NewProject {
 /// `PUT …/source`.
 #[derive(ToSchema)]
 pub struct ProjectChanges {
-    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$", max_length = 255)]
+    #[schema(schema_with = name)]
     name: Option<String>,
     #[schema(schema_with = project_types)]
     r#type: Option<String>,
     #[schema(minimum = 1, maximum = 100)]
     retain_deployments: Option<i64>,
     /// null or an empty string removes the monitor.
-    #[schema(
-        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[!-~]*)?$",
-        max_length = 2048
-    )]
+    #[schema(schema_with = http_url)]
     monitor: Option<String>,
     composer: Option<bool>,
     composer_dev: Option<bool>,
@@ -167,12 +132,9 @@ pub struct SourceChanges {
     #[schema(schema_with = providers)]
     provider: Option<String>,
     /// Required when the provider changes and the stored repository does not fit it.
-    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$", max_length = 1024)]
+    #[schema(schema_with = repository)]
     repository: Option<String>,
-    #[schema(
-        max_length = 255,
-        pattern = r"^(?!.*\.\.)(?!.*//)(?!.*(?:^|/)\.)(?!.*\.lock(?:/|$))[A-Za-z0-9_+][A-Za-z0-9_./+-]*(?<![/.])$"
-    )]
+    #[schema(schema_with = git_ref)]
     branch: Option<String>,
     push_to_deploy: Option<bool>,
 }
@@ -181,17 +143,9 @@ pub struct SourceChanges {
 /// directory. Both are relative paths without `..`.
 #[derive(ToSchema)]
 pub struct FolderLink {
-    #[schema(
-        min_length = 1,
-        max_length = 255,
-        pattern = r"^(?!\.{1,2}(?:/|$))(?!.*/\.{1,2}(?:/|$))(?!.*//)[A-Za-z0-9_.@+-][A-Za-z0-9_./@+-]*(?<!/)$"
-    )]
+    #[schema(schema_with = relative_path)]
     from: String,
-    #[schema(
-        min_length = 1,
-        max_length = 255,
-        pattern = r"^(?!\.{1,2}(?:/|$))(?!.*/\.{1,2}(?:/|$))(?!.*//)[A-Za-z0-9_.@+-][A-Za-z0-9_./@+-]*(?<!/)$"
-    )]
+    #[schema(schema_with = relative_path)]
     to: String,
 }
 
@@ -199,14 +153,10 @@ pub struct FolderLink {
 /// `php_path`, `composer_path`, `receives_code_deployments`, `restart_fpm`.
 #[derive(ToSchema)]
 pub struct NewServer {
-    #[schema(
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
-        min_length = 1,
-        max_length = 255
-    )]
+    #[schema(schema_with = name)]
     name: String,
     #[serde(rename = "connectAs")]
-    #[schema(pattern = r"^[a-z_][a-z0-9_-]{0,31}$")]
+    #[schema(schema_with = unix_user)]
     connect_as: String,
     /// A host name or an IPv4 or IPv6 address.
     #[schema(schema_with = host)]
@@ -220,44 +170,32 @@ pub struct NewServer {
     receives_code_deployments: Option<bool>,
     /// An absolute path; defaults to the user's home directory's `app`.
     #[serde(rename = "deploymentPath")]
-    #[schema(
-        max_length = 255,
-        pattern = r"^(?!.*/\.{1,2}(?:/|$))(?!.*//)/[A-Za-z0-9_.@+-][A-Za-z0-9_./@+-]*(?<!/)$"
-    )]
+    #[schema(schema_with = absolute_path)]
     deployment_path: Option<String>,
     #[serde(rename = "restartFpm")]
     restart_fpm: Option<bool>,
     /// A program name or an absolute path; defaults to `composer`.
     #[serde(rename = "composerPath")]
-    #[schema(
-        pattern = r"^([A-Za-z0-9_][A-Za-z0-9._-]{0,63}|/[A-Za-z0-9_@+-][A-Za-z0-9_./@+-]*)$",
-        max_length = 255
-    )]
+    #[schema(schema_with = program_path)]
     composer_path: Option<String>,
     /// A program name or an absolute path; defaults to `php`.
     #[serde(rename = "phpPath")]
-    #[schema(
-        pattern = r"^([A-Za-z0-9_][A-Za-z0-9._-]{0,63}|/[A-Za-z0-9_@+-][A-Za-z0-9_./@+-]*)$",
-        max_length = 255
-    )]
+    #[schema(schema_with = program_path)]
     php_path: Option<String>,
     freebsd: Option<bool>,
     /// The deployment environment the server belongs to; made when it does not exist yet.
     /// Defaults to `production`.
-    #[schema(
-        max_length = 255,
-        pattern = r"^[A-Za-z0-9_${}.-]([A-Za-z0-9 _/${}.-]*[A-Za-z0-9_${}.-])?$"
-    )]
+    #[schema(schema_with = environment_name)]
     environment: Option<String>,
 }
 
 /// Every field is optional; what is not sent keeps its value.
 #[derive(ToSchema)]
 pub struct ServerChanges {
-    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$", max_length = 255)]
+    #[schema(schema_with = name)]
     name: Option<String>,
     #[serde(rename = "connectAs")]
-    #[schema(pattern = r"^[a-z_][a-z0-9_-]{0,31}$")]
+    #[schema(schema_with = unix_user)]
     connect_as: Option<String>,
     #[schema(schema_with = host)]
     host: Option<String>,
@@ -269,57 +207,34 @@ pub struct ServerChanges {
     #[serde(rename = "receivesCodeDeployments")]
     receives_code_deployments: Option<bool>,
     #[serde(rename = "deploymentPath")]
-    #[schema(
-        max_length = 255,
-        pattern = r"^(?!.*/\.{1,2}(?:/|$))(?!.*//)/[A-Za-z0-9_.@+-][A-Za-z0-9_./@+-]*(?<!/)$"
-    )]
+    #[schema(schema_with = absolute_path)]
     deployment_path: Option<String>,
     #[serde(rename = "restartFpm")]
     restart_fpm: Option<bool>,
     #[serde(rename = "composerPath")]
-    #[schema(
-        pattern = r"^([A-Za-z0-9_][A-Za-z0-9._-]{0,63}|/[A-Za-z0-9_@+-][A-Za-z0-9_./@+-]*)$",
-        max_length = 255
-    )]
+    #[schema(schema_with = program_path)]
     composer_path: Option<String>,
     #[serde(rename = "phpPath")]
-    #[schema(
-        pattern = r"^([A-Za-z0-9_][A-Za-z0-9._-]{0,63}|/[A-Za-z0-9_@+-][A-Za-z0-9_./@+-]*)$",
-        max_length = 255
-    )]
+    #[schema(schema_with = program_path)]
     php_path: Option<String>,
     freebsd: Option<bool>,
-    #[schema(
-        max_length = 255,
-        pattern = r"^[A-Za-z0-9_${}.-]([A-Za-z0-9 _/${}.-]*[A-Za-z0-9_${}.-])?$"
-    )]
+    #[schema(schema_with = environment_name)]
     environment: Option<String>,
 }
 
 /// The key the `.env` contents are sealed with (for a reset: the new key).
 #[derive(ToSchema)]
 pub struct EnvironmentKey {
-    #[schema(
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$",
-        min_length = 1,
-        max_length = 255
-    )]
+    #[schema(schema_with = secret_key)]
     key: String,
 }
 
 #[derive(ToSchema)]
 pub struct EnvironmentUpdate {
-    #[schema(
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$",
-        min_length = 1,
-        max_length = 255
-    )]
+    #[schema(schema_with = secret_key)]
     key: String,
     /// The whole `.env` file, at most 1 MiB.
-    #[schema(
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$",
-        max_length = 1048576
-    )]
+    #[schema(schema_with = env_contents)]
     contents: String,
     /// The servers to write it to; by default those that hold it already (or all).
     #[schema(schema_with = server_ids)]
@@ -329,21 +244,13 @@ pub struct EnvironmentUpdate {
 /// Also accepted in snake_case: `run_as`, `action_id`.
 #[derive(ToSchema)]
 pub struct NewHook {
-    #[schema(
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
-        min_length = 1,
-        max_length = 255
-    )]
+    #[schema(schema_with = name)]
     name: String,
     /// At most 64 KiB.
-    #[schema(
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$",
-        min_length = 1,
-        max_length = 65536
-    )]
+    #[schema(schema_with = script)]
     script: String,
     #[serde(rename = "runAs")]
-    #[schema(pattern = r"^[a-z_][a-z0-9_-]{0,31}$")]
+    #[schema(schema_with = unix_user)]
     run_as: String,
     /// The action it runs before or after (see `GET /api/actions`).
     #[serde(rename = "actionId")]
@@ -359,15 +266,12 @@ pub struct NewHook {
 /// Every field is optional; what is not sent keeps its value.
 #[derive(ToSchema)]
 pub struct HookChanges {
-    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$", max_length = 255)]
+    #[schema(schema_with = name)]
     name: Option<String>,
-    #[schema(
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$",
-        max_length = 65536
-    )]
+    #[schema(schema_with = script)]
     script: Option<String>,
     #[serde(rename = "runAs")]
-    #[schema(pattern = r"^[a-z_][a-z0-9_-]{0,31}$")]
+    #[schema(schema_with = unix_user)]
     run_as: Option<String>,
     #[serde(rename = "actionId")]
     #[schema(schema_with = action_ids)]
@@ -381,11 +285,7 @@ pub struct HookChanges {
 
 #[derive(ToSchema)]
 pub struct NewHeartbeat {
-    #[schema(
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
-        min_length = 1,
-        max_length = 255
-    )]
+    #[schema(schema_with = name)]
     name: String,
     /// Minutes between check-ins.
     #[schema(schema_with = intervals)]
@@ -394,10 +294,7 @@ pub struct NewHeartbeat {
 
 #[derive(ToSchema)]
 pub struct CollaboratorEmail {
-    #[schema(
-        pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$",
-        max_length = 320
-    )]
+    #[schema(schema_with = email)]
     email: String,
 }
 
@@ -407,24 +304,15 @@ pub struct CollaboratorEmail {
 pub struct DeployRequest {
     #[schema(schema_with = deploy_from)]
     from: Option<String>,
-    #[schema(
-        max_length = 255,
-        pattern = r"^(?!.*\.\.)(?!.*//)(?!.*(?:^|/)\.)(?!.*\.lock(?:/|$))[A-Za-z0-9_+][A-Za-z0-9_./+-]*(?<![/.])$"
-    )]
+    #[schema(schema_with = git_ref)]
     branch: Option<String>,
     /// Required with `from: tag`.
-    #[schema(
-        max_length = 255,
-        pattern = r"^(?!.*\.\.)(?!.*//)(?!.*(?:^|/)\.)(?!.*\.lock(?:/|$))[A-Za-z0-9_+][A-Za-z0-9_./+-]*(?<![/.])$"
-    )]
+    #[schema(schema_with = git_ref)]
     tag: Option<String>,
-    #[schema(pattern = r"^[0-9a-fA-F]{7,40}$")]
+    #[schema(schema_with = commit_sha)]
     sha: Option<String>,
     /// Defaults to `production`.
-    #[schema(
-        max_length = 255,
-        pattern = r"^[A-Za-z0-9_${}.-]([A-Za-z0-9 _/${}.-]*[A-Za-z0-9_${}.-])?$"
-    )]
+    #[schema(schema_with = environment_name)]
     environment: Option<String>,
 }
 
@@ -437,10 +325,7 @@ pub struct RollbackRequest {
     #[schema(minimum = 1, maximum = 9007199254740991_i64)]
     deployment: Option<i64>,
     /// Defaults to the named release's environment, else `production`.
-    #[schema(
-        max_length = 255,
-        pattern = r"^[A-Za-z0-9_${}.-]([A-Za-z0-9 _/${}.-]*[A-Za-z0-9_${}.-])?$"
-    )]
+    #[schema(schema_with = environment_name)]
     environment: Option<String>,
 }
 
@@ -448,33 +333,17 @@ pub struct RollbackRequest {
 /// `discord_webhook` or `teams_webhook`.
 #[derive(ToSchema)]
 pub struct NewNotification {
-    #[schema(
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
-        min_length = 1,
-        max_length = 255
-    )]
+    #[schema(schema_with = name)]
     name: String,
     #[schema(schema_with = notification_types)]
     r#type: String,
-    #[schema(
-        pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$",
-        max_length = 320
-    )]
+    #[schema(schema_with = email)]
     email_address: Option<String>,
-    #[schema(
-        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[!-~]*)?$",
-        max_length = 2048
-    )]
+    #[schema(schema_with = http_url)]
     slack_webhook: Option<String>,
-    #[schema(
-        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[!-~]*)?$",
-        max_length = 2048
-    )]
+    #[schema(schema_with = http_url)]
     discord_webhook: Option<String>,
-    #[schema(
-        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[!-~]*)?$",
-        max_length = 2048
-    )]
+    #[schema(schema_with = http_url)]
     teams_webhook: Option<String>,
     /// Defaults to true.
     active: Option<bool>,
@@ -483,29 +352,17 @@ pub struct NewNotification {
 /// Every field is optional; a changed type needs its address field.
 #[derive(ToSchema)]
 pub struct NotificationChanges {
-    #[schema(pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$", max_length = 255)]
+    #[schema(schema_with = name)]
     name: Option<String>,
     #[schema(schema_with = notification_types)]
     r#type: Option<String>,
-    #[schema(
-        pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$",
-        max_length = 320
-    )]
+    #[schema(schema_with = email)]
     email_address: Option<String>,
-    #[schema(
-        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[!-~]*)?$",
-        max_length = 2048
-    )]
+    #[schema(schema_with = http_url)]
     slack_webhook: Option<String>,
-    #[schema(
-        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[!-~]*)?$",
-        max_length = 2048
-    )]
+    #[schema(schema_with = http_url)]
     discord_webhook: Option<String>,
-    #[schema(
-        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/[!-~]*)?$",
-        max_length = 2048
-    )]
+    #[schema(schema_with = http_url)]
     teams_webhook: Option<String>,
     active: Option<bool>,
 }
@@ -514,11 +371,7 @@ pub struct NotificationChanges {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct KeyQuery {
-    #[param(
-        min_length = 1,
-        max_length = 255,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
-    )]
+    #[param(schema_with = secret_key)]
     key: String,
 }
 
@@ -527,10 +380,7 @@ pub struct KeyQuery {
 #[into_params(parameter_in = Query)]
 pub struct EnvironmentQuery {
     /// Defaults to `production`.
-    #[param(
-        max_length = 255,
-        pattern = r"^[A-Za-z0-9_${}.-]([A-Za-z0-9 _/${}.-]*[A-Za-z0-9_${}.-])?$"
-    )]
+    #[param(schema_with = environment_name)]
     environment: Option<String>,
 }
 
@@ -540,22 +390,13 @@ pub struct EnvironmentQuery {
 pub struct DeployQuery {
     #[param(schema_with = deploy_from)]
     from: Option<String>,
-    #[param(
-        max_length = 255,
-        pattern = r"^(?!.*\.\.)(?!.*//)(?!.*(?:^|/)\.)(?!.*\.lock(?:/|$))[A-Za-z0-9_+][A-Za-z0-9_./+-]*(?<![/.])$"
-    )]
+    #[param(schema_with = git_ref)]
     branch: Option<String>,
-    #[param(
-        max_length = 255,
-        pattern = r"^(?!.*\.\.)(?!.*//)(?!.*(?:^|/)\.)(?!.*\.lock(?:/|$))[A-Za-z0-9_+][A-Za-z0-9_./+-]*(?<![/.])$"
-    )]
+    #[param(schema_with = git_ref)]
     tag: Option<String>,
-    #[param(pattern = r"^[0-9a-fA-F]{7,40}$")]
+    #[param(schema_with = commit_sha)]
     sha: Option<String>,
-    #[param(
-        max_length = 255,
-        pattern = r"^[A-Za-z0-9_${}.-]([A-Za-z0-9 _/${}.-]*[A-Za-z0-9_${}.-])?$"
-    )]
+    #[param(schema_with = environment_name)]
     environment: Option<String>,
 }
 

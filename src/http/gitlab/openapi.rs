@@ -16,6 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::views::{CleanupJson, EnvironmentDetailJson, EnvironmentJson};
 use crate::domain::environment::{AUTO_STOP_SETTINGS, STATES, TIERS};
+use crate::http::openapi::fields::{description, environment_name, teardown_script};
 use crate::http::openapi::{
     Answer, Dialect, Input, Op, Schemas, build, id_parameter, json, text_parameter,
 };
@@ -65,11 +66,7 @@ struct ListQuery {
 #[derive(ToSchema)]
 struct NewEnvironment {
     /// Letters, digits, `-_/${}.` and spaces; not starting or ending with `/`.
-    #[schema(
-        min_length = 1,
-        max_length = 255,
-        pattern = r"^[A-Za-z0-9_${}.-]([A-Za-z0-9 _/${}.-]*[A-Za-z0-9_${}.-])?$"
-    )]
+    #[schema(schema_with = environment_name)]
     name: String,
     /// An http(s) URL, at most 255 characters.
     #[schema(max_length = 255, pattern = r"^https?://[!-~]*$")]
@@ -77,17 +74,11 @@ struct NewEnvironment {
     /// Guessed from the name when not sent.
     #[schema(schema_with = tiers)]
     tier: Option<String>,
-    #[schema(
-        max_length = 10000,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(schema_with = description)]
     description: Option<String>,
     /// Slipway: a script run on the environment's servers when it stops. Setting it needs the
     /// `hooks:create` scope too.
-    #[schema(
-        max_length = 65536,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(schema_with = teardown_script)]
     on_stop: Option<String>,
     #[schema(schema_with = auto_stop_settings)]
     auto_stop_setting: Option<String>,
@@ -100,15 +91,9 @@ struct EnvironmentChanges {
     external_url: Option<String>,
     #[schema(schema_with = tiers)]
     tier: Option<String>,
-    #[schema(
-        max_length = 10000,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(schema_with = description)]
     description: Option<String>,
-    #[schema(
-        max_length = 65536,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
-    )]
+    #[schema(schema_with = teardown_script)]
     on_stop: Option<String>,
     #[schema(schema_with = auto_stop_settings)]
     auto_stop_setting: Option<String>,
@@ -320,17 +305,8 @@ fn document() -> OpenApi {
     build(dialect, ops, schemas)
 }
 
-/// The document, built once.
-pub fn openapi() -> &'static OpenApi {
-    static DOCUMENT: OnceLock<OpenApi> = OnceLock::new();
-    DOCUMENT.get_or_init(document)
-}
-
+/// The document, built on the first request.
 pub async fn serve() -> Response {
     static JSON: OnceLock<Vec<u8>> = OnceLock::new();
-    crate::http::openapi::serve(
-        JSON.get_or_init(|| {
-            serde_json::to_vec(openapi()).expect("the OpenAPI document serialises")
-        }),
-    )
+    crate::http::openapi::serve(&JSON, document)
 }
