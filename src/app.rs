@@ -45,7 +45,11 @@ impl App {
         let vault = Vault::open_or_create(&config.data_dir)?;
         let store = Store::connect(&config.database_url()).await?;
         store.migrate().await?;
-        let engine = Engine::new(node_id(&config.data_dir)?, config.max_connecting);
+        let engine = Engine::new(
+            node_id(&config.data_dir)?,
+            config.max_connecting,
+            std::time::Duration::from_secs(config.lease_seconds),
+        );
         let outbound = Outbound::new(
             AddressPolicy::new(config.allow_private_targets.clone()),
             std::time::Duration::from_secs(config.health_check_timeout),

@@ -157,6 +157,7 @@ fn read_password() -> anyhow::Result<SecretString> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
+    crate::domain::time::shift_clock(config.clock_offset_seconds);
     let app = Arc::new(App::start(config).await?);
     if let Some((email, token)) = accounts::bootstrap_admin(&app)
         .await

@@ -35,6 +35,28 @@ pub struct Config {
     #[arg(long, env = "SLIPWAY_MAX_CONNECTING", default_value_t = 10)]
     pub max_connecting: usize,
 
+    /// Deployments (of different projects) this node runs at once; more wait for a free
+    /// slot here or on another node.
+    #[arg(long, env = "SLIPWAY_MAX_DEPLOYMENTS", default_value_t = 16,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub max_deployments: u16,
+
+    /// Seconds a node holds a running deployment without renewing it (every third of it).
+    /// When a node dies, another takes its deployments over once their lease runs out.
+    #[arg(long, env = "SLIPWAY_LEASE_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub lease_seconds: u64,
+
+    /// Only for testing nodes whose clocks disagree: shifts this node's clock.
+    #[arg(
+        long,
+        env = "SLIPWAY_CLOCK_OFFSET_SECONDS",
+        default_value_t = 0,
+        hide = true,
+        allow_negative_numbers = true
+    )]
+    pub clock_offset_seconds: i64,
+
     /// API requests allowed per token per minute; 0 switches the limit off.
     #[arg(long, env = "SLIPWAY_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
     pub rate_limit_per_minute: u32,

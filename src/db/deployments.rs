@@ -1,6 +1,8 @@
 //! Deployment records and their processes (one per step × server).
 
-use super::{Db, args};
+use std::time::Duration;
+
+use super::{Db, args, micros};
 use crate::domain::deployment::{DeploymentKind, DeploymentStatus, Ending, ProcessStatus, RefKind};
 use crate::domain::ids::{DeploymentId, ProjectId, ReleaseId};
 use crate::domain::time::Timestamp;
@@ -287,9 +289,6 @@ pub async fn enqueue(
     Ok(DeploymentId(id))
 }
 
-/// Marks the oldest pending deployment of an idle project as running on `node`, with a lease
-/// until `lease_until`; rollbacks go first. Several nodes may ask at once: each row goes to
-/// one of them.
 /// A deployment this node just claimed: which one, of which project, doing what.
 pub struct Claimed {
     pub id: DeploymentId,
@@ -297,10 +296,13 @@ pub struct Claimed {
     pub kind: DeploymentKind,
 }
 
+/// Marks the oldest pending deployment of an idle project as running on `node`, leased for
+/// `lease` by the database's clock; rollbacks go first. Several nodes may ask at once: each
+/// row goes to one of them.
 pub async fn claim_next(
     db: &mut impl Db,
     node: &str,
-    lease_until: Timestamp,
+    lease: Duration,
     now: Timestamp,
 ) -> Result<Option<Claimed>> {
     let lock = if db.is_postgres() {
@@ -308,9 +310,10 @@ pub async fn claim_next(
     } else {
         ""
     };
+    let clock = super::clock(db);
     let sql = format!(
         "UPDATE deployments SET status = 'running', started_at = $3, lease_owner = $1, \
-           lease_expires_at = $2, updated_at = $3 \
+           lease_expires_at = {clock} + $2, updated_at = $3 \
          WHERE id = (SELECT d.id FROM deployments d WHERE d.status = 'pending' \
              AND NOT EXISTS (SELECT 1 FROM deployments r WHERE r.project_id = d.project_id \
                AND r.status = 'running') \
@@ -318,8 +321,9 @@ pub async fn claim_next(
            AND status = 'pending' \
          RETURNING id, project_id, kind"
     );
-    let claimed: Result<Option<(i64, i64, String)>> =
-        db.fetch_optional(&sql, args![node, lease_until, now]).await;
+    let claimed: Result<Option<(i64, i64, String)>> = db
+        .fetch_optional(&sql, args![node, micros(lease), now])
+        .await;
     match claimed {
         Ok(None) => Ok(None),
         Ok(Some((id, project, kind))) => Ok(Some(Claimed {
@@ -344,31 +348,32 @@ fn is_unique_violation(err: &crate::error::Error) -> bool {
         .any(|e| matches!(e, sqlx::Error::Database(db) if db.is_unique_violation()))
 }
 
-/// Keeps a running deployment's lease; `false` when this node no longer holds it.
+/// Keeps a running deployment's lease for another `lease` (by the database's clock); `false`
+/// when this node no longer holds it.
 pub async fn renew_lease(
     db: &mut impl Db,
     id: DeploymentId,
     node: &str,
-    lease_until: Timestamp,
+    lease: Duration,
 ) -> Result<bool> {
-    let renewed = db
-        .execute(
-            "UPDATE deployments SET lease_expires_at = $3 \
-             WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
-            args![id, node, lease_until],
-        )
-        .await?;
+    let sql = format!(
+        "UPDATE deployments SET lease_expires_at = {} + $3 \
+         WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+        super::clock(db)
+    );
+    let renewed = db.execute(&sql, args![id, node, micros(lease)]).await?;
     Ok(renewed == 1)
 }
 
 /// Running deployments whose runner is gone: those this node ran before it restarted, and any
-/// whose lease ran out.
-pub async fn orphans(db: &mut impl Db, node: &str, now: Timestamp) -> Result<Vec<Deployment>> {
+/// whose lease ran out by the database's clock.
+pub async fn orphans(db: &mut impl Db, node: &str) -> Result<Vec<Deployment>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM deployments WHERE status = 'running' \
-           AND (lease_owner = $1 OR lease_expires_at < $2 OR lease_expires_at IS NULL) ORDER BY id"
+           AND (lease_owner = $1 OR lease_expires_at < {} OR lease_expires_at IS NULL) ORDER BY id",
+        super::clock(db)
     );
-    db.fetch_all(&sql, args![node, now]).await
+    db.fetch_all(&sql, args![node]).await
 }
 
 /// Records the commit a deployment ships and the name of its release directory.
@@ -432,15 +437,16 @@ pub async fn claim_orphan(
     id: DeploymentId,
     previous_owner: Option<&str>,
     node: &str,
-    lease_until: Timestamp,
+    lease: Duration,
 ) -> Result<bool> {
+    let sql = format!(
+        "UPDATE deployments SET lease_owner = $3, lease_expires_at = {} + $4 \
+         WHERE id = $1 AND status = 'running' \
+           AND (lease_owner = $2 OR (lease_owner IS NULL AND CAST($2 AS TEXT) IS NULL))",
+        super::clock(db)
+    );
     let claimed = db
-        .execute(
-            "UPDATE deployments SET lease_owner = $3, lease_expires_at = $4 \
-             WHERE id = $1 AND status = 'running' \
-               AND (lease_owner = $2 OR (lease_owner IS NULL AND CAST($2 AS TEXT) IS NULL))",
-            args![id, previous_owner, node, lease_until],
-        )
+        .execute(&sql, args![id, previous_owner, node, micros(lease)])
         .await?;
     Ok(claimed == 1)
 }

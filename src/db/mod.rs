@@ -18,6 +18,7 @@ use crate::error::Result;
 
 pub mod collaborators;
 pub mod deployments;
+pub mod duties;
 pub mod environments;
 pub mod folders;
 pub mod health_checks;
@@ -130,6 +131,28 @@ macro_rules! args {
     ($($value:expr),* $(,)?) => { vec![$($crate::db::Arg::from($value)),*] };
 }
 pub(crate) use args;
+
+/// The database's clock as an SQL expression (microseconds since the Unix epoch). Leases and
+/// schedules that several nodes share are decided by it, never by a node's own clock.
+pub(crate) fn clock(db: &impl Db) -> &'static str {
+    if db.is_postgres() {
+        "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)"
+    } else {
+        "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)"
+    }
+}
+
+/// A duration in the microseconds timestamps are stored in.
+pub(crate) fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// What the database's clock says now.
+pub async fn now(db: &mut impl Db) -> Result<crate::domain::time::Timestamp> {
+    let sql = format!("SELECT {}", clock(db));
+    let (micros,): (i64,) = db.fetch_one(&sql, Vec::new()).await?;
+    Ok(crate::domain::time::Timestamp(micros))
+}
 
 /// A row type that decodes from both backends (derive `sqlx::FromRow`).
 pub trait Record:

@@ -1,7 +1,9 @@
 //! The outbox: one row per message and channel, stored before anything is sent, so that a
 //! restart loses none. Rows are leased while a node delivers them.
 
-use super::{Db, args};
+use std::time::Duration;
+
+use super::{Db, args, clock, micros};
 use crate::domain::ids::{NotificationId, ProjectId};
 use crate::domain::time::Timestamp;
 use crate::error::Result;
@@ -21,47 +23,41 @@ pub struct Due {
     pub active: bool,
 }
 
-/// Stores `message` for each active channel of the project; answers how many.
+/// Stores `message` for each active channel of the project; answers how many. The outbox keeps
+/// the database's time: every node schedules and leases its messages by that one clock.
 pub async fn enqueue(
     db: &mut impl Db,
     project: ProjectId,
     event: &str,
     message: &str,
-    now: Timestamp,
 ) -> Result<u64> {
-    db.execute(
+    let sql = format!(
         "INSERT INTO outbox (notification_id, event, message, status, next_attempt_at, \
            created_at, updated_at) \
-         SELECT id, $2, $3, 'pending', $4, $4, $4 FROM notifications \
+         SELECT id, $2, $3, 'pending', {now}, {now}, {now} FROM notifications \
          WHERE project_id = $1 AND active",
-        args![project, event, message, now],
-    )
-    .await
+        now = clock(db)
+    );
+    db.execute(&sql, args![project, event, message]).await
 }
 
-/// Leases the oldest message that is due and not leased by a live node.
-pub async fn claim_next(
-    db: &mut impl Db,
-    node: &str,
-    lease_until: Timestamp,
-    now: Timestamp,
-) -> Result<Option<Due>> {
+/// Leases the oldest message that is due and not leased by a live node, for `lease`.
+pub async fn claim_next(db: &mut impl Db, node: &str, lease: Duration) -> Result<Option<Due>> {
     let lock = if db.is_postgres() {
         " FOR UPDATE SKIP LOCKED"
     } else {
         ""
     };
-    let free = "(lease_expires_at IS NULL OR lease_expires_at < $3)";
+    let now = clock(db);
+    let free = format!("(lease_expires_at IS NULL OR lease_expires_at < {now})");
     let sql = format!(
-        "UPDATE outbox SET lease_owner = $1, lease_expires_at = $2 \
-         WHERE id = (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3 \
+        "UPDATE outbox SET lease_owner = $1, lease_expires_at = {now} + $2 \
+         WHERE id = (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= {now} \
              AND {free} ORDER BY next_attempt_at, id LIMIT 1{lock}) \
            AND status = 'pending' AND {free} \
          RETURNING id"
     );
-    let Some((id,)): Option<(i64,)> = db
-        .fetch_optional(&sql, args![node, lease_until, now])
-        .await?
+    let Some((id,)): Option<(i64,)> = db.fetch_optional(&sql, args![node, micros(lease)]).await?
     else {
         return Ok(None);
     };
@@ -74,17 +70,16 @@ pub async fn claim_next(
     .await
 }
 
-/// When the next message may be claimed, if any is waiting: when it falls due, or when the
-/// lease of the node delivering it runs out.
-pub async fn next_due(db: &mut impl Db, now: Timestamp) -> Result<Option<Timestamp>> {
-    let (next,): (Option<i64>,) = db
-        .fetch_one(
-            "SELECT MIN(CASE WHEN lease_expires_at >= $1 THEN lease_expires_at \
-               ELSE next_attempt_at END) FROM outbox WHERE status = 'pending'",
-            args![now],
-        )
-        .await?;
-    Ok(next.map(Timestamp))
+/// How long until the next message may be claimed, if any is waiting: until it falls due, or
+/// until the lease of the node delivering it runs out.
+pub async fn next_due(db: &mut impl Db) -> Result<Option<Duration>> {
+    let sql = format!(
+        "SELECT MIN(CASE WHEN lease_expires_at >= {now} THEN lease_expires_at \
+           ELSE next_attempt_at END) - {now} FROM outbox WHERE status = 'pending'",
+        now = clock(db)
+    );
+    let (wait,): (Option<i64>,) = db.fetch_one(&sql, Vec::new()).await?;
+    Ok(wait.map(|micros| Duration::from_micros(micros.max(0) as u64)))
 }
 
 /// Records a successful delivery (by the node holding the lease); the channel's last error is
@@ -155,11 +150,11 @@ pub async fn release_leases(db: &mut impl Db, node: &str) -> Result<()> {
     Ok(())
 }
 
-/// Forgets delivered, failed and skipped messages last touched before `before`.
-pub async fn purge(db: &mut impl Db, before: Timestamp) -> Result<u64> {
-    db.execute(
-        "DELETE FROM outbox WHERE status <> 'pending' AND updated_at < $1",
-        args![before],
-    )
-    .await
+/// Forgets delivered, failed and skipped messages last touched longer than `kept` ago.
+pub async fn purge(db: &mut impl Db, kept: Duration) -> Result<u64> {
+    let sql = format!(
+        "DELETE FROM outbox WHERE status <> 'pending' AND updated_at < {} - $1",
+        clock(db)
+    );
+    db.execute(&sql, args![micros(kept)]).await
 }

@@ -48,11 +48,11 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(node: String, max_connecting: usize) -> Engine {
+    pub fn new(node: String, max_connecting: usize, lease: Duration) -> Engine {
         Engine {
             node,
             max_connecting,
-            lease: Duration::from_secs(30),
+            lease,
             hub: hub::LogHub::default(),
             wake: Notify::new(),
             cancels: Mutex::new(HashMap::new()),

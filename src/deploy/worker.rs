@@ -16,21 +16,17 @@ use crate::domain::ids::DeploymentId;
 use crate::domain::time::Timestamp;
 use crate::error::Result;
 
-/// Deployments of different projects that may run at once on one node.
-const MAX_RUNNING: usize = 16;
-
 /// Runs until the process ends.
 pub async fn run(app: Arc<App>) {
     recover(&app).await;
     let mut running: JoinSet<()> = JoinSet::new();
-    let mut sweep = tokio::time::interval(Duration::from_secs(10));
+    let mut sweep = tokio::time::interval(orphan_check_every(app.engine.lease));
     loop {
-        while running.len() < MAX_RUNNING {
-            let lease_until = lease_end(&app);
+        while running.len() < usize::from(app.config.max_deployments) {
             match db::deployments::claim_next(
                 &mut &app.store,
                 &app.engine.node,
-                lease_until,
+                app.engine.lease,
                 Timestamp::now(),
             )
             .await
@@ -56,8 +52,11 @@ pub async fn run(app: Arc<App>) {
     }
 }
 
-fn lease_end(app: &App) -> Timestamp {
-    Timestamp::now().minus_seconds(-(app.engine.lease.as_secs() as i64))
+/// How often a node looks for deployments whose runner is gone (and for work queued through
+/// other nodes): a tenth of the lease, so that a dead node's deployment is taken over at most
+/// that long after its lease ran out.
+pub fn orphan_check_every(lease: Duration) -> Duration {
+    (lease / 10).clamp(Duration::from_millis(500), Duration::from_secs(10))
 }
 
 async fn deploy(app: Arc<App>, claimed: db::deployments::Claimed, cancel: watch::Receiver<bool>) {
@@ -87,7 +86,7 @@ async fn deploy(app: Arc<App>, claimed: db::deployments::Claimed, cancel: watch:
                         &mut &app.store,
                         id,
                         &app.engine.node,
-                        lease_end(&app),
+                        app.engine.lease,
                     )
                     .await;
                     // Another node took it over (this one stalled past its lease): stop
@@ -177,8 +176,7 @@ async fn end(app: &App, id: DeploymentId, ending: &Ending) -> Result<bool> {
     if !db::deployments::finish(&mut tx, id, &app.engine.node, ending, now).await? {
         return Ok(false);
     }
-    let stored =
-        crate::notify::deployment_ended(&mut tx, &app.config.public_url(), id, now).await?;
+    let stored = crate::notify::deployment_ended(&mut tx, &app.config.public_url(), id).await?;
     tx.commit().await?;
     if stored > 0 {
         app.notifier.wake();
@@ -189,14 +187,13 @@ async fn end(app: &App, id: DeploymentId, ending: &Ending) -> Result<bool> {
 /// Ends the deployments whose runner is gone: this node's own from before a restart, and any
 /// whose lease ran out. Their remote commands are stopped and unactivated releases removed.
 async fn recover(app: &App) {
-    let orphans =
-        match db::deployments::orphans(&mut &app.store, &app.engine.node, Timestamp::now()).await {
-            Ok(orphans) => orphans,
-            Err(err) => {
-                tracing::error!(error = %err, "looking for interrupted deployments failed");
-                return;
-            }
-        };
+    let orphans = match db::deployments::orphans(&mut &app.store, &app.engine.node).await {
+        Ok(orphans) => orphans,
+        Err(err) => {
+            tracing::error!(error = %err, "looking for interrupted deployments failed");
+            return;
+        }
+    };
     for deployment in orphans {
         // A deployment running here under this node's id is alive, not an orphan.
         if app
@@ -214,7 +211,7 @@ async fn recover(app: &App) {
             deployment.id,
             deployment.lease_owner.as_deref(),
             &app.engine.node,
-            lease_end(app),
+            app.engine.lease,
         )
         .await;
         if !matches!(claimed, Ok(true)) {
@@ -240,7 +237,11 @@ async fn recover(app: &App) {
                 "Slipway stopped while this rollback was running; it was ended with every \
                  server on the release recorded as live there."
             }
-            _ => {
+            DeploymentKind::Stop => {
+                "Slipway stopped while the environment's on_stop script was running; the \
+                 script was stopped and the environment is stopped."
+            }
+            DeploymentKind::Deploy => {
                 "Slipway stopped while this deployment was running; it was ended with every \
                  server on the release recorded as live there, and an unactivated release \
                  removed."
@@ -309,6 +310,18 @@ async fn clean_up_interrupted(app: &App, deployment: &db::deployments::Deploymen
         if let Err(err) = super::remote::run_once(app, &server, &script).await {
             tracing::warn!(deployment = %deployment.id, server = %server.id, error = %err, "cleaning up failed");
         }
+    }
+    // An interrupted teardown stops its environment, as a failed one does.
+    if deployment.kind == DeploymentKind::Stop
+        && let Some(environment) = db::environments::get_by_name(
+            &mut &app.store,
+            deployment.project_id,
+            &deployment.environment,
+        )
+        .await?
+    {
+        db::environments::finish_stopping(&mut &app.store, environment.id, Timestamp::now())
+            .await?;
     }
     // A deployment that did not finish leaves no rollback target, live or not.
     if deployment.kind == DeploymentKind::Deploy

@@ -1,6 +1,18 @@
 //! Timestamps: stored as microseconds since the Unix epoch, shown in each dialect's format.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use time::OffsetDateTime;
+
+/// See [`shift_clock`].
+static CLOCK_OFFSET_MICROS: AtomicI64 = AtomicI64::new(0);
+
+/// Shifts what [`Timestamp::now`] answers in this process, to test nodes whose clocks disagree
+/// (`--clock-offset-seconds`, hidden). Leases and schedules never depend on it: they follow the
+/// database's clock.
+pub fn shift_clock(seconds: i64) {
+    CLOCK_OFFSET_MICROS.store(seconds.saturating_mul(1_000_000), Ordering::Relaxed);
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
 pub struct Timestamp(pub i64);
@@ -14,7 +26,10 @@ impl From<i64> for Timestamp {
 impl Timestamp {
     pub fn now() -> Timestamp {
         let now = OffsetDateTime::now_utc();
-        Timestamp((now.unix_timestamp_nanos() / 1_000) as i64)
+        Timestamp(
+            (now.unix_timestamp_nanos() / 1_000) as i64
+                + CLOCK_OFFSET_MICROS.load(Ordering::Relaxed),
+        )
     }
 
     pub fn micros(self) -> i64 {

@@ -26,14 +26,14 @@ const RETRY_FOR_SECONDS: i64 = 24 * 3600;
 const MAX_RETRY_DELAY_MS: u64 = 3600 * 1000;
 /// One attempt at most; the lease outlasts it, so no other node takes the message meanwhile.
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
-const LEASE_SECONDS: i64 = 120;
+const LEASE: Duration = Duration::from_secs(120);
 const CONCURRENT_DELIVERIES: usize = 8;
 /// Other nodes may store messages too; this node looks at least this often.
 const POLL: Duration = Duration::from_secs(2);
 /// Never busy-waits, whatever the clock says.
 const MIN_WAIT: Duration = Duration::from_millis(10);
 /// Delivered and abandoned messages are kept this long for operators, then purged.
-const KEEP_SECONDS: i64 = 7 * 86_400;
+const KEEP: Duration = Duration::from_secs(7 * 86_400);
 
 pub struct Notifier {
     mailer: Option<mail::Mailer>,
@@ -57,26 +57,20 @@ impl Notifier {
 }
 
 /// Stores `message` for every active channel of its project.
-pub async fn enqueue(db: &mut impl Db, message: &Message, now: Timestamp) -> Result<u64> {
+pub async fn enqueue(db: &mut impl Db, message: &Message) -> Result<u64> {
     let json = serde_json::to_string(message).map_err(anyhow::Error::from)?;
     db::outbox::enqueue(
         db,
         crate::domain::ids::ProjectId(message.project_id),
         message.event.as_str(),
         &json,
-        now,
     )
     .await
 }
 
 /// Stores, in the transaction that ends a deployment, the message about its end for the
 /// project's channels; answers how many were stored. Stops of environments are not announced.
-pub async fn deployment_ended(
-    db: &mut impl Db,
-    public_url: &str,
-    id: DeploymentId,
-    now: Timestamp,
-) -> Result<u64> {
+pub async fn deployment_ended(db: &mut impl Db, public_url: &str, id: DeploymentId) -> Result<u64> {
     let Some(deployment) = db::deployments::get_by_id(db, id).await? else {
         return Ok(0);
     };
@@ -118,7 +112,7 @@ pub async fn deployment_ended(
             deployment.project_id
         ),
     };
-    enqueue(db, &message, now).await
+    enqueue(db, &message).await
 }
 
 /// Delivers due messages until the process ends.
@@ -127,13 +121,9 @@ pub async fn run(app: Arc<App>) {
         tracing::error!(error = %err, "releasing notification leases failed");
     }
     let mut sending: JoinSet<()> = JoinSet::new();
-    let mut purge = tokio::time::interval(Duration::from_secs(3600));
     loop {
         while sending.len() < CONCURRENT_DELIVERIES {
-            let now = Timestamp::now();
-            let lease_until = now.minus_seconds(-LEASE_SECONDS);
-            match db::outbox::claim_next(&mut &app.store, &app.engine.node, lease_until, now).await
-            {
+            match db::outbox::claim_next(&mut &app.store, &app.engine.node, LEASE).await {
                 Ok(Some(due)) => {
                     sending.spawn(deliver(app.clone(), due));
                 }
@@ -153,25 +143,20 @@ pub async fn run(app: Arc<App>) {
             _ = app.notifier.wake.notified() => {}
             Some(_) = sending.join_next(), if !sending.is_empty() => {}
             _ = tokio::time::sleep(idle) => {}
-            _ = purge.tick() => {
-                let before = Timestamp::now().minus_seconds(KEEP_SECONDS);
-                if let Err(err) = db::outbox::purge(&mut &app.store, before).await {
-                    tracing::error!(error = %err, "purging the outbox failed");
-                }
-            }
         }
     }
 }
 
 async fn until_next_due(app: &App) -> Duration {
-    let now = Timestamp::now();
-    match db::outbox::next_due(&mut &app.store, now).await {
-        Ok(Some(at)) => {
-            let wait_ms = (at.micros() - now.micros()).max(0) / 1000;
-            Duration::from_millis(wait_ms as u64).clamp(MIN_WAIT, POLL)
-        }
+    match db::outbox::next_due(&mut &app.store).await {
+        Ok(Some(wait)) => wait.clamp(MIN_WAIT, POLL),
         _ => POLL,
     }
+}
+
+/// Forgets delivered and abandoned messages once they are [`KEEP`] old.
+pub async fn purge(app: &App) -> Result<u64> {
+    db::outbox::purge(&mut &app.store, KEEP).await
 }
 
 async fn deliver(app: Arc<App>, due: Due) {
@@ -185,11 +170,12 @@ async fn deliver(app: Arc<App>, due: Due) {
     let outcome = tokio::time::timeout(SEND_TIMEOUT, send(&app, &due))
         .await
         .unwrap_or_else(|_| Err("sending took too long".to_owned()));
-    let now = Timestamp::now();
     // The message's outcome and the channel's last error change together: nobody reads one
     // without the other.
     let recorded = async {
         let mut tx = app.store.begin().await?;
+        // Retries are scheduled by the clock the outbox is claimed by: the database's.
+        let now = db::now(&mut tx).await?;
         match outcome {
             Ok(()) => db::outbox::delivered(&mut tx, &due, &app.engine.node, now).await?,
             Err(error) => {

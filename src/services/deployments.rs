@@ -149,7 +149,7 @@ pub async fn cancel(
     let mut tx = app.store.begin().await?;
     if db::deployments::request_cancel(&mut tx, id, now).await? {
         // A pending deployment ended here and now; a running one is announced by its runner.
-        let stored = notify::deployment_ended(&mut tx, &app.config.public_url(), id, now).await?;
+        let stored = notify::deployment_ended(&mut tx, &app.config.public_url(), id).await?;
         tx.commit().await?;
         if stored > 0 {
             app.notifier.wake();

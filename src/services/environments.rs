@@ -591,8 +591,8 @@ fn check_stale_before(before: Timestamp, now: Timestamp) -> Result<()> {
 }
 
 /// The background sweep: deletes environments whose scheduled deletion has come.
-pub async fn delete_scheduled(app: &App) -> Result<u64> {
-    db::environments::delete_scheduled(&mut &app.store, Timestamp::now()).await
+pub async fn delete_scheduled(app: &App, now: Timestamp) -> Result<u64> {
+    db::environments::delete_scheduled(&mut &app.store, now).await
 }
 
 #[cfg(test)]

@@ -90,7 +90,7 @@ async fn check(app: &App, project: ProjectId, url: &str) -> Result<()> {
                 .map(|error| format!("{} (region {})", error, result.region)),
             link: format!("{}/api/projects/{project}", app.config.public_url()),
         };
-        notified = notify::enqueue(&mut tx, &message, now).await?;
+        notified = notify::enqueue(&mut tx, &message).await?;
     }
     tx.commit().await?;
     if notified > 0 {

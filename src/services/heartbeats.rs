@@ -253,7 +253,6 @@ async fn notify_transitions(
     transitions: &[Transition],
     event: Event,
 ) -> Result<bool> {
-    let now = Timestamp::now();
     let base = app.config.public_url();
     let mut stored = 0;
     for transition in transitions {
@@ -278,7 +277,7 @@ async fn notify_transitions(
                 transition.project_id, transition.id
             ),
         };
-        stored += notify::enqueue(tx, &message, now).await?;
+        stored += notify::enqueue(tx, &message).await?;
     }
     Ok(stored > 0)
 }

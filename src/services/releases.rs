@@ -198,8 +198,7 @@ async fn take_the_slot(
     let mut tx = app.store.begin().await?;
     let mut stored = 0;
     for cancelled in db::deployments::cancel_waiting(&mut tx, project, environment, now).await? {
-        stored +=
-            notify::deployment_ended(&mut tx, &app.config.public_url(), cancelled, now).await?;
+        stored += notify::deployment_ended(&mut tx, &app.config.public_url(), cancelled).await?;
     }
     let running = db::deployments::running(&mut tx, project)
         .await?

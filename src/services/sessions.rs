@@ -220,13 +220,9 @@ pub async fn sign_out(app: &App, cookie: &str) -> Result<()> {
     db::sessions::delete(&mut &app.store, &crypto::token_hash(cookie)).await
 }
 
-/// Forgets sessions idle for longer than a session lasts.
-pub async fn forget_idle(app: &App) -> Result<u64> {
-    db::sessions::delete_idle(
-        &mut &app.store,
-        Timestamp::now().minus_seconds(IDLE_SECONDS),
-    )
-    .await
+/// Forgets sessions idle (as of `now`) for longer than a session lasts.
+pub async fn forget_idle(app: &App, now: Timestamp) -> Result<u64> {
+    db::sessions::delete_idle(&mut &app.store, now.minus_seconds(IDLE_SECONDS)).await
 }
 
 /// Sets (or replaces) the password of the user with `email`.

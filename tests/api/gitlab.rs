@@ -849,9 +849,12 @@ async fn review_apps_are_picked_scheduled_and_deleted(backend: Backend) {
         "UPDATE environments SET delete_at = 1 WHERE delete_at IS NOT NULL",
     )
     .await;
-    let deleted = slipway::services::environments::delete_scheduled(&app.app)
-        .await
-        .unwrap();
+    let deleted = slipway::services::environments::delete_scheduled(
+        &app.app,
+        slipway::domain::time::Timestamp::now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(deleted, 2);
     for name in ["review/a", "review/d"] {
         let gone = app
@@ -1018,9 +1021,12 @@ async fn deploying_revives_a_stopped_environment(backend: Backend) {
         .await;
     assert_eq!(production.body["state"], "available");
     assert_eq!(
-        slipway::services::environments::delete_scheduled(&app.app)
-            .await
-            .unwrap(),
+        slipway::services::environments::delete_scheduled(
+            &app.app,
+            slipway::domain::time::Timestamp::now()
+        )
+        .await
+        .unwrap(),
         0
     );
 }
