@@ -47,7 +47,11 @@ pub fn shared_dir(parent: &Path, name: &str) -> PathBuf {
 impl Fleet {
     /// A project of `project_type` deploying `main` of a fresh repository to `servers` servers.
     pub async fn new(backend: Backend, servers: usize, project: Value) -> Fleet {
-        let app = spawn_app(backend).await;
+        Fleet::on(spawn_app(backend).await, servers, project).await
+    }
+
+    /// The same, on a server already running.
+    pub async fn on(app: TestApp, servers: usize, project: Value) -> Fleet {
         let sshd = Sshd::start().await;
         let repo = GitRepo::new(&[
             ("public/index.html", "<h1>one</h1>\n"),

@@ -148,6 +148,20 @@ pub async fn spawn_app_with_flags(
     }
 }
 
+/// A TestApp for a server that runs in another process on the database `app` reaches:
+/// requests go to `address`, and nothing runs in this process.
+pub fn attached_app(app: Arc<App>, address: String, token: String) -> TestApp {
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        config: app.config.clone(),
+        app,
+        tasks: Vec::new(),
+        token,
+        data_dir: tempfile::tempdir().expect("temporary data directory"),
+    }
+}
+
 /// Serves the app on a fresh loopback port and runs its background jobs.
 async fn serve(app: Arc<App>) -> (String, Vec<tokio::task::JoinHandle<()>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

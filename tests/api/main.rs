@@ -22,6 +22,7 @@ mod heartbeats;
 mod hooks;
 mod memory;
 mod metrics;
+mod nodes;
 mod notifications;
 mod openapi;
 mod projects;

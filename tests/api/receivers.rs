@@ -21,6 +21,8 @@ pub struct Received {
     pub path: String,
     pub headers: HeaderMap,
     pub body: Value,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 /// What the receiver does with the next request.
@@ -62,6 +64,7 @@ impl HttpReceiver {
                     let body = serde_json::from_slice(&body)
                         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into()));
                     let _ = sender.send(Received {
+                        at: std::time::Instant::now(),
                         method,
                         path: uri.path().to_owned(),
                         headers,
