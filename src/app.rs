@@ -45,6 +45,7 @@ impl App {
         let vault = Vault::open_or_create(&config.data_dir)?;
         let store = Store::connect(&config.database_url()).await?;
         store.migrate().await?;
+        check_master_key(&store, &vault, &config.data_dir).await?;
         let engine = Engine::new(
             node_id(&config.data_dir)?,
             config.max_connecting,
@@ -75,6 +76,29 @@ impl App {
             request_bodies: crate::memory::body_budget(),
             metrics: crate::metrics::Metrics::default(),
         })
+    }
+}
+
+/// Refuses a master key other than the one the database's secrets are sealed with (a node
+/// that joined without the first node's `master.key`): nothing it stores could be read by
+/// the others, nor theirs by it. The first start seals a known value to check against.
+async fn check_master_key(
+    store: &Store,
+    vault: &Vault,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    const CHECK: &str = "slipway master key";
+    let stored =
+        crate::db::settings::get_or_insert(&mut &*store, "key_check", &vault.seal_str(CHECK))
+            .await
+            .map_err(|err| anyhow::anyhow!("reading the key check: {err}"))?;
+    match vault.open(&stored) {
+        Ok(plain) if plain == CHECK.as_bytes() => Ok(()),
+        _ => anyhow::bail!(
+            "{} is not the key this database's secrets are sealed with: every node on one \
+             database needs the same master.key (copy it from the first node's data directory)",
+            data_dir.join("master.key").display()
+        ),
     }
 }
 

@@ -31,6 +31,7 @@ pub mod projects;
 pub mod releases;
 pub mod servers;
 pub mod sessions;
+pub mod settings;
 pub mod users;
 
 /// A value bound to a `$n` placeholder.

@@ -72,6 +72,11 @@ fn events_of(follow: Follow) -> BoxStream<'static, Event> {
             });
             replay.chain(live).chain(rest).boxed()
         }
+        Follow::Recorded(events, later) => {
+            futures_util::stream::iter(events.iter().map(to_event).collect::<Vec<_>>())
+                .chain(events_of(Follow::Later(later)))
+                .boxed()
+        }
         Follow::Later(later) => futures_util::stream::once(later)
             .flat_map(|follow| match follow {
                 Ok(follow) => events_of(follow),

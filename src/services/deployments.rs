@@ -3,7 +3,7 @@
 use crate::app::App;
 use crate::db;
 use crate::deploy::hub::LogEvent;
-use crate::domain::deployment::RefKind;
+use crate::domain::deployment::{DeploymentStatus, ProcessStatus, RefKind};
 use crate::domain::ids::{DeploymentId, ProjectId, UserId};
 use crate::domain::scopes::{Resource, Scope};
 use crate::domain::time::Timestamp;
@@ -190,6 +190,9 @@ pub enum Follow {
         Later,
     ),
     Ended(Vec<LogEvent>),
+    /// What another node running the deployment has recorded since the viewer last looked
+    /// (steps that changed, and the output of those that finished), then what follows.
+    Recorded(Vec<LogEvent>, Later),
     Later(Later),
 }
 
@@ -203,55 +206,86 @@ pub async fn follow(
     id: DeploymentId,
 ) -> Result<Follow> {
     access::project(app, who, project).await?;
-    if let Some(follow) = follow_now(app, project, id).await? {
+    let mut seen = Seen::default();
+    if let Some(follow) = follow_now(app, project, id, &mut seen).await? {
         return Ok(follow);
     }
-    Ok(Follow::Later(later(app.clone(), project, id)))
+    Ok(Follow::Later(later(app.clone(), project, id, seen)))
 }
 
-/// Waits (checking five times a second) until the deployment can be followed.
-fn later(app: crate::app::AppState, project: ProjectId, id: DeploymentId) -> Later {
+/// What a viewer has been sent of a deployment's record: each step's status, and the steps
+/// whose output went out.
+#[derive(Default)]
+struct Seen {
+    statuses: std::collections::HashMap<i64, ProcessStatus>,
+    outputs: std::collections::HashSet<i64>,
+}
+
+impl Seen {
+    /// The events of the record that the viewer has not been sent yet.
+    fn news(&mut self, processes: Vec<db::deployments::ProcessOutput>) -> Vec<LogEvent> {
+        let mut events = Vec::new();
+        for process in processes {
+            let done = !matches!(
+                process.status,
+                ProcessStatus::Pending | ProcessStatus::Running
+            );
+            if done && !process.output.is_empty() && self.outputs.insert(process.id) {
+                events.push(LogEvent::Output {
+                    process_id: process.id,
+                    server: process.server_name.clone(),
+                    text: process.output,
+                });
+            }
+            if self.statuses.insert(process.id, process.status) != Some(process.status) {
+                events.push(LogEvent::Process {
+                    process_id: process.id,
+                    status: process.status.as_str().to_owned(),
+                });
+            }
+        }
+        events
+    }
+}
+
+/// Waits (checking five times a second) until the deployment can be followed, or another node
+/// running it has recorded something new.
+fn later(app: crate::app::AppState, project: ProjectId, id: DeploymentId, mut seen: Seen) -> Later {
     Box::pin(async move {
         loop {
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            if let Some(follow) = follow_now(&app, project, id).await? {
+            if let Some(follow) = follow_now(&app, project, id, &mut seen).await? {
                 return Ok(follow);
             }
         }
     })
 }
 
-/// The deployment as it can be followed now: live here, or ended; `None` while it waits or
-/// runs on another node.
+/// The deployment as it can be followed now: live here, ended, or what another node running
+/// it recorded since `seen`; `None` while it waits or nothing new was recorded.
 async fn follow_now(
     app: &crate::app::AppState,
     project: ProjectId,
     id: DeploymentId,
+    seen: &mut Seen,
 ) -> Result<Option<Follow>> {
     if let Some((history, receiver)) = app.engine.hub.subscribe(id) {
-        let then = later(app.clone(), project, id);
+        let then = later(app.clone(), project, id, Seen::default());
         return Ok(Some(Follow::Live(history, receiver, then)));
     }
     let deployment = db::deployments::get(&mut &app.store, project, id)
         .await?
         .ok_or(Error::NotFound)?;
-    if deployment.status.is_open() {
+    if deployment.status == DeploymentStatus::Pending {
         return Ok(None);
     }
-    // What was recorded, then the end.
-    let mut events = Vec::new();
-    for process in db::deployments::outputs(&mut &app.store, id).await? {
-        if !process.output.is_empty() {
-            events.push(LogEvent::Output {
-                process_id: process.id,
-                server: process.server_name.clone(),
-                text: process.output,
-            });
+    let mut events = seen.news(db::deployments::outputs(&mut &app.store, id).await?);
+    if deployment.status.is_open() {
+        if events.is_empty() {
+            return Ok(None);
         }
-        events.push(LogEvent::Process {
-            process_id: process.id,
-            status: process.status.as_str().to_owned(),
-        });
+        let then = later(app.clone(), project, id, std::mem::take(seen));
+        return Ok(Some(Follow::Recorded(events, then)));
     }
     events.push(LogEvent::End {
         status: deployment.status.as_str().to_owned(),

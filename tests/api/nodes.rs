@@ -206,6 +206,34 @@ async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     }
 }
 
+/// Reads a deployment's event stream through `api` until `wanted` shows; answers what came.
+async fn stream_until(api: &TestApp, project: i64, deployment: i64, wanted: &str) -> String {
+    let url = format!(
+        "{}/api/projects/{project}/deployments/{deployment}/stream",
+        api.address
+    );
+    let read = async {
+        let mut response = api
+            .client
+            .get(url)
+            .bearer_auth(&api.token)
+            .send()
+            .await
+            .unwrap();
+        let mut text = String::new();
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.contains(wanted) {
+                break;
+            }
+        }
+        text
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("the stream shows it within a minute")
+}
+
 /// Waits until every server runs the process `name` of the deployment.
 async fn wait_for_everywhere(fleet: &Fleet, deployment: i64, name: &str) {
     let servers = fleet.servers.len();
@@ -287,6 +315,25 @@ async fn kill_owner_and_wait(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_another_master_key_refuses_to_start() {
+    let cluster = Cluster::start(&[]).await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let output = Command::new(binary())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--database-url", &cluster.database_url])
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("master.key is not the key this database's secrets are sealed with"),
+        "{said}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deployments_of_two_projects_run_on_two_nodes_at_once() {
     // One deployment per node at a time: the second project's must go to the other node.
     let one = ["--max-deployments", "1"];
@@ -307,6 +354,21 @@ async fn deployments_of_two_projects_run_on_two_nodes_at_once() {
         "{owners:?}"
     );
     assert_eq!(cluster.running().await, 2);
+
+    // A viewer on the node that does not run a deployment sees its steps as they are recorded.
+    let elsewhere = cluster.owner(a).await.unwrap();
+    let seen = stream_until(
+        &cluster.api(elsewhere),
+        second.project,
+        b,
+        "\"status\":\"running\"",
+    )
+    .await;
+    assert!(
+        seen.contains("event: output"),
+        "finished steps' output: {seen}"
+    );
+    assert!(!seen.contains("event: end"), "{seen}");
 
     // A project never runs two: a second deployment of the first project waits, although
     // a node would be free once the second project's ends.
