@@ -81,24 +81,37 @@ impl App {
 
 /// Refuses a master key other than the one the database's secrets are sealed with (a node
 /// that joined without the first node's `master.key`): nothing it stores could be read by
-/// the others, nor theirs by it. The first start seals a known value to check against.
+/// the others, nor theirs by it. A sealed check value is kept for that; an installation from
+/// before it is checked against a project's sealed token first.
 async fn check_master_key(
     store: &Store,
     vault: &Vault,
     data_dir: &std::path::Path,
 ) -> anyhow::Result<()> {
     const CHECK: &str = "slipway master key";
-    let stored =
-        crate::db::settings::get_or_insert(&mut &*store, "key_check", &vault.seal_str(CHECK))
-            .await
-            .map_err(|err| anyhow::anyhow!("reading the key check: {err}"))?;
-    match vault.open(&stored) {
-        Ok(plain) if plain == CHECK.as_bytes() => Ok(()),
-        _ => anyhow::bail!(
+    let mut db = store;
+    let unreadable = |err: crate::error::Error| anyhow::anyhow!("checking the master key: {err}");
+    let wrong_key = || {
+        anyhow::anyhow!(
             "{} is not the key this database's secrets are sealed with: every node on one \
              database needs the same master.key (copy it from the first node's data directory)",
             data_dir.join("master.key").display()
-        ),
+        )
+    };
+    // Checked before anything is stored, so that a wrong key never becomes the check value.
+    if let Some(sealed) = crate::db::projects::any_sealed_token(&mut db)
+        .await
+        .map_err(unreadable)?
+        && vault.open(&sealed).is_err()
+    {
+        return Err(wrong_key());
+    }
+    let stored = crate::db::settings::get_or_insert(&mut db, "key_check", &vault.seal_str(CHECK))
+        .await
+        .map_err(unreadable)?;
+    match vault.open(&stored) {
+        Ok(plain) if plain == CHECK.as_bytes() => Ok(()),
+        _ => Err(wrong_key()),
     }
 }
 

@@ -68,7 +68,7 @@ pub struct Config {
 
     /// Seconds between two health checks of a project's monitor URL.
     #[arg(long, env = "SLIPWAY_HEALTH_CHECK_INTERVAL", default_value_t = 60,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub health_check_interval: u64,
 
     /// Seconds a monitor URL has to answer with a 2xx status to count as healthy.

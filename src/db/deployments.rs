@@ -34,8 +34,10 @@ pub struct Deployment {
     pub release_name: Option<String>,
     pub error: Option<String>,
     pub cancel_requested: bool,
-    /// The node running it (or that ran it last).
+    /// The node holding its lease: the one running it, or the one that took it over.
     pub lease_owner: Option<String>,
+    /// The node that ran it (its remote pidfiles are named after it), kept on a takeover.
+    pub runner: Option<String>,
     /// The environment it deploys to.
     pub environment: String,
     #[sqlx(try_from = "String")]
@@ -77,7 +79,7 @@ pub struct Process {
 
 const COLUMNS: &str = "id, project_id, user_id, commit_branch, commit_hash, commit_author, \
     commit_avatar, commit_message, status, started_at, finished_at, created_at, updated_at, \
-    requested_from, requested_ref, release_name, error, cancel_requested, lease_owner, \
+    requested_from, requested_ref, release_name, error, cancel_requested, lease_owner, runner, \
     environment, kind, release_id, rolled_back";
 
 /// Newest first.
@@ -312,7 +314,7 @@ pub async fn claim_next(
     };
     let clock = super::clock(db);
     let sql = format!(
-        "UPDATE deployments SET status = 'running', started_at = $3, lease_owner = $1, \
+        "UPDATE deployments SET status = 'running', started_at = $3, lease_owner = $1, runner = $1, \
            lease_expires_at = {clock} + $2, updated_at = $3 \
          WHERE id = (SELECT d.id FROM deployments d WHERE d.status = 'pending' \
              AND NOT EXISTS (SELECT 1 FROM deployments r WHERE r.project_id = d.project_id \
@@ -431,7 +433,8 @@ pub async fn finish(
 }
 
 /// Takes over an orphaned running deployment for clean-up: only while it is still running
-/// under `previous_owner`, so that two nodes never both act on it.
+/// under `previous_owner` and its lease ran out (or `node` is that owner, after a restart), so
+/// that two nodes never both act on it, and a stalled node that renewed in time keeps it.
 pub async fn claim_orphan(
     db: &mut impl Db,
     id: DeploymentId,
@@ -440,10 +443,11 @@ pub async fn claim_orphan(
     lease: Duration,
 ) -> Result<bool> {
     let sql = format!(
-        "UPDATE deployments SET lease_owner = $3, lease_expires_at = {} + $4 \
+        "UPDATE deployments SET lease_owner = $3, lease_expires_at = {now} + $4 \
          WHERE id = $1 AND status = 'running' \
-           AND (lease_owner = $2 OR (lease_owner IS NULL AND CAST($2 AS TEXT) IS NULL))",
-        super::clock(db)
+           AND (lease_owner = $2 OR (lease_owner IS NULL AND CAST($2 AS TEXT) IS NULL)) \
+           AND (lease_owner = $3 OR lease_expires_at IS NULL OR lease_expires_at < {now})",
+        now = super::clock(db)
     );
     let claimed = db
         .execute(&sql, args![id, previous_owner, node, micros(lease)])
@@ -525,12 +529,32 @@ pub struct ProcessOutput {
 }
 
 pub async fn outputs(db: &mut impl Db, deployment: DeploymentId) -> Result<Vec<ProcessOutput>> {
-    db.fetch_all(
-        "SELECT id, server_name, name, status, output FROM deployment_processes \
-         WHERE deployment_id = $1 ORDER BY sequence, id",
-        args![deployment],
-    )
-    .await
+    outputs_except(db, deployment, &[]).await
+}
+
+/// The same, with the output of the processes in `known` left out (empty), for a viewer that
+/// has it already.
+pub async fn outputs_except(
+    db: &mut impl Db,
+    deployment: DeploymentId,
+    known: &[i64],
+) -> Result<Vec<ProcessOutput>> {
+    let output = if known.is_empty() {
+        "output".to_owned()
+    } else {
+        let placeholders: Vec<String> = (0..known.len()).map(|i| format!("${}", i + 2)).collect();
+        format!(
+            "CASE WHEN id IN ({}) THEN '' ELSE output END",
+            placeholders.join(", ")
+        )
+    };
+    let sql = format!(
+        "SELECT id, server_name, name, status, {output} AS output FROM deployment_processes \
+         WHERE deployment_id = $1 ORDER BY sequence, id"
+    );
+    let mut args = args![deployment];
+    args.extend(known.iter().map(|id| super::Arg::from(*id)));
+    db.fetch_all(&sql, args).await
 }
 
 /// Marks every process that has not ended with `status` (`cancelled` or `skipped`).

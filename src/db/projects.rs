@@ -473,3 +473,14 @@ pub async fn name(db: &mut impl Db, id: ProjectId) -> Result<Option<String>> {
         .await?;
     Ok(row.map(|(name,)| name))
 }
+
+/// One project's sealed token, if there is a project: a secret sealed with the master key.
+pub async fn any_sealed_token(db: &mut impl Db) -> Result<Option<String>> {
+    let row: Option<(String,)> = db
+        .fetch_optional(
+            "SELECT token_sealed FROM projects ORDER BY id LIMIT 1",
+            Vec::new(),
+        )
+        .await?;
+    Ok(row.map(|(sealed,)| sealed))
+}

@@ -66,39 +66,7 @@ async fn deploy(app: Arc<App>, claimed: db::deployments::Claimed, cancel: watch:
     let started = std::time::Instant::now();
     app.metrics.deployment_started(kind);
 
-    // Keep the lease, and pass on a cancel asked for through another node.
-    let keeper = {
-        let app = app.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            let mut renewed = tokio::time::Instant::now();
-            loop {
-                tick.tick().await;
-                if db::deployments::cancel_requested(&mut &app.store, id)
-                    .await
-                    .unwrap_or(false)
-                {
-                    app.engine.cancel(id);
-                }
-                if renewed.elapsed() >= app.engine.lease / 3 {
-                    renewed = tokio::time::Instant::now();
-                    let kept = db::deployments::renew_lease(
-                        &mut &app.store,
-                        id,
-                        &app.engine.node,
-                        app.engine.lease,
-                    )
-                    .await;
-                    // Another node took it over (this one stalled past its lease): stop
-                    // rather than race it.
-                    if matches!(kept, Ok(false)) {
-                        tracing::warn!(deployment = %id, "lost the lease; stopping");
-                        app.engine.cancel(id);
-                    }
-                }
-            }
-        })
-    };
+    let keeper = keep_lease(app.clone(), id, true);
 
     // A panic in the run must not leave the deployment running, and its project's queue
     // stuck, forever.
@@ -117,7 +85,7 @@ async fn deploy(app: Arc<App>, claimed: db::deployments::Claimed, cancel: watch:
     let recorded = record_end(&app, id, &ending).await;
     // The lease is kept until the end is recorded, so that no sweep takes the deployment
     // for an orphan meanwhile.
-    keeper.abort();
+    drop(keeper);
     app.engine.unregister(id);
     // Followers hear the end only once it is recorded: whoever reads the record after `end`
     // must find it ended. Unrecorded, they go on following the record, which the sweep ends
@@ -134,6 +102,51 @@ async fn deploy(app: Arc<App>, claimed: db::deployments::Claimed, cancel: watch:
     tracing::info!(deployment = %id, status = %ending.status, "deployment ended");
     app.engine.wake();
     let _ = app.engine.ended.send(super::Ended { id, project, kind });
+}
+
+/// Keeps this node's lease of a deployment until aborted (renewing it every third of the
+/// lease) and, with `pass_cancel`, passes on a cancel asked for through another node. Should
+/// another node have taken the deployment over (this one stalled past its lease), the
+/// deployment is cancelled here rather than race it.
+fn keep_lease(app: Arc<App>, id: DeploymentId, pass_cancel: bool) -> AbortOnDrop {
+    AbortOnDrop(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut renewed = tokio::time::Instant::now();
+        loop {
+            tick.tick().await;
+            if pass_cancel
+                && db::deployments::cancel_requested(&mut &app.store, id)
+                    .await
+                    .unwrap_or(false)
+            {
+                app.engine.cancel(id);
+            }
+            if renewed.elapsed() >= app.engine.lease / 3 {
+                renewed = tokio::time::Instant::now();
+                let kept = db::deployments::renew_lease(
+                    &mut &app.store,
+                    id,
+                    &app.engine.node,
+                    app.engine.lease,
+                )
+                .await;
+                if matches!(kept, Ok(false)) {
+                    tracing::warn!(deployment = %id, "lost the lease; stopping");
+                    app.engine.cancel(id);
+                    return;
+                }
+            }
+        }
+    }))
+}
+
+/// A task that ends when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Records the end of a deployment, retrying while the database fails (for up to a third of
@@ -186,7 +199,7 @@ async fn end(app: &App, id: DeploymentId, ending: &Ending) -> Result<bool> {
 
 /// Ends the deployments whose runner is gone: this node's own from before a restart, and any
 /// whose lease ran out. Their remote commands are stopped and unactivated releases removed.
-async fn recover(app: &App) {
+async fn recover(app: &Arc<App>) {
     let orphans = match db::deployments::orphans(&mut &app.store, &app.engine.node).await {
         Ok(orphans) => orphans,
         Err(err) => {
@@ -218,6 +231,8 @@ async fn recover(app: &App) {
             continue;
         }
         tracing::warn!(deployment = %deployment.id, "ending an interrupted deployment");
+        // Held while the servers are cleaned up, which may outlast one lease.
+        let _keeper = keep_lease(app.clone(), deployment.id, false);
         // Without knowing which release is live where, nothing is touched: the next sweep
         // tries again (this node holds the lease now).
         if let Err(err) = clean_up_interrupted(app, &deployment).await {
@@ -269,8 +284,9 @@ async fn clean_up_interrupted(app: &App, deployment: &db::deployments::Deploymen
     let live = db::releases::live_on(&mut &app.store, &ids).await?;
     // Pidfiles are named after the node that ran the deployment.
     let owner = deployment
-        .lease_owner
+        .runner
         .as_deref()
+        .or(deployment.lease_owner.as_deref())
         .unwrap_or(&app.engine.node);
     for server in servers {
         let mut script = String::new();

@@ -72,17 +72,34 @@ fn events_of(follow: Follow) -> BoxStream<'static, Event> {
             });
             replay.chain(live).chain(rest).boxed()
         }
-        Follow::Recorded(events, later) => {
-            futures_util::stream::iter(events.iter().map(to_event).collect::<Vec<_>>())
-                .chain(events_of(Follow::Later(later)))
-                .boxed()
-        }
-        Follow::Later(later) => futures_util::stream::once(later)
-            .flat_map(|follow| match follow {
-                Ok(follow) => events_of(follow),
-                // The deployment went (its project was deleted): the stream ends.
-                Err(_) => futures_util::stream::empty().boxed(),
+        // Followed from the record, batch by batch, in one flat stream however long it runs.
+        waiting @ (Follow::Recorded(..) | Follow::Later(_)) => {
+            enum Part {
+                Events(Vec<LogEvent>),
+                Then(Follow),
+            }
+            futures_util::stream::unfold(Some(waiting), |next| async move {
+                let follow = match next? {
+                    // The deployment went (its project was deleted): the stream ends.
+                    Follow::Later(later) => later.await.ok()?,
+                    other => other,
+                };
+                Some(match follow {
+                    Follow::Recorded(events, later) => {
+                        (Part::Events(events), Some(Follow::Later(later)))
+                    }
+                    Follow::Later(later) => (Part::Events(Vec::new()), Some(Follow::Later(later))),
+                    other => (Part::Then(other), None),
+                })
             })
-            .boxed(),
+            .flat_map(|part| match part {
+                Part::Events(events) => {
+                    futures_util::stream::iter(events.iter().map(to_event).collect::<Vec<_>>())
+                        .boxed()
+                }
+                Part::Then(follow) => events_of(follow),
+            })
+            .boxed()
+        }
     }
 }

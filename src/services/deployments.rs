@@ -218,11 +218,12 @@ pub async fn follow(
 #[derive(Default)]
 struct Seen {
     statuses: std::collections::HashMap<i64, ProcessStatus>,
-    outputs: std::collections::HashSet<i64>,
+    outputs: Vec<i64>,
 }
 
 impl Seen {
-    /// The events of the record that the viewer has not been sent yet.
+    /// The events of the record (read without the outputs already sent) that the viewer has
+    /// not been sent yet.
     fn news(&mut self, processes: Vec<db::deployments::ProcessOutput>) -> Vec<LogEvent> {
         let mut events = Vec::new();
         for process in processes {
@@ -230,7 +231,8 @@ impl Seen {
                 process.status,
                 ProcessStatus::Pending | ProcessStatus::Running
             );
-            if done && !process.output.is_empty() && self.outputs.insert(process.id) {
+            if done && !process.output.is_empty() && !self.outputs.contains(&process.id) {
+                self.outputs.push(process.id);
                 events.push(LogEvent::Output {
                     process_id: process.id,
                     server: process.server_name.clone(),
@@ -261,6 +263,16 @@ fn later(app: crate::app::AppState, project: ProjectId, id: DeploymentId, mut se
     })
 }
 
+/// What follows a live stream that closed without an end: the record, from what it holds when
+/// the stream closed (the stream had sent all of that).
+fn after_live(app: crate::app::AppState, project: ProjectId, id: DeploymentId) -> Later {
+    Box::pin(async move {
+        let mut seen = Seen::default();
+        seen.news(db::deployments::outputs(&mut &app.store, id).await?);
+        later(app, project, id, seen).await
+    })
+}
+
 /// The deployment as it can be followed now: live here, ended, or what another node running
 /// it recorded since `seen`; `None` while it waits or nothing new was recorded.
 async fn follow_now(
@@ -270,7 +282,7 @@ async fn follow_now(
     seen: &mut Seen,
 ) -> Result<Option<Follow>> {
     if let Some((history, receiver)) = app.engine.hub.subscribe(id) {
-        let then = later(app.clone(), project, id, Seen::default());
+        let then = after_live(app.clone(), project, id);
         return Ok(Some(Follow::Live(history, receiver, then)));
     }
     let deployment = db::deployments::get(&mut &app.store, project, id)
@@ -279,7 +291,8 @@ async fn follow_now(
     if deployment.status == DeploymentStatus::Pending {
         return Ok(None);
     }
-    let mut events = seen.news(db::deployments::outputs(&mut &app.store, id).await?);
+    let recorded = db::deployments::outputs_except(&mut &app.store, id, &seen.outputs).await?;
+    let mut events = seen.news(recorded);
     if deployment.status.is_open() {
         if events.is_empty() {
             return Ok(None);

@@ -96,7 +96,8 @@ pub async fn create(
         interval,
         &app.vault.seal_str(&token),
         &crypto::token_hash(&token),
-        Timestamp::now(),
+        // Its interval is judged by the database's clock from now on.
+        db::now(&mut &app.store).await?,
     )
     .await?;
     find(app, project, id).await
@@ -198,18 +199,21 @@ pub async fn flush(app: &App) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
-    let mut check_ins: Vec<CheckIn> = batch
-        .iter()
-        .map(|(id, (at, count))| CheckIn {
-            id: *id,
-            at: *at,
-            count: *count,
-        })
-        .collect();
-    // Rows locked in one order by every node, so that concurrent flushes cannot deadlock.
-    check_ins.sort_by_key(|c| c.id);
     let written = async {
         let mut tx = app.store.begin().await?;
+        // Check-ins are timed by this node and judged missing by the database's clock: they
+        // are written in the database's time.
+        let skew = db::now(&mut tx).await?.micros() - Timestamp::now().micros();
+        let mut check_ins: Vec<CheckIn> = batch
+            .iter()
+            .map(|(id, (at, count))| CheckIn {
+                id: *id,
+                at: Timestamp(at.micros() + skew),
+                count: *count,
+            })
+            .collect();
+        // Rows locked in one order by every node, so that concurrent flushes cannot deadlock.
+        check_ins.sort_by_key(|c| c.id);
         let recovered = db::heartbeats::record_check_ins(&mut tx, &check_ins).await?;
         let notified =
             notify_transitions(app, &mut tx, &recovered, Event::HeartbeatRecovered).await?;

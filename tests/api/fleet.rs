@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::gitrepo::GitRepo;
 use crate::helpers::*;
+use crate::receivers::HttpReceiver;
 use crate::sshd::{DEPLOY_USER, HOOK_USER, Sshd};
 
 pub struct Fleet {
@@ -139,9 +140,40 @@ impl Fleet {
         reply.body["deployment"]["id"].as_i64().unwrap()
     }
 
+    /// Commits a new `public/index.html` saying `text`; answers the commit.
+    pub fn commit_page(&self, text: &str) -> String {
+        self.repo.commit(
+            &[("public/index.html", &format!("<h1>{text}</h1>\n"))],
+            &format!("Page {text}"),
+            "Eve",
+            "eve@example.com",
+        )
+    }
+
+    /// Deploys and answers the new release's name, failing the test unless it finished.
+    pub async fn deploy_release(&self) -> String {
+        let deployment = self.deploy(json!({})).await;
+        assert_eq!(deployment["status"], "finished", "{deployment}");
+        deployment["release"].as_str().unwrap().to_owned()
+    }
+
+    /// Adds a Slack channel pointing at a receiver of the test's own.
+    pub async fn chat(&self) -> HttpReceiver {
+        let receiver = HttpReceiver::start().await;
+        let reply = self
+            .request(
+                Method::POST,
+                "/notifications",
+                json!({"name": "Chat", "type": "slack", "slack_webhook": format!("{}/hook", receiver.url)}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        receiver
+    }
+
     /// Follows the deployment's event stream until `done` says so after an event (or the
     /// stream ends); fails the test after two minutes.
-    async fn follow(&self, deployment: i64, mut done: impl AsyncFnMut(&str) -> bool) -> String {
+    pub async fn follow(&self, deployment: i64, mut done: impl AsyncFnMut(&str) -> bool) -> String {
         let url = format!(
             "{}/api/projects/{}/deployments/{deployment}/stream",
             self.app.address, self.project

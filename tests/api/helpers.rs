@@ -100,6 +100,11 @@ pub async fn spawn_app_with_flags(
     rate_limit_per_minute: u32,
     extra_flags: &[&str],
 ) -> TestApp {
+    // What the app logs as a warning or an error shows in a failing test's output.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_max_level(tracing::Level::WARN)
+        .try_init();
     let data_dir = tempfile::tempdir().expect("temporary data directory");
     let database_url = match backend {
         Backend::Sqlite => None,

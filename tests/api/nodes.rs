@@ -206,34 +206,6 @@ async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     }
 }
 
-/// Reads a deployment's event stream through `api` until `wanted` shows; answers what came.
-async fn stream_until(api: &TestApp, project: i64, deployment: i64, wanted: &str) -> String {
-    let url = format!(
-        "{}/api/projects/{project}/deployments/{deployment}/stream",
-        api.address
-    );
-    let read = async {
-        let mut response = api
-            .client
-            .get(url)
-            .bearer_auth(&api.token)
-            .send()
-            .await
-            .unwrap();
-        let mut text = String::new();
-        while let Some(chunk) = response.chunk().await.unwrap() {
-            text.push_str(&String::from_utf8_lossy(&chunk));
-            if text.contains(wanted) {
-                break;
-            }
-        }
-        text
-    };
-    tokio::time::timeout(Duration::from_secs(60), read)
-        .await
-        .expect("the stream shows it within a minute")
-}
-
 /// Waits until every server runs the process `name` of the deployment.
 async fn wait_for_everywhere(fleet: &Fleet, deployment: i64, name: &str) {
     let servers = fleet.servers.len();
@@ -261,19 +233,6 @@ async fn unhook(fleet: &Fleet, hook: i64) {
         .request(Method::DELETE, &format!("/hooks/{hook}"), json!({}))
         .await;
     assert_eq!(reply.status, 200, "{reply:?}");
-}
-
-/// Commits a new page and deploys it; answers the release it made live.
-async fn deploy_page(fleet: &Fleet, page: &str) -> String {
-    fleet.repo.commit(
-        &[("public/index.html", &format!("<h1>{page}</h1>\n"))],
-        page,
-        "Ann",
-        "ann@example.com",
-    );
-    let record = fleet.deploy(json!({})).await;
-    assert_eq!(record["status"], "finished", "{record}");
-    fleet.current(0).unwrap()
 }
 
 /// Every server points at `release`, and keeps exactly `kept`.
@@ -314,23 +273,38 @@ async fn kill_owner_and_wait(
     (ended, took)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_with_another_master_key_refuses_to_start() {
-    let cluster = Cluster::start(&[]).await;
+/// Starts a node with a master key of its own; answers what it said, failing unless it
+/// refused to start.
+fn refused_start(database_url: &str) -> String {
     let data_dir = tempfile::tempdir().unwrap();
     let output = Command::new(binary())
         .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(["--database-url", &cluster.database_url])
+        .args(["--database-url", database_url])
         .arg("--data-dir")
         .arg(data_dir.path())
         .output()
         .unwrap();
     assert!(!output.status.success());
-    let said = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        said.contains("master.key is not the key this database's secrets are sealed with"),
-        "{said}"
-    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_another_master_key_refuses_to_start() {
+    let mut cluster = Cluster::start(&[&[]]).await;
+    let said = refused_start(&cluster.database_url);
+    let refusal = "master.key is not the key this database's secrets are sealed with";
+    assert!(said.contains(refusal), "{said}");
+
+    // An installation from before the check: its secrets tell, and the wrong key is not
+    // taken for the check value.
+    let api = cluster.api(0);
+    api.project("Sealed").await;
+    execute_sql(&api, "DELETE FROM settings").await;
+    let said = refused_start(&cluster.database_url);
+    assert!(said.contains(refusal), "{said}");
+    assert_eq!(count_rows(&api, "settings", "TRUE").await, 0);
+    cluster.add_node(&[]);
+    assert_eq!(count_rows(&api, "settings", "name = 'key_check'").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -339,7 +313,7 @@ async fn deployments_of_two_projects_run_on_two_nodes_at_once() {
     let one = ["--max-deployments", "1"];
     let cluster = Cluster::start(&[&one, &one]).await;
     let first = Fleet::on(cluster.api(0), 1, json!({"name": "First"})).await;
-    let second = Fleet::on(cluster.api(1), 1, json!({"name": "Second"})).await;
+    let mut second = Fleet::on(cluster.api(1), 1, json!({"name": "Second"})).await;
     let first_gate = first.add_gate().await;
     let second_gate = second.add_gate().await;
 
@@ -357,13 +331,12 @@ async fn deployments_of_two_projects_run_on_two_nodes_at_once() {
 
     // A viewer on the node that does not run a deployment sees its steps as they are recorded.
     let elsewhere = cluster.owner(a).await.unwrap();
-    let seen = stream_until(
-        &cluster.api(elsewhere),
-        second.project,
-        b,
-        "\"status\":\"running\"",
-    )
-    .await;
+    second.app.address = cluster.nodes[elsewhere].address.clone();
+    let seen = second
+        .follow(b, async |text: &str| {
+            text.contains("\"status\":\"running\"")
+        })
+        .await;
     assert!(
         seen.contains("event: output"),
         "finished steps' output: {seen}"
@@ -385,16 +358,8 @@ async fn deployments_of_two_projects_run_on_two_nodes_at_once() {
 async fn a_dead_node_s_deployment_is_taken_over_within_the_lease() {
     let mut cluster = Cluster::start(&[&[], &[]]).await;
     let mut fleet = Fleet::on(cluster.api(0), 2, json!({})).await;
-    let chat = HttpReceiver::start().await;
-    let reply = fleet
-        .request(
-            Method::POST,
-            "/notifications",
-            json!({"name": "Chat", "type": "slack", "slack_webhook": format!("{}/chat", chat.url)}),
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{reply:?}");
-    let r1 = deploy_page(&fleet, "one").await;
+    let chat = fleet.chat().await;
+    let r1 = fleet.deploy_release().await;
     assert!(
         chat.next()
             .await
@@ -404,14 +369,9 @@ async fn a_dead_node_s_deployment_is_taken_over_within_the_lease() {
     );
 
     // Killed in the middle of a step, on both servers, after the new release was unpacked.
-    let marker = format!("sleep {}", 3000 + fleet.project);
+    let marker = format!("sleep {}", 1200 + fleet.project * 7 + 2);
     let hook = hold(&fleet, "Hold", 1, "after", &marker).await;
-    fleet.repo.commit(
-        &[("public/index.html", "<h1>two</h1>\n")],
-        "two",
-        "Ann",
-        "ann@example.com",
-    );
+    fleet.commit_page("two");
     let id = fleet.start(json!({})).await;
     wait_for_everywhere(&fleet, id, "Hold").await;
     assert_eq!(fleet.releases(0).len(), 2, "the new release is there");
@@ -448,7 +408,8 @@ async fn a_dead_node_s_deployment_is_taken_over_within_the_lease() {
 
     // The survivor deploys the next commit.
     unhook(&fleet, hook).await;
-    let r3 = deploy_page(&fleet, "three").await;
+    fleet.commit_page("three");
+    let r3 = fleet.deploy_release().await;
     assert_ne!(r3, r1);
     assert_on_release(&fleet, &r3, &[&r1, &r3]);
 }
@@ -457,11 +418,12 @@ async fn a_dead_node_s_deployment_is_taken_over_within_the_lease() {
 async fn a_dead_node_s_rollback_is_taken_over() {
     let mut cluster = Cluster::start(&[&[], &[]]).await;
     let mut fleet = Fleet::on(cluster.api(0), 2, json!({})).await;
-    let r1 = deploy_page(&fleet, "one").await;
-    let r2 = deploy_page(&fleet, "two").await;
+    let r1 = fleet.deploy_release().await;
+    fleet.commit_page("two");
+    let r2 = fleet.deploy_release().await;
 
     // Killed while an Activate hook of the rollback runs, before any server switched.
-    let marker = format!("sleep {}", 3100 + fleet.project);
+    let marker = format!("sleep {}", 1300 + fleet.project * 7 + 2);
     let hook = hold(&fleet, "Hold", 3, "before", &marker).await;
     let reply = fleet.roll_back(json!({})).await;
     assert_eq!(reply.status, 200, "{reply:?}");
@@ -512,7 +474,7 @@ async fn a_dead_node_s_environment_stop_is_taken_over() {
         )
         .await;
     let environment = list.body[0]["id"].as_i64().unwrap();
-    let marker = format!("sleep {}", 3200 + fleet.project);
+    let marker = format!("sleep {}", 1400 + fleet.project * 7 + 2);
     let path = format!("{base}/{environment}");
     let token = fleet.app.token.clone();
     let updated = fleet

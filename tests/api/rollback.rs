@@ -7,39 +7,8 @@ use crate::fleet::{Fleet, assert_stopped, serve_site, shared_dir, step_names};
 use crate::helpers::*;
 use crate::receivers::HttpReceiver;
 
-/// Commits a new `public/index.html` saying `text`; answers the commit.
-fn commit_page(fleet: &Fleet, text: &str) -> String {
-    fleet.repo.commit(
-        &[("public/index.html", &format!("<h1>{text}</h1>\n"))],
-        &format!("Page {text}"),
-        "Eve",
-        "eve@example.com",
-    )
-}
-
-/// Deploys and answers the new release's name, failing the test unless it finished.
-async fn deploy_release(fleet: &Fleet) -> String {
-    let deployment = fleet.deploy(json!({})).await;
-    assert_eq!(deployment["status"], "finished", "{deployment}");
-    deployment["release"].as_str().unwrap().to_owned()
-}
-
 fn page(fleet: &Fleet, server: usize) -> String {
     std::fs::read_to_string(fleet.path(server).join("current/public/index.html")).unwrap()
-}
-
-/// Adds a Slack channel pointing at a receiver of the test's own.
-async fn chat(fleet: &Fleet) -> HttpReceiver {
-    let receiver = HttpReceiver::start().await;
-    let reply = fleet
-        .request(
-            Method::POST,
-            "/notifications",
-            json!({"name": "Chat", "type": "slack", "slack_webhook": format!("{}/hook", receiver.url)}),
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{reply:?}");
-    receiver
 }
 
 /// Waits until a chat message contains `text`; answers that message's text.
@@ -54,7 +23,7 @@ async fn message_saying(receiver: &HttpReceiver, text: &str) -> String {
 
 async fn rollbacks_go_back_at_once_with_the_activate_hooks(backend: Backend) {
     let fleet = Fleet::new(backend, 2, json!({})).await;
-    let receiver = chat(&fleet).await;
+    let receiver = fleet.chat().await;
     let traces = shared_dir(fleet.root(), "traces");
     let trace_file = traces.join("activated");
     fleet
@@ -65,9 +34,9 @@ async fn rollbacks_go_back_at_once_with_the_activate_hooks(backend: Backend) {
         .await;
     let first = fleet.deploy(json!({})).await;
     let r1 = first["release"].as_str().unwrap().to_owned();
-    let sha2 = commit_page(&fleet, "two");
-    let r2 = deploy_release(&fleet).await;
-    commit_page(&fleet, "three");
+    let sha2 = fleet.commit_page("two");
+    let r2 = fleet.deploy_release().await;
+    fleet.commit_page("three");
     let third = fleet.deploy(json!({})).await;
     let r3 = third["release"].as_str().unwrap().to_owned();
     assert_eq!(third["kind"], "deploy");
@@ -202,7 +171,7 @@ async fn rollbacks_go_back_at_once_with_the_activate_hooks(backend: Backend) {
 
 async fn rollbacks_to_unusable_releases_are_refused(backend: Backend) {
     let mut fleet = Fleet::new(backend, 1, json!({})).await;
-    let r1 = deploy_release(&fleet).await;
+    let r1 = fleet.deploy_release().await;
     let none = fleet.roll_back(json!({})).await;
     assert_invalid(&none, &["release"]);
     assert!(
@@ -212,14 +181,14 @@ async fn rollbacks_to_unusable_releases_are_refused(backend: Backend) {
             .contains("no earlier release"),
         "{none:?}"
     );
-    commit_page(&fleet, "two");
-    let r2 = deploy_release(&fleet).await;
+    fleet.commit_page("two");
+    let r2 = fleet.deploy_release().await;
 
     // A failed deployment's release is never a target.
     let failing = fleet
         .hook(json!({"name": "Fail", "runAs": "slipway-deploy", "actionId": 3, "timing": "before", "script": "exit 3"}))
         .await;
-    commit_page(&fleet, "three");
+    fleet.commit_page("three");
     let failed = fleet.deploy(json!({})).await;
     assert_eq!(failed["status"], "error", "{failed}");
     fleet
@@ -294,13 +263,13 @@ async fn rollbacks_to_unusable_releases_are_refused(backend: Backend) {
 
 async fn a_rollback_stops_the_running_deployment_and_the_waiting_one(backend: Backend) {
     let fleet = Fleet::new(backend, 2, json!({})).await;
-    let r1 = deploy_release(&fleet).await;
-    commit_page(&fleet, "two");
-    let r2 = deploy_release(&fleet).await;
+    let r1 = fleet.deploy_release().await;
+    fleet.commit_page("two");
+    let r2 = fleet.deploy_release().await;
 
     // Held before activation: the rollback cancels it and removes its release.
     let gate = fleet.add_gate().await;
-    commit_page(&fleet, "three");
+    fleet.commit_page("three");
     let running = fleet.start(json!({})).await;
     fleet.wait_for_process(running, "Gate", "running").await;
     let waiting = fleet.start(json!({"branch": "main"})).await;
@@ -320,7 +289,7 @@ async fn a_rollback_stops_the_running_deployment_and_the_waiting_one(backend: Ba
         "sleep {}",
         900 + fleet.project * 7 + backend_number(backend)
     );
-    let sha4 = commit_page(&fleet, "four");
+    let sha4 = fleet.commit_page("four");
     // Only for the new release: the rollback runs this hook too.
     let script = format!("if [ \"{{{{ sha }}}}\" = {sha4} ]; then {marker}; fi");
     fleet
@@ -358,7 +327,7 @@ async fn a_rollback_stops_the_running_deployment_and_the_waiting_one(backend: Ba
 
 async fn the_health_gate_switches_back_a_release_that_fails(backend: Backend) {
     let fleet = Fleet::new(backend, 2, json!({"type": "other"})).await;
-    let receiver = chat(&fleet).await;
+    let receiver = fleet.chat().await;
     let site = serve_site(fleet.path(0)).await;
     let path = format!("/api/projects/{}", fleet.project);
     for (body, field) in [
@@ -396,7 +365,7 @@ async fn the_health_gate_switches_back_a_release_that_fails(backend: Backend) {
         (&json!("finished"), &Value::Null)
     );
 
-    commit_page(&fleet, "broken");
+    fleet.commit_page("broken");
     let bad = fleet.deploy(json!({})).await;
     assert_eq!(bad["status"], "error", "{bad}");
     assert_eq!(bad["rolled_back"], true);
@@ -454,7 +423,7 @@ async fn the_health_gate_switches_back_a_release_that_fails(backend: Backend) {
     assert!(gate_output.contains("500"), "{gate_output}");
     message_saying(&receiver, "Deployment rolled back: health gate failed").await;
 
-    commit_page(&fleet, "fixed");
+    fleet.commit_page("fixed");
     let fixed = fleet.deploy(json!({})).await;
     assert_eq!(fixed["status"], "finished", "{fixed}");
     assert_eq!(page(&fleet, 1), "<h1>fixed</h1>\n");
@@ -464,12 +433,12 @@ async fn the_health_gate_switches_back_a_release_that_fails(backend: Backend) {
 /// release is no target.
 async fn retention_keeps_the_release_live_before(backend: Backend) {
     let fleet = Fleet::new(backend, 1, json!({"retain_deployments": 1})).await;
-    let r1 = deploy_release(&fleet).await;
-    commit_page(&fleet, "two");
-    let r2 = deploy_release(&fleet).await;
+    let r1 = fleet.deploy_release().await;
+    fleet.commit_page("two");
+    let r2 = fleet.deploy_release().await;
     assert_eq!(fleet.releases(0), [&r1, &r2].map(String::as_str));
-    commit_page(&fleet, "three");
-    let r3 = deploy_release(&fleet).await;
+    fleet.commit_page("three");
+    let r3 = fleet.deploy_release().await;
     assert_eq!(fleet.releases(0), [&r2, &r3].map(String::as_str));
     let records = fleet.release_records().await;
     assert_eq!(records[2]["state"], "purged");
@@ -480,8 +449,8 @@ async fn retention_keeps_the_release_live_before(backend: Backend) {
 
     let back = fleet.rolled_back(json!({})).await;
     assert_eq!(back["release"], r2);
-    commit_page(&fleet, "four");
-    let r4 = deploy_release(&fleet).await;
+    fleet.commit_page("four");
+    let r4 = fleet.deploy_release().await;
     assert_eq!(
         fleet.releases(0),
         [&r2, &r4].map(String::as_str),
@@ -493,17 +462,17 @@ async fn retention_keeps_the_release_live_before(backend: Backend) {
     execute_sql(&fleet.app, "DELETE FROM release_servers").await;
     execute_sql(&fleet.app, "UPDATE deployments SET release_id = NULL").await;
     execute_sql(&fleet.app, "DELETE FROM releases").await;
-    commit_page(&fleet, "five");
-    let r5 = deploy_release(&fleet).await;
+    fleet.commit_page("five");
+    let r5 = fleet.deploy_release().await;
     assert_eq!(fleet.releases(0), [&r4, &r5].map(String::as_str));
 }
 
 /// A target whose directory went missing behind Slipway's back is not switched to anywhere.
 async fn a_rollback_to_a_release_deleted_by_hand_switches_nothing(backend: Backend) {
     let fleet = Fleet::new(backend, 2, json!({})).await;
-    let r1 = deploy_release(&fleet).await;
-    commit_page(&fleet, "two");
-    let r2 = deploy_release(&fleet).await;
+    let r1 = fleet.deploy_release().await;
+    fleet.commit_page("two");
+    let r2 = fleet.deploy_release().await;
     std::fs::remove_dir_all(fleet.path(1).join("releases").join(&r1)).unwrap();
     let failed = fleet.rolled_back(json!({})).await;
     assert_eq!(failed["status"], "error", "{failed}");
@@ -523,7 +492,7 @@ async fn a_rollback_to_a_release_deleted_by_hand_switches_nothing(backend: Backe
 /// The gate failing on a project's first deployment leaves no `current` at all.
 async fn the_health_gate_on_a_first_deployment(backend: Backend) {
     let fleet = Fleet::new(backend, 1, json!({"type": "other"})).await;
-    commit_page(&fleet, "broken");
+    fleet.commit_page("broken");
     let site = serve_site(fleet.path(0)).await;
     let path = format!("/api/projects/{}", fleet.project);
     let gate = json!({"monitor": site, "health_gate": true, "health_gate_seconds": 5});
@@ -543,9 +512,9 @@ async fn the_health_gate_on_a_first_deployment(backend: Backend) {
 /// A restart while a rollback runs leaves every server on one release and nothing running.
 async fn a_restart_in_the_middle_of_a_rollback(backend: Backend) {
     let mut fleet = Fleet::new(backend, 2, json!({})).await;
-    let r1 = deploy_release(&fleet).await;
-    commit_page(&fleet, "two");
-    let r2 = deploy_release(&fleet).await;
+    let r1 = fleet.deploy_release().await;
+    fleet.commit_page("two");
+    let r2 = fleet.deploy_release().await;
 
     // Before the switch was recorded, one server had already switched.
     let marker = format!(
@@ -613,8 +582,8 @@ async fn a_restart_in_the_middle_of_a_rollback(backend: Backend) {
         Value::Null,
         "nothing runs"
     );
-    commit_page(&fleet, "three");
-    deploy_release(&fleet).await;
+    fleet.commit_page("three");
+    fleet.deploy_release().await;
 }
 
 /// Points `current` on a server at `release`, the way Slipway does (a link renamed over it).
