@@ -36,6 +36,7 @@ struct Node {
     address: String,
     /// Its name in leases.
     id: String,
+    alive: bool,
     _data_dir: tempfile::TempDir,
 }
 
@@ -98,6 +99,7 @@ impl Node {
             child,
             address: format!("http://{address}"),
             id,
+            alive: true,
             _data_dir: data_dir,
         }
     }
@@ -106,6 +108,7 @@ impl Node {
     fn kill(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+        self.alive = false;
     }
 }
 
@@ -243,7 +246,7 @@ fn assert_on_release(fleet: &Fleet, release: &str, kept: &[&str]) {
     }
 }
 
-/// Kills the node holding `deployment` and follows the deployment through the other one until
+/// Kills the node holding `deployment` and follows the deployment through another one until
 /// it ends; answers the record and how long after the kill it ended.
 async fn kill_owner_and_wait(
     cluster: &mut Cluster,
@@ -251,18 +254,18 @@ async fn kill_owner_and_wait(
     deployment: i64,
 ) -> (Value, Duration) {
     let owner = cluster.owner(deployment).await.expect("a node runs it");
-    let survivor = 1 - owner;
     cluster.nodes[owner].kill();
     let killed = Instant::now();
-    fleet.app.address = cluster.nodes[survivor].address.clone();
+    let survivor = cluster.nodes.iter().find(|node| node.alive).unwrap();
+    fleet.app.address = survivor.address.clone();
     let ended = fleet.wait(deployment).await;
     let took = killed.elapsed();
     eprintln!("ended {took:?} after its node was killed (lease {LEASE_SECONDS} s)");
-    assert_eq!(
-        cluster.owner(deployment).await,
-        Some(survivor),
-        "the other node took it over"
-    );
+    let taker = cluster
+        .owner(deployment)
+        .await
+        .expect("a node took it over");
+    assert!(cluster.nodes[taker].alive, "a live node took it over");
     // The lease runs out at most LEASE_SECONDS after the kill and is looked for ten times per
     // lease; the clean-up is one SSH session per server. Twice the lease is a generous bound.
     assert!(
@@ -356,7 +359,8 @@ async fn deployments_of_two_projects_run_on_two_nodes_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_node_s_deployment_is_taken_over_within_the_lease() {
-    let mut cluster = Cluster::start(&[&[], &[]]).await;
+    // Three nodes: one dies in each half.
+    let mut cluster = Cluster::start(&[&[], &[], &[]]).await;
     let mut fleet = Fleet::on(cluster.api(0), 2, json!({})).await;
     let chat = fleet.chat().await;
     let r1 = fleet.deploy_release().await;
@@ -406,12 +410,52 @@ async fn a_dead_node_s_deployment_is_taken_over_within_the_lease() {
     assert_eq!(count_rows(&fleet.app, "outbox", &filter).await, 1);
     assert!(chat.waiting().await.is_empty());
 
-    // The survivor deploys the next commit.
+    // The survivors deploy the next commit.
     unhook(&fleet, hook).await;
     fleet.commit_page("three");
     let r3 = fleet.deploy_release().await;
     assert_ne!(r3, r1);
     assert_on_release(&fleet, &r3, &[&r1, &r3]);
+    assert!(
+        chat.next()
+            .await
+            .body
+            .to_string()
+            .contains("Deployment finished")
+    );
+
+    // Killed after every server switched to the new release (and that was recorded): the
+    // servers stay on it, and the deployment still ends with its reason.
+    let marker = format!("sleep {}", 1250 + fleet.project * 7 + 2);
+    let hook = hold(&fleet, "Warm", 3, "after", &marker).await;
+    fleet.commit_page("four");
+    let id = fleet.start(json!({})).await;
+    wait_for_everywhere(&fleet, id, "Warm").await;
+    let r4 = fleet.current(0).unwrap();
+    assert_ne!(r4, r3);
+    let (ended, _) = kill_owner_and_wait(&mut cluster, &mut fleet, id).await;
+    assert_eq!(ended["status"], "error", "{ended}");
+    assert_stopped(&marker);
+    assert_on_release(&fleet, &r4, &[&r1, &r3, &r4]);
+    assert!(
+        chat.next()
+            .await
+            .body
+            .to_string()
+            .contains("Deployment failed")
+    );
+    unhook(&fleet, hook).await;
+    fleet.commit_page("five");
+    let r5 = fleet.deploy_release().await;
+    assert_eq!(fleet.current(1).as_deref(), Some(r5.as_str()));
+    assert!(
+        chat.next()
+            .await
+            .body
+            .to_string()
+            .contains("Deployment finished")
+    );
+    assert!(chat.waiting().await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
