@@ -47,8 +47,8 @@ async fn check_monitors(app: Arc<App>) {
     }
 }
 
-/// A node asks for a duty five times per period, so that one falls at most a fifth of a
-/// period late when its last node stops.
+/// A node asks for a duty five times per period, so that the duty is done at most a fifth of
+/// a period after it comes due, whichever nodes are still running.
 fn asking_every(period: Duration) -> Duration {
     (period / 5).clamp(Duration::from_millis(200), Duration::from_secs(5))
 }

@@ -55,7 +55,7 @@ pub async fn run(app: Arc<App>) {
 /// How often a node looks for deployments whose runner is gone (and for work queued through
 /// other nodes): a tenth of the lease, so that a dead node's deployment is taken over at most
 /// that long after its lease ran out.
-pub fn orphan_check_every(lease: Duration) -> Duration {
+fn orphan_check_every(lease: Duration) -> Duration {
     (lease / 10).clamp(Duration::from_millis(500), Duration::from_secs(10))
 }
 
@@ -104,8 +104,8 @@ async fn deploy(app: Arc<App>, claimed: db::deployments::Claimed, cancel: watch:
     let _ = app.engine.ended.send(super::Ended { id, project, kind });
 }
 
-/// Keeps this node's lease of a deployment until aborted (renewing it every third of the
-/// lease) and, with `pass_cancel`, passes on a cancel asked for through another node. Should
+/// Keeps this node's lease of a deployment until the handle is dropped (renewing it every
+/// third of the lease) and, with `pass_cancel`, passes on a cancel asked for through another node. Should
 /// another node have taken the deployment over (this one stalled past its lease), the
 /// deployment is cancelled here rather than race it.
 fn keep_lease(app: Arc<App>, id: DeploymentId, pass_cancel: bool) -> AbortOnDrop {
