@@ -53,7 +53,8 @@ pub struct Config {
         env = "SLIPWAY_CLOCK_OFFSET_SECONDS",
         default_value_t = 0,
         hide = true,
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        value_parser = clap::value_parser!(i64).range(-86_400 * 366..=86_400 * 366)
     )]
     pub clock_offset_seconds: i64,
 

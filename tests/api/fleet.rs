@@ -345,13 +345,31 @@ pub async fn serve_site(base: &Path) -> String {
             _ => (StatusCode::NOT_FOUND, String::new()),
         }
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
     let address = format!("http://{}/", listener.local_addr().unwrap());
     let router = axum::Router::new()
         .fallback(site)
         .with_state(Arc::new(base.to_path_buf()));
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    beside().spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        axum::serve(listener, router).await.unwrap()
+    });
     address
+}
+
+/// The runtime the site and its visitor run on, apart from the test's own, where Slipway
+/// runs: as in production, the web server and its visitors do not share Slipway's threads.
+fn beside() -> &'static tokio::runtime::Runtime {
+    static BESIDE: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    BESIDE.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("site")
+            .enable_all()
+            .build()
+            .unwrap()
+    })
 }
 
 /// A client reading a site served by [`serve_site`] without pause, failing on any answer that
@@ -366,7 +384,7 @@ impl Visitor {
         let done = Arc::new(AtomicBool::new(false));
         let task = {
             let done = done.clone();
-            tokio::spawn(async move {
+            beside().spawn(async move {
                 let client = reqwest::Client::new();
                 let (mut answers, mut versions) = (0usize, BTreeSet::new());
                 while !done.load(Ordering::Relaxed) {
