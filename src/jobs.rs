@@ -118,13 +118,12 @@ async fn sweep(app: Arc<App>) {
         if taken(&app, "retention", RETENTION_EVERY).await {
             sweep_step(
                 &app,
-                "forgetting idle dashboard sessions",
-                async |app, now| sessions::forget_idle(app, now).await.map(drop),
+                "forgetting idle sessions and delivered notifications",
+                async |app, now| {
+                    sessions::forget_idle(app, now).await?;
+                    crate::notify::purge(app).await.map(drop)
+                },
             )
-            .await;
-            sweep_step(&app, "purging delivered notifications", async |app, _| {
-                crate::notify::purge(app).await.map(drop)
-            })
             .await;
         }
     }

@@ -238,6 +238,12 @@ async fn unhook(fleet: &Fleet, hook: i64) {
     assert_eq!(reply.status, 200, "{reply:?}");
 }
 
+/// Fails unless the next chat message says `text`.
+async fn next_message_says(chat: &HttpReceiver, text: &str) {
+    let message = chat.next().await.body.to_string();
+    assert!(message.contains(text), "{message}");
+}
+
 /// Every server points at `release`, and keeps exactly `kept`.
 fn assert_on_release(fleet: &Fleet, release: &str, kept: &[&str]) {
     for server in 0..fleet.servers.len() {
@@ -364,13 +370,7 @@ async fn a_dead_node_s_deployment_is_taken_over_within_the_lease() {
     let mut fleet = Fleet::on(cluster.api(0), 2, json!({})).await;
     let chat = fleet.chat().await;
     let r1 = fleet.deploy_release().await;
-    assert!(
-        chat.next()
-            .await
-            .body
-            .to_string()
-            .contains("Deployment finished")
-    );
+    next_message_says(&chat, "Deployment finished").await;
 
     // Killed in the middle of a step, on both servers, after the new release was unpacked.
     let marker = format!("sleep {}", 1200 + fleet.project * 7 + 2);
@@ -400,12 +400,7 @@ async fn a_dead_node_s_deployment_is_taken_over_within_the_lease() {
     );
 
     // One notification of the failure, though two nodes had a hand in it.
-    let failed = chat.next().await;
-    assert!(
-        failed.body.to_string().contains("Deployment failed"),
-        "{:?}",
-        failed.body
-    );
+    next_message_says(&chat, "Deployment failed").await;
     let filter = format!("message LIKE '%/deployments/{id}\"%'");
     assert_eq!(count_rows(&fleet.app, "outbox", &filter).await, 1);
     assert!(chat.waiting().await.is_empty());
@@ -416,13 +411,7 @@ async fn a_dead_node_s_deployment_is_taken_over_within_the_lease() {
     let r3 = fleet.deploy_release().await;
     assert_ne!(r3, r1);
     assert_on_release(&fleet, &r3, &[&r1, &r3]);
-    assert!(
-        chat.next()
-            .await
-            .body
-            .to_string()
-            .contains("Deployment finished")
-    );
+    next_message_says(&chat, "Deployment finished").await;
 
     // Killed after every server switched to the new release (and that was recorded): the
     // servers stay on it, and the deployment still ends with its reason.
@@ -437,24 +426,12 @@ async fn a_dead_node_s_deployment_is_taken_over_within_the_lease() {
     assert_eq!(ended["status"], "error", "{ended}");
     assert_stopped(&marker);
     assert_on_release(&fleet, &r4, &[&r1, &r3, &r4]);
-    assert!(
-        chat.next()
-            .await
-            .body
-            .to_string()
-            .contains("Deployment failed")
-    );
+    next_message_says(&chat, "Deployment failed").await;
     unhook(&fleet, hook).await;
     fleet.commit_page("five");
     let r5 = fleet.deploy_release().await;
     assert_eq!(fleet.current(1).as_deref(), Some(r5.as_str()));
-    assert!(
-        chat.next()
-            .await
-            .body
-            .to_string()
-            .contains("Deployment finished")
-    );
+    next_message_says(&chat, "Deployment finished").await;
     assert!(chat.waiting().await.is_empty());
 }
 
@@ -640,12 +617,7 @@ async fn periodic_work_is_done_once_across_nodes() {
         "UPDATE heartbeats SET last_checked_in_at = last_checked_in_at - 3600000000",
     )
     .await;
-    let missing = chat.next().await;
-    assert!(
-        missing.body.to_string().contains("Heartbeat missing"),
-        "{:?}",
-        missing.body
-    );
+    next_message_says(&chat, "Heartbeat missing").await;
     assert_eq!(
         count_rows(&api, "outbox", "event = 'heartbeat_missing'").await,
         1
